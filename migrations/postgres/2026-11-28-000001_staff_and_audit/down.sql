@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER audit_events_no_truncate ON audit_events;
+DROP TRIGGER audit_events_no_update_or_delete ON audit_events;
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE login_attempts;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE centres;

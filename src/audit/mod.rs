@@ -1,0 +1,91 @@
+//! The append-only audit trail: who did what to which record, when, from where.
+//!
+//! Events are written in the same transaction as the change they describe. Nothing here (or
+//! anywhere) updates or deletes them; on PostgreSQL a trigger refuses it, on SQLite too.
+
+pub mod routes;
+
+use diesel::prelude::*;
+
+use crate::auth::staff::Staff;
+use crate::db::schema::audit_events;
+use crate::db::DbConnection;
+use crate::http::RequestMeta;
+
+/// One audit event under construction.
+pub struct Event<'a> {
+    action: &'a str,
+    entity_type: &'a str,
+    entity_id: Option<&'a str>,
+    centre_id: Option<&'a str>,
+    changed_fields: Vec<&'a str>,
+    actor_id: Option<&'a str>,
+    actor_username: Option<&'a str>,
+    meta: Option<&'a RequestMeta>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: &'a str, entity_type: &'a str, entity_id: Option<&'a str>) -> Self {
+        Self {
+            action,
+            entity_type,
+            entity_id,
+            centre_id: None,
+            changed_fields: Vec::new(),
+            actor_id: None,
+            actor_username: None,
+            meta: None,
+        }
+    }
+
+    pub fn by(mut self, staff: &'a Staff) -> Self {
+        self.actor_id = Some(&staff.id);
+        self.actor_username = Some(&staff.username);
+        self.meta = Some(&staff.meta);
+        self
+    }
+
+    /// For events without an authenticated actor (failed logins): the claimed username.
+    pub fn claimed_by(
+        mut self,
+        username: &'a str,
+        user_id: Option<&'a str>,
+        meta: &'a RequestMeta,
+    ) -> Self {
+        self.actor_username = Some(username);
+        self.actor_id = user_id;
+        self.meta = Some(meta);
+        self
+    }
+
+    pub fn centre(mut self, centre_id: Option<&'a str>) -> Self {
+        self.centre_id = centre_id;
+        self
+    }
+
+    /// Names of the fields the change touched (never their values).
+    pub fn changed(mut self, fields: Vec<&'a str>) -> Self {
+        self.changed_fields = fields;
+        self
+    }
+
+    pub fn record(self, conn: &mut DbConnection) -> QueryResult<()> {
+        let changed = serde_json::to_string(&self.changed_fields).unwrap_or_else(|_| "[]".into());
+        diesel::insert_into(audit_events::table)
+            .values((
+                audit_events::id.eq(uuid::Uuid::now_v7().to_string()),
+                audit_events::at.eq(chrono::Utc::now().naive_utc()),
+                audit_events::actor_id.eq(self.actor_id),
+                audit_events::actor_username.eq(self.actor_username),
+                audit_events::action.eq(self.action),
+                audit_events::entity_type.eq(self.entity_type),
+                audit_events::entity_id.eq(self.entity_id),
+                audit_events::centre_id.eq(self.centre_id),
+                audit_events::request_id.eq(self.meta.map(|m| m.request_id.as_str())),
+                audit_events::client_ip.eq(self.meta.map(|m| m.client_ip.as_str())),
+                audit_events::changed_fields.eq(changed),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+}

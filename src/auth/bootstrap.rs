@@ -1,0 +1,65 @@
+//! First start: a database without users gets an `admin` account, so someone can log in.
+
+use diesel::prelude::*;
+
+use super::password::Passwords;
+use crate::audit::Event;
+use crate::db::schema::users;
+use crate::db::Pool;
+use crate::users::{username_key, User};
+
+/// Creates `admin` when no user exists. Returns the generated one-time password when none was
+/// configured (the caller prints it once); `None` when nothing was created or it was configured.
+pub async fn ensure_admin(
+    pool: &Pool,
+    passwords: &Passwords,
+    configured_password: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let check_pool = pool.clone();
+    let existing = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        let mut conn = check_pool.get()?;
+        Ok(crate::users::queries::count(&mut conn)?)
+    })
+    .await??;
+    if existing > 0 {
+        return Ok(None);
+    }
+    let generated = configured_password.is_none();
+    let password =
+        configured_password.unwrap_or_else(|| super::tokens::new_refresh_token()[..24].to_owned());
+    let hash = passwords
+        .hash(password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing the bootstrap password: {e}"))?;
+    let insert_pool = pool.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut conn = insert_pool.get()?;
+        let now = crate::time::now();
+        let admin = User {
+            id: uuid::Uuid::now_v7().to_string(),
+            username: "admin".into(),
+            username_key: username_key("admin"),
+            full_name: "Administrator".into(),
+            email: None,
+            role: "admin".into(),
+            centre_id: None,
+            active: true,
+            must_change_password: true,
+            password_hash: hash,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        conn.transaction(|conn| {
+            diesel::insert_into(users::table)
+                .values(&admin)
+                .execute(conn)?;
+            Event::new("user.bootstrap_admin", "user", Some(&admin.id))
+                .changed(vec!["username", "role", "password"])
+                .record(conn)
+        })?;
+        Ok(())
+    })
+    .await??;
+    Ok(generated.then_some(password))
+}

@@ -1,0 +1,180 @@
+//! Who is calling: the `Staff` extractor and role checks used by every protected handler.
+//!
+//! The JWT is checked first (signature, algorithm, expiry, issuer, audience); then one primary-key
+//! lookup confirms that its session is live and its user active, and reads the user's current
+//! role and centre. So logout, deactivation and password changes cut access at the next request.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::schema::{sessions, users};
+use crate::error::ApiError;
+use crate::http::RequestMeta;
+use crate::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Counsellor,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counsellor => "counsellor",
+            Self::Supervisor => "supervisor",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Reads a role stored by this code (the column has a CHECK constraint).
+    pub fn from_db(value: &str) -> Self {
+        match value {
+            "admin" => Self::Admin,
+            "supervisor" => Self::Supervisor,
+            _ => Self::Counsellor,
+        }
+    }
+}
+
+/// An authenticated, active staff member with a live session.
+#[derive(Clone, Debug)]
+pub struct Staff {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub centre_id: Option<String>,
+    pub session_id: String,
+    pub meta: RequestMeta,
+}
+
+impl Staff {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "a {} may not do this",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+
+    /// The caller's centre; staff other than admins always have one.
+    pub fn centre(&self) -> Result<&str, ApiError> {
+        self.centre_id
+            .as_deref()
+            .ok_or_else(|| ApiError::forbidden("this action needs a centre; admins have none"))
+    }
+}
+
+/// A staff member who may still have to change their password: accepted only by `GET me`,
+/// `POST me/password` and `POST auth/logout`. Every other handler takes [`Staff`], which refuses
+/// such users with 403.
+pub struct PendingStaff(pub Staff);
+
+type StaffRow = (String, String, String, Option<String>, bool);
+
+async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?
+        .clone();
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
+        })?;
+    let claims = state
+        .tokens
+        .verify(token)
+        .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
+    let meta = RequestMeta::of(&req);
+    let (user_id, session_id) = (claims.sub, claims.sid);
+    let lookup_session = session_id.clone();
+    let row: Option<StaffRow> = crate::db::run(&state.pool, move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        Ok(sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq(&lookup_session))
+            .filter(sessions::user_id.eq(&user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(users::active.eq(true))
+            .select((
+                users::id,
+                users::username,
+                users::role,
+                users::centre_id,
+                users::must_change_password,
+            ))
+            .first::<StaffRow>(conn)
+            .optional()?)
+    })
+    .await?;
+    let (id, username, role, centre_id, must_change_password) =
+        row.ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
+    let staff = Staff {
+        id,
+        username,
+        role: Role::from_db(&role),
+        centre_id,
+        session_id,
+        meta,
+    };
+    Ok((staff, must_change_password))
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (staff, must_change_password) = authenticate(req).await?;
+            if must_change_password {
+                return Err(ApiError::forbidden(
+                    "you must change your password first: POST /api/v1/me/password",
+                ));
+            }
+            Ok(staff)
+        })
+    }
+}
+
+impl FromRequest for PendingStaff {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            authenticate(req)
+                .await
+                .map(|(staff, _)| PendingStaff(staff))
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP plumbing shared by every domain: body and query extraction, request context,
+//! pagination, optimistic concurrency, idempotent POSTs and the 404/405 fallback.
+
+pub mod concurrency;
+pub mod fallback;
+pub mod idempotency;
+pub mod json;
+pub mod middleware;
+pub mod pagination;
+pub mod request;
+
+pub use concurrency::{etag, IfMatch};
+pub use json::Json;
+pub use pagination::{Page, PageLimit};
+pub use request::RequestMeta;

@@ -1,0 +1,65 @@
+//! Per-request facts every audit event and log line needs: the request id and the client address.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::error::ApiError;
+
+/// The id of the current request, set by the request middleware (incoming `X-Request-Id` kept).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// Whether `X-Forwarded-For` may be trusted for the client address (app data).
+#[derive(Clone, Copy, Debug)]
+pub struct TrustProxyHeaders(pub bool);
+
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub client_ip: String,
+}
+
+impl RequestMeta {
+    pub fn of(req: &HttpRequest) -> Self {
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let trust_proxy = req
+            .app_data::<TrustProxyHeaders>()
+            .is_some_and(|trust| trust.0);
+        let client_ip = if trust_proxy {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(strip_port)
+                .unwrap_or_default()
+        } else {
+            req.peer_addr()
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            request_id,
+            client_ip,
+        }
+    }
+}
+
+fn strip_port(addr: &str) -> String {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip().to_string(),
+        Err(_) => addr.to_owned(),
+    }
+}
+
+impl FromRequest for RequestMeta {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}

@@ -1,0 +1,134 @@
+//! The `karvon` command line: parses arguments and hands over to the library.
+
+use std::io::Read;
+
+use clap::{Parser, Subcommand};
+use karvon::config::{DatabaseConfig, LogFormat, ServeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "karvon",
+    version,
+    about = "Case-management API for Migrant Resource Centres"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default): applies pending migrations, then listens on BIND.
+    Serve(Box<ServeConfig>),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseConfig),
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+    /// Create a staff account; the password is read from stdin.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateUserArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    #[arg(long)]
+    username: String,
+    #[arg(long, value_enum)]
+    role: karvon::auth::staff::Role,
+    /// Centre id (required for counsellors and supervisors).
+    #[arg(long)]
+    centre: Option<String>,
+    #[arg(long, default_value = "")]
+    full_name: String,
+    #[arg(
+        long,
+        env = "KARVON_PASSWORD_HASHING",
+        value_enum,
+        default_value = "owasp"
+    )]
+    password_hashing: karvon::config::PasswordHashing,
+}
+
+fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a malformed one is reported.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            anyhow::bail!(".env: {error}");
+        }
+    }
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        // A bare `karvon` serves, configured from the environment.
+        None => Command::Serve(Box::new(ServeOnly::parse_from(["karvon"]).config)),
+    };
+    match command {
+        Command::Serve(config) => {
+            karvon::telemetry::init(config.log_format, std::io::stderr);
+            actix_web::rt::System::new().block_on(serve(*config))
+        }
+        Command::Migrate(database) => {
+            karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
+            let pool = karvon::db::build_pool(&database.database_url, 1)?;
+            let mut conn = pool.get()?;
+            let applied = karvon::db::run_migrations(&mut conn)?;
+            println!(
+                "{applied} migration(s) applied to {}",
+                database.database_url
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", karvon::startup::api_spec().to_pretty_json()?);
+            Ok(())
+        }
+        Command::CreateUser(args) => {
+            karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
+            actix_web::rt::System::new().block_on(create_user(args))
+        }
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    tracing::info!(
+        bind = %config.bind,
+        database = %config.database.database_url,
+        "starting Karvon"
+    );
+    let app = karvon::startup::Application::build(config.clone()).await?;
+    eprintln!(
+        "Karvon serves on http://{}:{} (database {}); API docs at /docs",
+        config.bind.ip(),
+        app.port(),
+        config.database.database_url
+    );
+    app.run().await?;
+    Ok(())
+}
+
+async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    let summary = karvon::users::cli::create_user(
+        &args.database,
+        args.password_hashing,
+        karvon::users::cli::NewAccount {
+            username: args.username,
+            full_name: args.full_name,
+            role: args.role,
+            centre_id: args.centre,
+            password,
+        },
+    )
+    .await?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The OpenAPI 3.1 document. Paths come from the handlers (`#[utoipa::path]`, registered with
+//! `service(...)`); this module adds the document-wide parts: info, servers, the bearer scheme,
+//! and the problem responses every operation can give, derived from what the operation is
+//! (secured, has a body, is a PATCH, ...) so that no handler has to list them by hand.
+//! [`DocumentWide`] runs after the handlers' paths are collected (see `startup::api_spec`).
+
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Karvon API",
+        description = "Case management for Migrant Resource Centres: migrants, consultations, \
+cases, referrals and follow-ups, scoped by role and centre.\n\n\
+Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
+(`limit`, `cursor` → `next_cursor`). Mutable resources carry `version` and an `ETag`; \
+`PATCH` requires `If-Match`. `POST` accepts `Idempotency-Key`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    servers((url = "/", description = "This server")),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "auth", description = "Log in, tokens, your own account"),
+        (name = "centres", description = "Migrant Resource Centres of this deployment"),
+        (name = "users", description = "Staff accounts"),
+        (name = "audit", description = "The append-only audit trail"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+pub struct DocumentWide;
+
+/// Problem responses shared by operations: (status, component name, description).
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "Malformed or invalid input; `errors` names each invalid field",
+    ),
+    ("401", "Unauthorized", "No valid access token"),
+    ("403", "Forbidden", "Your role may not do this"),
+    ("404", "NotFound", "No such resource, or not in your scope"),
+    ("409", "Conflict", "Conflicts with the current state"),
+    (
+        "412",
+        "PreconditionFailed",
+        "If-Match names a stale version",
+    ),
+    ("413", "PayloadTooLarge", "Body over the size limit"),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "Body is not application/json",
+    ),
+    ("422", "Unprocessable", "Well-formed but breaks a rule"),
+    ("428", "PreconditionRequired", "If-Match is missing"),
+    ("429", "TooManyRequests", "Throttled; see Retry-After"),
+    ("503", "ServiceUnavailable", "The database is unreachable"),
+];
+
+impl Modify for DocumentWide {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for (_, name, description) in PROBLEMS {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(response));
+        }
+
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let is_api = path.starts_with("/api/");
+            for (method, operation) in operations(item) {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_path_params = path.contains('{');
+                let is_login = path.ends_with("/auth/login");
+                let wanted: Vec<&str> = PROBLEMS
+                    .iter()
+                    .map(|(status, _, _)| *status)
+                    .filter(|status| match *status {
+                        "400" | "503" => is_api,
+                        "401" => secured || path.ends_with("/auth/refresh"),
+                        "403" => secured,
+                        "404" => is_api && (has_path_params || secured),
+                        "409" => is_api && matches!(method, HttpMethod::Post | HttpMethod::Patch),
+                        "412" | "428" => method == HttpMethod::Patch,
+                        "413" | "415" => has_body,
+                        "422" => is_api && (has_body || method == HttpMethod::Post),
+                        "429" => is_login,
+                        _ => false,
+                    })
+                    .collect();
+                for (status, name, _) in PROBLEMS.iter().filter(|(s, _, _)| wanted.contains(s)) {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+                }
+            }
+        }
+
+        let metrics = OperationBuilder::new()
+            .tag("operations")
+            .summary(Some("Prometheus metrics"))
+            .description(Some(
+                "Request counts and latency histograms by route pattern and status.",
+            ))
+            .operation_id(Some("metrics"))
+            .responses(
+                ResponsesBuilder::new()
+                    .response(
+                        "200",
+                        ResponseBuilder::new()
+                            .description("Prometheus text exposition format")
+                            .content(
+                                "text/plain",
+                                ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::schema::Object::with_type(
+                                        utoipa::openapi::Type::String,
+                                    )))
+                                    .build(),
+                            ),
+                    )
+                    .build(),
+            )
+            .build();
+        openapi.paths.paths.insert(
+            "/metrics".to_owned(),
+            PathItem::new(HttpMethod::Get, metrics),
+        );
+    }
+}
+
+fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut utoipa::openapi::path::Operation)> {
+    [
+        (HttpMethod::Get, item.get.as_mut()),
+        (HttpMethod::Post, item.post.as_mut()),
+        (HttpMethod::Put, item.put.as_mut()),
+        (HttpMethod::Patch, item.patch.as_mut()),
+        (HttpMethod::Delete, item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+    .collect()
+}

@@ -1,0 +1,64 @@
+//! Operational endpoints for load balancers and orchestrators.
+
+use std::time::Duration;
+
+use actix_web::{get, web};
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
+#[get("/healthz")]
+async fn healthz() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database answers a query (503 within 2 s when it does not).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Database unreachable", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    let pool = state.pool.clone();
+    let check = web::block(move || -> Result<(), String> {
+        let mut conn = pool
+            .get_timeout(Duration::from_millis(1500))
+            .map_err(|e| e.to_string())?;
+        conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+    });
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(Ok(()))) => Ok(web::Json(Health {
+            status: "ok".into(),
+        })),
+        Ok(Ok(Err(cause))) => {
+            tracing::warn!(%cause, "readiness check failed");
+            Err(ApiError::service_unavailable(
+                "the database is not reachable",
+            ))
+        }
+        _ => Err(ApiError::service_unavailable(
+            "the database did not answer in time",
+        )),
+    }
+}

@@ -1,0 +1,328 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::queries::{check_centre, revoke_sessions, visible_to};
+use super::{username_key, valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
+use crate::audit::Event;
+use crate::auth::password::check_policy;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::users;
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_user)
+        .service(list_users)
+        .service(get_user)
+        .service(update_user);
+}
+
+pub fn respond(status: StatusCode, user: User) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(user.version)))
+        .json(UserResponse::from(user))
+}
+
+/// Create a staff account (admin).
+#[utoipa::path(
+    tag = "users",
+    request_body = CreateUser,
+    responses((status = 201, description = "Account created", body = UserResponse)),
+    security(("bearer" = []))
+)]
+#[post("/users")]
+async fn create_user(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    if !valid_username(&input.username) {
+        v.fail("username", "must be 3 to 64 letters, digits or . _ - @");
+    }
+    v.text("full_name", &input.full_name, 1, 200);
+    if let Some(email) = &input.email {
+        v.email("email", email);
+    }
+    v.finish()?;
+    check_policy(&input.password, &input.username)
+        .map_err(|reason| ApiError::unprocessable_field("password", reason))?;
+    let password_hash = state.passwords.hash(input.password).await?;
+    let now = crate::time::now();
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username_key: username_key(&input.username),
+        username: input.username,
+        full_name: input.full_name.trim().to_owned(),
+        email: input.email,
+        role: input.role.as_str().to_owned(),
+        centre_id: input.centre_id,
+        active: true,
+        must_change_password: true,
+        password_hash,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let user = crate::db::transaction(&state.pool, move |conn| {
+        check_centre(conn, input.role, user.centre_id.as_deref())?;
+        let taken = users::table
+            .filter(users::username_key.eq(&user.username_key))
+            .count()
+            .get_result::<i64>(conn)?;
+        if taken > 0 {
+            return Err(ApiError::conflict("this username is taken"));
+        }
+        diesel::insert_into(users::table)
+            .values(&user)
+            .execute(conn)?;
+        Event::new("user.create", "user", Some(&user.id))
+            .by(&staff)
+            .centre(user.centre_id.as_deref())
+            .changed(vec![
+                "username",
+                "full_name",
+                "email",
+                "role",
+                "centre_id",
+                "password",
+            ])
+            .record(conn)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, user))
+}
+
+/// List staff accounts: all for admins, the centre's staff for supervisors.
+#[utoipa::path(
+    tag = "users",
+    params(ListUsers),
+    responses((status = 200, description = "A page of accounts", body = Page<UserResponse>)),
+    security(("bearer" = []))
+)]
+#[get("/users")]
+async fn list_users(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListUsers>,
+) -> Result<web::Json<Page<UserResponse>>, ApiError> {
+    staff.require(&[Role::Admin, Role::Supervisor])?;
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
+    let rows = crate::db::run(&state.pool, move |conn| {
+        let mut q = visible_to(&staff);
+        if let Some(role) = query.role {
+            q = q.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(centre) = query.centre_id {
+            q = q.filter(users::centre_id.eq(centre));
+        }
+        if let Some(active) = query.active {
+            q = q.filter(users::active.eq(active));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(users::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(after) = after {
+            q = q.filter(users::id.gt(after));
+        }
+        Ok(q.order(users::id.asc())
+            .limit(limit.fetch())
+            .load::<User>(conn)?)
+    })
+    .await?;
+    Ok(web::Json(
+        Page::from_rows(rows, limit, |u| u.id.clone()).map(UserResponse::from),
+    ))
+}
+
+/// Read a staff account.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "The account", body = UserResponse)),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}")]
+async fn get_user(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let user = crate::db::run(&state.pool, move |conn| {
+        visible_to(&staff)
+            .filter(users::id.eq(id))
+            .first::<User>(conn)
+            .optional()?
+            .ok_or_else(|| ApiError::not_found("user"))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, user))
+}
+
+/// Update, deactivate or reset the password of a staff account (admin; `If-Match` required).
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateUser,
+    responses((status = 200, description = "The updated account", body = UserResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/users/{id}")]
+async fn update_user(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.optional_text("full_name", input.full_name.as_deref(), 1, 200);
+    if let Some(email) = &input.email {
+        v.email("email", email);
+    }
+    v.finish()?;
+
+    let lookup_staff = staff.clone();
+    let lookup_id = id.clone();
+    let current = crate::db::run(&state.pool, move |conn| {
+        visible_to(&lookup_staff)
+            .filter(users::id.eq(lookup_id))
+            .first::<User>(conn)
+            .optional()?
+            .ok_or_else(|| ApiError::not_found("user"))
+    })
+    .await?;
+    staff.require(&[Role::Admin])?;
+    if_match.check(current.version)?;
+    let new_hash = match &input.password {
+        Some(password) => {
+            check_policy(password, &current.username)
+                .map_err(|reason| ApiError::unprocessable_field("password", reason))?;
+            Some(state.passwords.hash(password.clone()).await?)
+        }
+        None => None,
+    };
+
+    let user = crate::db::transaction(&state.pool, move |conn| {
+        let mut user = users::table.filter(users::id.eq(&id)).first::<User>(conn)?;
+        if_match.check(user.version)?;
+        let mut changed = Vec::new();
+        if let Some(full_name) = input.full_name.map(|n| n.trim().to_owned()) {
+            if full_name != user.full_name {
+                user.full_name = full_name;
+                changed.push("full_name");
+            }
+        }
+        if input.email.is_some() && input.email != user.email {
+            user.email = input.email;
+            changed.push("email");
+        }
+        let old_role = Role::from_db(&user.role);
+        let role = input.role.unwrap_or(old_role);
+        if role != old_role {
+            user.role = role.as_str().to_owned();
+            changed.push("role");
+        }
+        let centre_id = if role == Role::Admin {
+            None
+        } else {
+            input.centre_id.or_else(|| user.centre_id.clone())
+        };
+        if centre_id != user.centre_id {
+            user.centre_id = centre_id;
+            changed.push("centre_id");
+        }
+        if changed.contains(&"role") || changed.contains(&"centre_id") {
+            check_centre(conn, role, user.centre_id.as_deref())?;
+        }
+        let mut end_sessions = None;
+        if let Some(active) = input.active {
+            if active != user.active {
+                user.active = active;
+                changed.push("active");
+                if !active {
+                    end_sessions = Some("deactivated");
+                }
+            }
+        }
+        if let Some(hash) = new_hash {
+            user.password_hash = hash;
+            user.must_change_password = true;
+            changed.push("password");
+            end_sessions = Some("password reset by admin");
+        }
+        if changed.is_empty() {
+            return Ok(user);
+        }
+        let leaves_admin_role = old_role == Role::Admin && (role != Role::Admin || !user.active);
+        if leaves_admin_role {
+            let other_admins = users::table
+                .filter(users::role.eq("admin"))
+                .filter(users::active.eq(true))
+                .filter(users::id.ne(&user.id))
+                .count()
+                .get_result::<i64>(conn)?;
+            if other_admins == 0 {
+                return Err(ApiError::conflict("this is the last active admin"));
+            }
+        }
+        let previous_version = user.version;
+        user.version += 1;
+        user.updated_at = crate::time::now();
+        let updated = diesel::update(
+            users::table
+                .filter(users::id.eq(&user.id))
+                .filter(users::version.eq(previous_version)),
+        )
+        .set((
+            users::full_name.eq(&user.full_name),
+            users::email.eq(&user.email),
+            users::role.eq(&user.role),
+            users::centre_id.eq(&user.centre_id),
+            users::active.eq(user.active),
+            users::must_change_password.eq(user.must_change_password),
+            users::password_hash.eq(&user.password_hash),
+            users::version.eq(user.version),
+            users::updated_at.eq(user.updated_at),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(ApiError::precondition_failed());
+        }
+        if let Some(reason) = end_sessions {
+            revoke_sessions(conn, &user.id, reason)?;
+        }
+        let action = match (
+            changed.contains(&"active") && !user.active,
+            changed.contains(&"password"),
+        ) {
+            (true, _) => "user.deactivate",
+            (false, true) => "user.password_reset",
+            _ => "user.update",
+        };
+        Event::new(action, "user", Some(&user.id))
+            .by(&staff)
+            .centre(user.centre_id.as_deref())
+            .changed(changed)
+            .record(conn)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, user))
+}
