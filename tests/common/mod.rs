@@ -1,0 +1,355 @@
+//! Test harness: every test body runs against the real HTTP server over a fresh SQLite file,
+//! and again over its own fresh PostgreSQL database when `KARVON_TEST_POSTGRES_URL` is set.
+//! Tests speak HTTP to the server; the database handle is only for checking what was stored.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::Write;
+
+use diesel::prelude::*;
+use karvon::config::ServeConfig;
+use karvon::db::{DatabaseUrl, DbConnection};
+use karvon::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const BOOTSTRAP_PASSWORD: &str = "bootstrap-admin-pass-1";
+pub const ADMIN_PASSWORD: &str = "chosen-secret-for-tests-7";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub database_url: DatabaseUrl,
+    /// An admin's access token (the bootstrap admin, password already changed).
+    pub admin: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// A staff account created for a test, logged in, password already changed.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub centre_id: Option<String>,
+}
+
+/// Runs `test` on a fresh SQLite app, then on a fresh PostgreSQL app when configured.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_each_backend_with(|_| {}, test).await;
+}
+
+/// Like [`on_each_backend`], with a chance to adjust the server configuration.
+pub async fn on_each_backend_with<C, F, Fut>(configure: C, test: F)
+where
+    C: Fn(&mut ServeConfig),
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}/karvon.db", dir.path().display()))
+        .expect("sqlite url");
+    let app = spawn(sqlite, Backend::Sqlite, &configure).await;
+    let handle = app.handle.clone();
+    test(app).await;
+    handle.stop(false).await;
+
+    match std::env::var("KARVON_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let database = PostgresDatabase::create(&admin_url);
+            let app = spawn(database.url.clone(), Backend::Postgres, &configure).await;
+            let handle = app.handle.clone();
+            test(app).await;
+            handle.stop(false).await;
+            drop(database);
+            record_postgres_run();
+        }
+        _ => assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
+        ),
+    }
+}
+
+/// Appends a line to `KARVON_TEST_PG_MARKER`, so CI can prove the PostgreSQL tests ran.
+fn record_postgres_run() {
+    if let Ok(path) = std::env::var("KARVON_TEST_PG_MARKER") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{}", std::thread::current().name().unwrap_or("test"));
+        }
+    }
+}
+
+/// A PostgreSQL database created for one test and dropped afterwards (even when it fails).
+pub struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    pub url: DatabaseUrl,
+}
+
+impl PostgresDatabase {
+    pub fn create(admin_url: &str) -> Self {
+        let name = format!("karvon_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin =
+            PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url");
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+async fn spawn(
+    url: DatabaseUrl,
+    backend: Backend,
+    configure: &dyn Fn(&mut ServeConfig),
+) -> TestApp {
+    let mut config = ServeConfig::for_tests(url.clone());
+    config.bootstrap_admin_password = Some(BOOTSTRAP_PASSWORD.to_owned());
+    configure(&mut config);
+    let app = Application::build(config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut test_app = TestApp {
+        address,
+        client,
+        backend,
+        database_url: url,
+        admin: String::new(),
+        handle,
+    };
+    let first = test_app.login("admin", BOOTSTRAP_PASSWORD).await;
+    test_app
+        .change_password(&first, BOOTSTRAP_PASSWORD, ADMIN_PASSWORD)
+        .await;
+    test_app.admin = test_app.login("admin", ADMIN_PASSWORD).await;
+    test_app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A direct database connection, for checking what was stored.
+    pub fn db(&self) -> DbConnection {
+        establish(&self.database_url)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        etag: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .header("If-Match", etag)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs in and returns the access token; panics unless the login succeeds.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = self.login_response(username, password).await;
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    pub async fn login_response(&self, username: &str, password: &str) -> Value {
+        let response = self
+            .request(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "login as {username}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) {
+        let response = self
+            .post(
+                "/api/v1/me/password",
+                token,
+                json!({"current_password": current, "new_password": new}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "change password");
+    }
+
+    pub async fn create_centre(&self, name: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/centres",
+                &self.admin,
+                json!({"name": name, "city": name, "country": "TJ"}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create centre {name}"
+        );
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a staff account, logs it in and changes its password, so it is ready to work.
+    pub async fn create_staff(
+        &self,
+        username: &str,
+        role: &str,
+        centre_id: Option<&str>,
+    ) -> Account {
+        let initial = "initial-secret-pw-2026".to_owned();
+        let response = self
+            .post(
+                "/api/v1/users",
+                &self.admin,
+                json!({
+                    "username": username,
+                    "full_name": format!("{username} Test"),
+                    "role": role,
+                    "centre_id": centre_id,
+                    "password": initial,
+                }),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create user {username}"
+        );
+        let body: Value = response.json().await.expect("json");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let first = self.login(username, &initial).await;
+        let password = "working-secret-pw-2026".to_owned();
+        self.change_password(&first, &initial, &password).await;
+        let token = self.login(username, &password).await;
+        Account {
+            id,
+            username: username.to_owned(),
+            password,
+            token,
+            centre_id: centre_id.map(str::to_owned),
+        }
+    }
+
+    /// Audit actions recorded for an entity, oldest first.
+    pub fn audit_actions(&self, entity_id: &str) -> Vec<String> {
+        use karvon::db::schema::audit_events;
+        let mut conn = self.db();
+        audit_events::table
+            .filter(audit_events::entity_id.eq(entity_id))
+            .order(audit_events::id.asc())
+            .select(audit_events::action)
+            .load(&mut conn)
+            .expect("audit events")
+    }
+}
+
+fn establish(url: &DatabaseUrl) -> DbConnection {
+    use diesel::connection::SimpleConnection;
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(path).expect("sqlite");
+            conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                .expect("pragmas");
+            DbConnection::Sqlite(conn)
+        }
+        DatabaseUrl::Postgres(url) => {
+            DbConnection::Postgresql(PgConnection::establish(url).expect("postgres"))
+        }
+    }
+}
+
+/// Reads a problem+json body, checking the content type.
+pub async fn problem(response: reqwest::Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem content type"
+    );
+    response.json().await.expect("problem json")
+}
