@@ -148,6 +148,13 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
     }
 
+    /// 409 listing what is in the way (e.g. the open items that keep a case from closing).
+    pub fn conflict_with(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        let mut error = Self::conflict(detail);
+        error.errors = errors;
+        error
+    }
+
     pub fn precondition_failed() -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,

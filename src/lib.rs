@@ -2,16 +2,22 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod centres;
 pub mod config;
+pub mod consultations;
 pub mod db;
 pub mod error;
+pub mod follow_ups;
 pub mod http;
+pub mod migrants;
 pub mod openapi;
 pub mod ops;
+pub mod referrals;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod text_enum;
 pub mod time;
 pub mod users;
 pub mod validation;

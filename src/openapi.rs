@@ -30,6 +30,9 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
         (name = "auth", description = "Log in, tokens, your own account"),
         (name = "centres", description = "Migrant Resource Centres of this deployment"),
         (name = "users", description = "Staff accounts"),
+        (name = "migrants", description = "The people a centre serves"),
+        (name = "cases", description = "Situations that need following up"),
+        (name = "consultations", description = "Walk-ins, calls and online sessions"),
         (name = "audit", description = "The append-only audit trail"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

@@ -18,6 +18,7 @@ pub struct Event<'a> {
     entity_type: &'a str,
     entity_id: Option<&'a str>,
     centre_id: Option<&'a str>,
+    subject_id: Option<&'a str>,
     changed_fields: Vec<&'a str>,
     actor_id: Option<&'a str>,
     actor_username: Option<&'a str>,
@@ -31,6 +32,7 @@ impl<'a> Event<'a> {
             entity_type,
             entity_id,
             centre_id: None,
+            subject_id: None,
             changed_fields: Vec::new(),
             actor_id: None,
             actor_username: None,
@@ -63,6 +65,12 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// The migrant whose personal data the event concerns (for their access log).
+    pub fn subject(mut self, migrant_id: Option<&'a str>) -> Self {
+        self.subject_id = migrant_id;
+        self
+    }
+
     /// Names of the fields the change touched (never their values).
     pub fn changed(mut self, fields: Vec<&'a str>) -> Self {
         self.changed_fields = fields;
@@ -84,6 +92,7 @@ impl<'a> Event<'a> {
                 audit_events::request_id.eq(self.meta.map(|m| m.request_id.as_str())),
                 audit_events::client_ip.eq(self.meta.map(|m| m.client_ip.as_str())),
                 audit_events::changed_fields.eq(changed),
+                audit_events::subject_id.eq(self.subject_id),
             ))
             .execute(conn)
             .map(|_| ())

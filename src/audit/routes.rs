@@ -29,6 +29,7 @@ pub struct AuditRow {
     pub request_id: Option<String>,
     pub client_ip: Option<String>,
     pub changed_fields: String,
+    pub subject_id: Option<String>,
 }
 
 /// One recorded action.
@@ -48,6 +49,8 @@ pub struct AuditEvent {
     pub client_ip: Option<String>,
     /// Names of the fields the action changed (never their values).
     pub changed_fields: Vec<String>,
+    /// The migrant whose records the action concerned, if any.
+    pub subject_id: Option<String>,
 }
 
 impl From<AuditRow> for AuditEvent {
@@ -64,6 +67,7 @@ impl From<AuditRow> for AuditEvent {
             request_id: row.request_id,
             client_ip: row.client_ip,
             changed_fields: serde_json::from_str(&row.changed_fields).unwrap_or_default(),
+            subject_id: row.subject_id,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::error::{ApiError, FieldError};
 
@@ -80,6 +81,16 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = if path == "." { String::new() } else { path };
         ApiError::invalid(vec![FieldError::new(field, error.into_inner().to_string())])
     })
+}
+
+/// For PATCH fields that can be cleared: absent → `None`, `null` → `Some(None)`, a value →
+/// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {

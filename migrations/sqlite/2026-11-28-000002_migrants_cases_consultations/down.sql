@@ -1,0 +1,10 @@
+DROP TABLE consultation_topics;
+DROP TABLE consultations;
+DROP TABLE case_events;
+DROP TABLE cases;
+DROP TABLE migrant_consent_events;
+DROP TABLE migrant_vulnerabilities;
+DROP TABLE migrant_name_tokens;
+DROP TABLE migrants;
+DROP INDEX audit_events_subject_idx;
+ALTER TABLE audit_events DROP COLUMN subject_id;

@@ -1,0 +1,58 @@
+//! Who may see and change which case — the one place these rules live.
+//!
+//! - Read a case and everything on it: counsellors, cases assigned to them; supervisors, their
+//!   centre's cases. Admins: none (they never read personal data).
+//! - Write on a case (update, consultation, referral, follow-up): the same people, while the case
+//!   is open.
+//! - Reassign, reopen: supervisors. Close: the assigned counsellor or a supervisor.
+//!
+//! A case outside the caller's scope answers 404; a forbidden action on a visible case 403.
+
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::model::Case;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::cases;
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+
+pub type CaseFilter = Box<dyn BoxableExpression<cases::table, MultiBackend, SqlType = Bool>>;
+
+/// The cases the caller may read.
+pub fn visible(staff: &Staff) -> CaseFilter {
+    match staff.role {
+        Role::Supervisor => {
+            Box::new(cases::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
+        }
+        Role::Counsellor => Box::new(cases::assigned_to.eq(staff.id.clone())),
+        Role::Admin => Box::new(cases::id.ne(cases::id)),
+    }
+}
+
+/// 403 for admins, who have no access to cases at all.
+pub fn require_case_role(staff: &Staff) -> Result<(), ApiError> {
+    staff.require(&[Role::Counsellor, Role::Supervisor])
+}
+
+/// A case the caller may read; 404 otherwise.
+pub fn load_visible(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Case, ApiError> {
+    require_case_role(staff)?;
+    cases::table
+        .filter(cases::id.eq(id))
+        .filter(visible(staff))
+        .first::<Case>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("case"))
+}
+
+/// A case the caller may write on: visible (404) and open (409).
+pub fn load_writable(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Case, ApiError> {
+    let case = load_visible(conn, staff, id)?;
+    if !case.is_open() {
+        return Err(ApiError::conflict(
+            "the case is closed; a supervisor can reopen it",
+        ));
+    }
+    Ok(case)
+}

@@ -1,0 +1,481 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::access::{load_visible, load_writable, require_case_role, visible};
+use super::model::*;
+use crate::audit::Event;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{case_events, cases, migrants, users};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_case)
+        .service(list_cases)
+        .service(get_case)
+        .service(update_case)
+        .service(assign_case)
+        .service(close_case)
+        .service(reopen_case)
+        .service(super::timeline::case_timeline);
+}
+
+fn respond(status: StatusCode, case: Case) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(case.version)))
+        .json(CaseResponse::from(case))
+}
+
+/// 422 unless `user_id` is an active counsellor or supervisor of `centre`.
+pub fn check_assignable(
+    conn: &mut DbConnection,
+    centre: &str,
+    user_id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
+    let found = users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::centre_id.eq(centre))
+        .filter(users::active.eq(true))
+        .filter(users::role.eq_any(["counsellor", "supervisor"]))
+        .count()
+        .get_result::<i64>(conn)?;
+    if found == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable_field(
+            field,
+            "must be an active counsellor or supervisor of your centre",
+        ))
+    }
+}
+
+fn record_case_event(
+    conn: &mut DbConnection,
+    case_id: &str,
+    actor: &Staff,
+    kind: &str,
+    assigned_to: Option<&str>,
+    note: Option<&str>,
+) -> QueryResult<()> {
+    diesel::insert_into(case_events::table)
+        .values((
+            case_events::id.eq(uuid::Uuid::now_v7().to_string()),
+            case_events::case_id.eq(case_id),
+            case_events::at.eq(crate::time::now()),
+            case_events::actor_id.eq(&actor.id),
+            case_events::kind.eq(kind),
+            case_events::assigned_to.eq(assigned_to),
+            case_events::note.eq(note),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Writes the changed case with a version check (412 when someone else changed it first).
+fn save(conn: &mut DbConnection, case: &mut Case) -> Result<(), ApiError> {
+    let previous = case.version;
+    case.version += 1;
+    case.updated_at = crate::time::now();
+    let updated = diesel::update(
+        cases::table
+            .filter(cases::id.eq(&case.id))
+            .filter(cases::version.eq(previous)),
+    )
+    .set((
+        cases::assigned_to.eq(&case.assigned_to),
+        cases::status.eq(&case.status),
+        cases::priority.eq(&case.priority),
+        cases::summary.eq(&case.summary),
+        cases::closed_at.eq(case.closed_at),
+        cases::closure_reason.eq(&case.closure_reason),
+        cases::version.eq(case.version),
+        cases::updated_at.eq(case.updated_at),
+    ))
+    .execute(conn)?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::precondition_failed())
+    }
+}
+
+fn audit(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    action: &str,
+    case: &Case,
+    changed: Vec<&str>,
+) -> QueryResult<()> {
+    Event::new(action, "case", Some(&case.id))
+        .by(staff)
+        .centre(Some(&case.centre_id))
+        .subject(Some(&case.migrant_id))
+        .changed(changed)
+        .record(conn)
+}
+
+/// Open a case for a migrant of the caller's centre.
+#[utoipa::path(
+    tag = "cases",
+    request_body = CreateCase,
+    responses((status = 201, description = "Case opened", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[post("/cases")]
+async fn create_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: Json<CreateCase>,
+) -> Result<HttpResponse, ApiError> {
+    require_case_role(&staff)?;
+    let centre = staff.centre()?.to_owned();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.text("summary", &input.summary, 1, 2000);
+    v.finish()?;
+    let assignee = match (staff.role, input.assigned_to) {
+        (Role::Counsellor, Some(other)) if other != staff.id => {
+            return Err(ApiError::forbidden(
+                "a counsellor's case is assigned to them; ask a supervisor to assign it elsewhere",
+            ))
+        }
+        (_, Some(assignee)) => assignee,
+        (_, None) => staff.id.clone(),
+    };
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let migrant_in_centre = migrants::table
+            .filter(migrants::id.eq(&input.migrant_id))
+            .filter(migrants::centre_id.eq(&centre))
+            .count()
+            .get_result::<i64>(conn)?;
+        if migrant_in_centre != 1 {
+            return Err(ApiError::unprocessable_field(
+                "migrant_id",
+                "no migrant with this id is registered in your centre",
+            ));
+        }
+        check_assignable(conn, &centre, &assignee, "assigned_to")?;
+        let now = crate::time::now();
+        let case = Case {
+            id: uuid::Uuid::now_v7().to_string(),
+            migrant_id: input.migrant_id,
+            centre_id: centre,
+            assigned_to: assignee,
+            opened_by: staff.id.clone(),
+            status: CaseStatus::Open.as_str().to_owned(),
+            priority: input
+                .priority
+                .unwrap_or(Priority::Normal)
+                .as_str()
+                .to_owned(),
+            summary: input.summary.trim().to_owned(),
+            opened_at: now,
+            closed_at: None,
+            closure_reason: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(cases::table)
+            .values(&case)
+            .execute(conn)?;
+        record_case_event(
+            conn,
+            &case.id,
+            &staff,
+            "opened",
+            Some(&case.assigned_to),
+            None,
+        )?;
+        audit(
+            conn,
+            &staff,
+            "case.create",
+            &case,
+            vec!["migrant_id", "summary", "priority", "assigned_to"],
+        )?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, case))
+}
+
+/// List cases: a counsellor's own, or the centre's for a supervisor. Newest first.
+#[utoipa::path(
+    tag = "cases",
+    params(ListCases),
+    responses((status = 200, description = "A page of cases", body = Page<CaseResponse>)),
+    security(("bearer" = []))
+)]
+#[get("/cases")]
+async fn list_cases(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListCases>,
+) -> Result<web::Json<Page<CaseResponse>>, ApiError> {
+    require_case_role(&staff)?;
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
+    let rows = crate::db::run(&state.pool, move |conn| {
+        let mut q = cases::table.filter(visible(&staff)).into_boxed();
+        if let Some(status) = query.status {
+            q = q.filter(cases::status.eq(status.as_str()));
+        }
+        if let Some(priority) = query.priority {
+            q = q.filter(cases::priority.eq(priority.as_str()));
+        }
+        if let Some(assigned_to) = query.assigned_to {
+            q = q.filter(cases::assigned_to.eq(assigned_to));
+        }
+        if let Some(migrant_id) = query.migrant_id {
+            q = q.filter(cases::migrant_id.eq(migrant_id));
+        }
+        if let Some(after) = query.opened_after {
+            q = q.filter(cases::opened_at.ge(after.naive_utc()));
+        }
+        if let Some(before) = query.opened_before {
+            q = q.filter(cases::opened_at.lt(before.naive_utc()));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(cases::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(before) = before {
+            q = q.filter(cases::id.lt(before));
+        }
+        Ok(q.order(cases::id.desc())
+            .limit(limit.fetch())
+            .load::<Case>(conn)?)
+    })
+    .await?;
+    Ok(web::Json(
+        Page::from_rows(rows, limit, |c| c.id.clone()).map(CaseResponse::from),
+    ))
+}
+
+/// Read a case (audited).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    responses((status = 200, description = "The case", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[get("/cases/{id}")]
+async fn get_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let case = load_visible(conn, &staff, &id)?;
+        audit(conn, &staff, "case.read", &case, vec![])?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, case))
+}
+
+/// Change a case's summary or priority (`If-Match` required; the case must be open).
+#[utoipa::path(
+    tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateCase,
+    responses((status = 200, description = "The updated case", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/cases/{id}")]
+async fn update_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateCase>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.optional_text("summary", input.summary.as_deref(), 1, 2000);
+    v.finish()?;
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let mut case = load_writable(conn, &staff, &id)?;
+        if_match.check(case.version)?;
+        let mut changed = Vec::new();
+        if let Some(summary) = input.summary.map(|s| s.trim().to_owned()) {
+            if summary != case.summary {
+                case.summary = summary;
+                changed.push("summary");
+            }
+        }
+        if let Some(priority) = input.priority.map(|p| p.as_str().to_owned()) {
+            if priority != case.priority {
+                case.priority = priority;
+                changed.push("priority");
+            }
+        }
+        if changed.is_empty() {
+            return Ok(case);
+        }
+        save(conn, &mut case)?;
+        audit(conn, &staff, "case.update", &case, changed)?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, case))
+}
+
+/// Reassign a case to another counsellor or supervisor of the centre (supervisors).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    request_body = AssignCase,
+    responses((status = 200, description = "The reassigned case", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/assign")]
+async fn assign_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<AssignCase>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.text("reason", &input.reason, 1, 1000);
+    v.finish()?;
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let mut case = load_visible(conn, &staff, &id)?;
+        staff.require(&[Role::Supervisor])?;
+        if !case.is_open() {
+            return Err(ApiError::conflict("the case is closed; reopen it first"));
+        }
+        check_assignable(conn, &case.centre_id, &input.assigned_to, "assigned_to")?;
+        if case.assigned_to == input.assigned_to {
+            return Ok(case);
+        }
+        case.assigned_to = input.assigned_to;
+        save(conn, &mut case)?;
+        record_case_event(
+            conn,
+            &case.id,
+            &staff,
+            "assigned",
+            Some(&case.assigned_to),
+            Some(input.reason.trim()),
+        )?;
+        audit(conn, &staff, "case.reassign", &case, vec!["assigned_to"])?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, case))
+}
+
+/// Close a case (its counsellor or a supervisor); a reason is required.
+///
+/// With scheduled follow-ups or open referrals this answers 409 listing them; a supervisor may
+/// send `force: true` to close anyway, which cancels them in the same transaction.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    request_body = CloseCase,
+    responses((status = 200, description = "The closed case", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/close")]
+async fn close_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<CloseCase>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.text("reason", &input.reason, 1, 1000);
+    v.finish()?;
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let mut case = load_writable(conn, &staff, &id)?;
+        if input.force {
+            staff.require(&[Role::Supervisor])?;
+        }
+        super::close_open_items(conn, &staff, &case, input.force)?;
+        let reason = input.reason.trim().to_owned();
+        case.status = CaseStatus::Closed.as_str().to_owned();
+        case.closed_at = Some(crate::time::now());
+        case.closure_reason = Some(reason.clone());
+        save(conn, &mut case)?;
+        record_case_event(conn, &case.id, &staff, "closed", None, Some(&reason))?;
+        audit(
+            conn,
+            &staff,
+            "case.close",
+            &case,
+            vec!["status", "closed_at", "closure_reason"],
+        )?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, case))
+}
+
+/// Reopen a closed case (supervisors).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    request_body = ReopenCase,
+    responses((status = 200, description = "The reopened case", body = CaseResponse)),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/reopen")]
+async fn reopen_case(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<ReopenCase>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.text("reason", &input.reason, 1, 1000);
+    v.finish()?;
+    let case = crate::db::transaction(&state.pool, move |conn| {
+        let mut case = load_visible(conn, &staff, &id)?;
+        staff.require(&[Role::Supervisor])?;
+        if case.is_open() {
+            return Err(ApiError::conflict("the case is already open"));
+        }
+        case.status = CaseStatus::Open.as_str().to_owned();
+        case.closed_at = None;
+        case.closure_reason = None;
+        save(conn, &mut case)?;
+        record_case_event(
+            conn,
+            &case.id,
+            &staff,
+            "reopened",
+            None,
+            Some(input.reason.trim()),
+        )?;
+        audit(
+            conn,
+            &staff,
+            "case.reopen",
+            &case,
+            vec!["status", "closed_at", "closure_reason"],
+        )?;
+        Ok(case)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, case))
+}

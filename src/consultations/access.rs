@@ -1,0 +1,66 @@
+//! Who may read and change which consultation — the one place these rules live.
+//!
+//! - Read: counsellors, the consultations they logged and those on cases assigned to them;
+//!   supervisors, their centre's. Admins: none.
+//! - Change: the author or a supervisor of the centre.
+//! - Log: counsellors and supervisors, own centre; on a case only if they may write on it.
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::model::Consultation;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{cases, consultations};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+
+pub type ConsultationFilter =
+    Box<dyn BoxableExpression<consultations::table, MultiBackend, SqlType = Bool>>;
+
+pub fn visible(staff: &Staff) -> ConsultationFilter {
+    let centre = staff.centre_id.clone().unwrap_or_default();
+    match staff.role {
+        Role::Supervisor => Box::new(consultations::centre_id.eq(centre)),
+        Role::Counsellor => Box::new(
+            consultations::centre_id.eq(centre).and(
+                consultations::counsellor_id.eq(staff.id.clone()).or(exists(
+                    cases::table
+                        .filter(cases::id.nullable().eq(consultations::case_id))
+                        .filter(cases::assigned_to.eq(staff.id.clone())),
+                )),
+            ),
+        ),
+        Role::Admin => Box::new(consultations::id.ne(consultations::id)),
+    }
+}
+
+pub fn load_visible(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<Consultation, ApiError> {
+    staff.require(&[Role::Counsellor, Role::Supervisor])?;
+    consultations::table
+        .filter(consultations::id.eq(id))
+        .filter(visible(staff))
+        .first::<Consultation>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("consultation"))
+}
+
+/// A consultation the caller may change: visible (404), and theirs or a supervisor's (403).
+pub fn load_editable(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<Consultation, ApiError> {
+    let consultation = load_visible(conn, staff, id)?;
+    if staff.is(Role::Supervisor) || consultation.counsellor_id == staff.id {
+        Ok(consultation)
+    } else {
+        Err(ApiError::forbidden(
+            "only its author or a supervisor may change a consultation",
+        ))
+    }
+}

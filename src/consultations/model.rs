@@ -1,0 +1,202 @@
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::schema::consultations;
+use crate::migrants::model::{MigrationStatus, Sex};
+
+crate::text_enum!(Channel { WalkIn => "walk_in", Phone => "phone", Online => "online", Outreach => "outreach" });
+
+crate::text_enum!(
+    Topic {
+        PreDeparture => "pre_departure",
+        EmploymentAbroad => "employment_abroad",
+        LabourRights => "labour_rights",
+        LegalDocuments => "legal_documents",
+        Remittances => "remittances",
+        Health => "health",
+        Education => "education",
+        ReturnReintegration => "return_reintegration",
+        TraffickingRisk => "trafficking_risk",
+        Family => "family",
+        Other => "other",
+    }
+);
+
+crate::text_enum!(
+    AgeBand { Minor => "0-17", From18To24 => "18-24", From25To34 => "25-34", From35To49 => "35-49", Over50 => "50+" }
+);
+
+impl AgeBand {
+    pub fn of_age(age: i32) -> Self {
+        match age {
+            ..=17 => Self::Minor,
+            18..=24 => Self::From18To24,
+            25..=34 => Self::From25To34,
+            35..=49 => Self::From35To49,
+            _ => Self::Over50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = consultations)]
+pub struct Consultation {
+    pub id: String,
+    pub centre_id: String,
+    pub counsellor_id: String,
+    pub migrant_id: Option<String>,
+    pub case_id: Option<String>,
+    pub anonymous_sex: Option<String>,
+    pub anonymous_age_band: Option<String>,
+    pub anonymous_nationality: Option<String>,
+    pub anonymous_migration_status: Option<String>,
+    pub occurred_at: NaiveDateTime,
+    pub channel: String,
+    pub duration_minutes: i32,
+    pub language: String,
+    pub notes: String,
+    pub outcome: Option<String>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What an anonymous consultation keeps: enough for statistics, nothing identifying.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousProfile {
+    pub sex: Sex,
+    pub age_band: AgeBand,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "TJ")]
+    pub nationality: String,
+    pub migration_status: MigrationStatus,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsultationResponse {
+    pub id: String,
+    pub centre_id: String,
+    pub counsellor_id: String,
+    pub migrant_id: Option<String>,
+    pub case_id: Option<String>,
+    /// Present for anonymous consultations only.
+    pub anonymous: Option<AnonymousProfile>,
+    pub occurred_at: DateTime<Utc>,
+    pub channel: Channel,
+    #[schema(example = 25)]
+    pub duration_minutes: i32,
+    pub topics: Vec<Topic>,
+    #[schema(example = "tg")]
+    pub language: String,
+    pub notes: String,
+    pub outcome: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConsultationResponse {
+    pub fn new(c: Consultation, mut topics: Vec<Topic>) -> Self {
+        topics.sort();
+        let anonymous = match (
+            c.anonymous_sex.as_deref(),
+            c.anonymous_age_band.as_deref(),
+            c.anonymous_nationality.clone(),
+            c.anonymous_migration_status.as_deref(),
+        ) {
+            (Some(sex), Some(age_band), Some(nationality), Some(status)) => {
+                Some(AnonymousProfile {
+                    sex: Sex::from_db(sex),
+                    age_band: AgeBand::from_db(age_band),
+                    nationality,
+                    migration_status: MigrationStatus::from_db(status),
+                })
+            }
+            _ => None,
+        };
+        Self {
+            id: c.id,
+            centre_id: c.centre_id,
+            counsellor_id: c.counsellor_id,
+            migrant_id: c.migrant_id,
+            case_id: c.case_id,
+            anonymous,
+            occurred_at: crate::time::utc(c.occurred_at),
+            channel: Channel::from_db(&c.channel),
+            duration_minutes: c.duration_minutes,
+            topics,
+            language: c.language,
+            notes: c.notes,
+            outcome: c.outcome,
+            version: c.version,
+            created_at: crate::time::utc(c.created_at),
+            updated_at: crate::time::utc(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConsultation {
+    /// A registered migrant; may be given with `case_id` (then they must match).
+    pub migrant_id: Option<String>,
+    /// A case of the migrant (it implies the migrant).
+    pub case_id: Option<String>,
+    /// For a one-off consultation without registration: only what statistics need.
+    pub anonymous: Option<AnonymousProfile>,
+    pub occurred_at: DateTime<Utc>,
+    pub channel: Channel,
+    #[schema(minimum = 1, maximum = 600)]
+    pub duration_minutes: i32,
+    /// At least one topic.
+    pub topics: Vec<Topic>,
+    /// ISO 639-1 language the consultation was held in.
+    #[schema(example = "tg")]
+    pub language: String,
+    #[schema(max_length = 10000)]
+    pub notes: String,
+    #[schema(max_length = 2000)]
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConsultation {
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub channel: Option<Channel>,
+    #[schema(minimum = 1, maximum = 600)]
+    pub duration_minutes: Option<i32>,
+    /// Replaces the whole set.
+    pub topics: Option<Vec<Topic>>,
+    pub language: Option<String>,
+    #[schema(max_length = 10000)]
+    pub notes: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(max_length = 2000)]
+    pub outcome: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListConsultations {
+    pub case_id: Option<String>,
+    pub migrant_id: Option<String>,
+    pub counsellor_id: Option<String>,
+    pub topic: Option<Topic>,
+    pub channel: Option<Channel>,
+    /// Occurred at or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Occurred before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Changed at or after this time (RFC 3339).
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,56 @@
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::model::{Consultation, ConsultationResponse, Topic};
+use crate::db::schema::consultation_topics;
+use crate::db::DbConnection;
+
+pub fn store_topics(
+    conn: &mut DbConnection,
+    consultation_id: &str,
+    topics: &[Topic],
+) -> QueryResult<()> {
+    diesel::delete(
+        consultation_topics::table.filter(consultation_topics::consultation_id.eq(consultation_id)),
+    )
+    .execute(conn)?;
+    let mut topics = topics.to_vec();
+    topics.sort();
+    topics.dedup();
+    for topic in topics {
+        diesel::insert_into(consultation_topics::table)
+            .values((
+                consultation_topics::consultation_id.eq(consultation_id),
+                consultation_topics::topic.eq(topic.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Responses for a page of consultations, with their topics read in one query.
+pub fn responses(
+    conn: &mut DbConnection,
+    rows: Vec<Consultation>,
+) -> QueryResult<Vec<ConsultationResponse>> {
+    let ids: Vec<&str> = rows.iter().map(|c| c.id.as_str()).collect();
+    let pairs: Vec<(String, String)> = consultation_topics::table
+        .filter(consultation_topics::consultation_id.eq_any(&ids))
+        .select((
+            consultation_topics::consultation_id,
+            consultation_topics::topic,
+        ))
+        .load(conn)?;
+    let mut topics: HashMap<String, Vec<Topic>> = HashMap::new();
+    for (id, topic) in pairs {
+        topics.entry(id).or_default().push(Topic::from_db(&topic));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let t = topics.remove(&c.id).unwrap_or_default();
+            ConsultationResponse::new(c, t)
+        })
+        .collect())
+}

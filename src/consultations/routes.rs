@@ -1,0 +1,423 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::access::{load_editable, load_visible, visible};
+use super::model::*;
+use super::queries::{responses, store_topics};
+use crate::audit::Event;
+use crate::auth::staff::{Role, Staff};
+use crate::cases::model::Case;
+use crate::db::schema::{cases, consultation_topics, consultations, migrants};
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_consultation)
+        .service(list_consultations)
+        .service(get_consultation)
+        .service(update_consultation);
+}
+
+fn respond(status: StatusCode, consultation: ConsultationResponse) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(consultation.version)))
+        .json(consultation)
+}
+
+/// A consultation time is plausible when it is not in the future (10 minutes of clock skew
+/// allowed) and not more than ten years back (paper records being entered late).
+fn check_occurred_at(v: &mut Validator, at: DateTime<Utc>) {
+    let now = Utc::now();
+    if at > now + Duration::minutes(10) {
+        v.fail("occurred_at", "must not be in the future");
+    } else if at < now - Duration::days(3653) {
+        v.fail("occurred_at", "must be within the last ten years");
+    }
+}
+
+fn check_details(
+    v: &mut Validator,
+    duration: Option<i32>,
+    topics: Option<&[Topic]>,
+    language: Option<&str>,
+    notes: Option<&str>,
+    outcome: Option<&str>,
+) {
+    if let Some(duration) = duration {
+        if !(1..=600).contains(&duration) {
+            v.fail("duration_minutes", "must be between 1 and 600");
+        }
+    }
+    if topics.is_some_and(<[Topic]>::is_empty) {
+        v.fail("topics", "must name at least one topic");
+    }
+    if let Some(language) = language {
+        v.language("language", language);
+    }
+    v.optional_text("notes", notes, 0, 10_000);
+    v.optional_text("outcome", outcome, 1, 2000);
+}
+
+/// Log a consultation: anonymous, for a registered migrant, or on a case.
+#[utoipa::path(
+    tag = "consultations",
+    request_body = CreateConsultation,
+    responses((status = 201, description = "Logged", body = ConsultationResponse)),
+    security(("bearer" = []))
+)]
+#[post("/consultations")]
+async fn create_consultation(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: Json<CreateConsultation>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require(&[Role::Counsellor, Role::Supervisor])?;
+    let centre = staff.centre()?.to_owned();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    check_occurred_at(&mut v, input.occurred_at);
+    check_details(
+        &mut v,
+        Some(input.duration_minutes),
+        Some(&input.topics),
+        Some(&input.language),
+        Some(&input.notes),
+        input.outcome.as_deref(),
+    );
+    match (&input.anonymous, &input.migrant_id, &input.case_id) {
+        (Some(profile), None, None) => v.country("anonymous.nationality", &profile.nationality),
+        (Some(_), _, _) => v.fail(
+            "anonymous",
+            "an anonymous consultation has no migrant_id or case_id",
+        ),
+        (None, None, None) => v.fail("migrant_id", "give migrant_id, case_id or anonymous"),
+        _ => {}
+    }
+    v.finish()?;
+    let response = crate::db::transaction(&state.pool, move |conn| {
+        let migrant_id = match (&input.case_id, &input.migrant_id) {
+            (Some(case_id), migrant_id) => {
+                let case = cases::table
+                    .filter(cases::id.eq(case_id))
+                    .filter(cases::centre_id.eq(&centre))
+                    .first::<Case>(conn)
+                    .optional()?
+                    .ok_or_else(|| {
+                        ApiError::unprocessable_field(
+                            "case_id",
+                            "no case with this id in your centre",
+                        )
+                    })?;
+                if staff.is(Role::Counsellor) && case.assigned_to != staff.id {
+                    return Err(ApiError::forbidden(
+                        "only the case's counsellor or a supervisor may log on it",
+                    ));
+                }
+                if !case.is_open() {
+                    return Err(ApiError::conflict(
+                        "the case is closed; a supervisor can reopen it",
+                    ));
+                }
+                if migrant_id.as_ref().is_some_and(|m| *m != case.migrant_id) {
+                    return Err(ApiError::unprocessable_field(
+                        "migrant_id",
+                        "is not the migrant of this case",
+                    ));
+                }
+                Some(case.migrant_id)
+            }
+            (None, Some(migrant_id)) => {
+                let found = migrants::table
+                    .filter(migrants::id.eq(migrant_id))
+                    .filter(migrants::centre_id.eq(&centre))
+                    .count()
+                    .get_result::<i64>(conn)?;
+                if found != 1 {
+                    return Err(ApiError::unprocessable_field(
+                        "migrant_id",
+                        "no migrant with this id is registered in your centre",
+                    ));
+                }
+                Some(migrant_id.clone())
+            }
+            (None, None) => None,
+        };
+        let now = crate::time::now();
+        let anonymous = input.anonymous;
+        let consultation = Consultation {
+            id: uuid::Uuid::now_v7().to_string(),
+            centre_id: centre,
+            counsellor_id: staff.id.clone(),
+            migrant_id,
+            case_id: input.case_id,
+            anonymous_sex: anonymous.as_ref().map(|a| a.sex.as_str().to_owned()),
+            anonymous_age_band: anonymous.as_ref().map(|a| a.age_band.as_str().to_owned()),
+            anonymous_nationality: anonymous.as_ref().map(|a| a.nationality.clone()),
+            anonymous_migration_status: anonymous
+                .as_ref()
+                .map(|a| a.migration_status.as_str().to_owned()),
+            occurred_at: input.occurred_at.naive_utc(),
+            channel: input.channel.as_str().to_owned(),
+            duration_minutes: input.duration_minutes,
+            language: input.language,
+            notes: input.notes,
+            outcome: input.outcome,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(consultations::table)
+            .values(&consultation)
+            .execute(conn)?;
+        store_topics(conn, &consultation.id, &input.topics)?;
+        Event::new(
+            "consultation.create",
+            "consultation",
+            Some(&consultation.id),
+        )
+        .by(&staff)
+        .centre(Some(&consultation.centre_id))
+        .subject(consultation.migrant_id.as_deref())
+        .changed(vec![
+            "occurred_at",
+            "channel",
+            "duration_minutes",
+            "topics",
+            "language",
+            "notes",
+            "outcome",
+        ])
+        .record(conn)?;
+        let mut built = responses(conn, vec![consultation])?;
+        built
+            .pop()
+            .ok_or_else(|| ApiError::internal("consultation vanished"))
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, response))
+}
+
+/// List consultations in the caller's scope, most recent first.
+#[utoipa::path(
+    tag = "consultations",
+    params(ListConsultations),
+    responses((status = 200, description = "A page of consultations", body = Page<ConsultationResponse>)),
+    security(("bearer" = []))
+)]
+#[get("/consultations")]
+async fn list_consultations(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListConsultations>,
+) -> Result<web::Json<Page<ConsultationResponse>>, ApiError> {
+    staff.require(&[Role::Counsellor, Role::Supervisor])?;
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let page = crate::db::transaction(&state.pool, move |conn| {
+        let mut q = consultations::table.filter(visible(&staff)).into_boxed();
+        if let Some(case_id) = &query.case_id {
+            q = q.filter(consultations::case_id.eq(case_id.clone()));
+        }
+        if let Some(migrant_id) = &query.migrant_id {
+            q = q.filter(consultations::migrant_id.eq(migrant_id.clone()));
+        }
+        if let Some(counsellor_id) = query.counsellor_id {
+            q = q.filter(consultations::counsellor_id.eq(counsellor_id));
+        }
+        if let Some(topic) = query.topic {
+            q = q.filter(
+                consultations::id.eq_any(
+                    consultation_topics::table
+                        .filter(consultation_topics::topic.eq(topic.as_str()))
+                        .select(consultation_topics::consultation_id),
+                ),
+            );
+        }
+        if let Some(channel) = query.channel {
+            q = q.filter(consultations::channel.eq(channel.as_str()));
+        }
+        if let Some(from) = query.from {
+            q = q.filter(consultations::occurred_at.ge(from.naive_utc()));
+        }
+        if let Some(to) = query.to {
+            q = q.filter(consultations::occurred_at.lt(to.naive_utc()));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(consultations::updated_at.ge(since.naive_utc()));
+        }
+        if let Some((at, id)) = after {
+            q = q.filter(
+                consultations::occurred_at
+                    .lt(at)
+                    .or(consultations::occurred_at
+                        .eq(at)
+                        .and(consultations::id.lt(id))),
+            );
+        }
+        let rows = q
+            .order((consultations::occurred_at.desc(), consultations::id.desc()))
+            .limit(limit.fetch())
+            .load::<Consultation>(conn)?;
+        let page = Page::from_rows(rows, limit, |c| (c.occurred_at, c.id.clone()));
+        if !page.items.is_empty() {
+            // Consultation notes are personal data: reading a list is audited too.
+            Event::new(
+                "consultation.list",
+                "consultation",
+                query.case_id.as_deref(),
+            )
+            .by(&staff)
+            .centre(staff.centre_id.as_deref())
+            .subject(query.migrant_id.as_deref())
+            .record(conn)?;
+        }
+        Ok(Page {
+            items: responses(conn, page.items)?,
+            next_cursor: page.next_cursor,
+        })
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// Read a consultation (audited).
+#[utoipa::path(
+    tag = "consultations",
+    params(("id" = String, Path, description = "Consultation id")),
+    responses((status = 200, description = "The consultation", body = ConsultationResponse)),
+    security(("bearer" = []))
+)]
+#[get("/consultations/{id}")]
+async fn get_consultation(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let response = crate::db::transaction(&state.pool, move |conn| {
+        let consultation = load_visible(conn, &staff, &id)?;
+        Event::new("consultation.read", "consultation", Some(&consultation.id))
+            .by(&staff)
+            .centre(Some(&consultation.centre_id))
+            .subject(consultation.migrant_id.as_deref())
+            .record(conn)?;
+        let mut built = responses(conn, vec![consultation])?;
+        built
+            .pop()
+            .ok_or_else(|| ApiError::internal("consultation vanished"))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, response))
+}
+
+/// Correct a consultation (its author or a supervisor; `If-Match` required).
+#[utoipa::path(
+    tag = "consultations",
+    params(
+        ("id" = String, Path, description = "Consultation id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateConsultation,
+    responses((status = 200, description = "The updated consultation", body = ConsultationResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/consultations/{id}")]
+async fn update_consultation(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateConsultation>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(at) = input.occurred_at {
+        check_occurred_at(&mut v, at);
+    }
+    check_details(
+        &mut v,
+        input.duration_minutes,
+        input.topics.as_deref(),
+        input.language.as_deref(),
+        input.notes.as_deref(),
+        input.outcome.as_ref().and_then(|o| o.as_deref()),
+    );
+    v.finish()?;
+    let response = crate::db::transaction(&state.pool, move |conn| {
+        let mut c = load_editable(conn, &staff, &id)?;
+        if_match.check(c.version)?;
+        let mut changed = Vec::new();
+        if let Some(at) = input.occurred_at {
+            c.occurred_at = at.naive_utc();
+            changed.push("occurred_at");
+        }
+        if let Some(channel) = input.channel {
+            c.channel = channel.as_str().to_owned();
+            changed.push("channel");
+        }
+        if let Some(duration) = input.duration_minutes {
+            c.duration_minutes = duration;
+            changed.push("duration_minutes");
+        }
+        if let Some(language) = input.language {
+            c.language = language;
+            changed.push("language");
+        }
+        if let Some(notes) = input.notes {
+            c.notes = notes;
+            changed.push("notes");
+        }
+        if let Some(outcome) = input.outcome {
+            c.outcome = outcome;
+            changed.push("outcome");
+        }
+        if let Some(topics) = &input.topics {
+            store_topics(conn, &c.id, topics)?;
+            changed.push("topics");
+        }
+        if !changed.is_empty() {
+            let previous = c.version;
+            c.version += 1;
+            c.updated_at = crate::time::now();
+            let updated = diesel::update(
+                consultations::table
+                    .filter(consultations::id.eq(&c.id))
+                    .filter(consultations::version.eq(previous)),
+            )
+            .set((
+                consultations::occurred_at.eq(c.occurred_at),
+                consultations::channel.eq(&c.channel),
+                consultations::duration_minutes.eq(c.duration_minutes),
+                consultations::language.eq(&c.language),
+                consultations::notes.eq(&c.notes),
+                consultations::outcome.eq(&c.outcome),
+                consultations::version.eq(c.version),
+                consultations::updated_at.eq(c.updated_at),
+            ))
+            .execute(conn)?;
+            if updated != 1 {
+                return Err(ApiError::precondition_failed());
+            }
+            Event::new("consultation.update", "consultation", Some(&c.id))
+                .by(&staff)
+                .centre(Some(&c.centre_id))
+                .subject(c.migrant_id.as_deref())
+                .changed(changed)
+                .record(conn)?;
+        }
+        let mut built = responses(conn, vec![c])?;
+        built
+            .pop()
+            .ok_or_else(|| ApiError::internal("consultation vanished"))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, response))
+}

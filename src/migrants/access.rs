@@ -1,0 +1,88 @@
+//! Who may see which migrant. The one place these rules live; every query applies them in SQL.
+//!
+//! - Search (identifying summary): counsellors and supervisors, own centre.
+//! - Full record (read, update): supervisors, own centre; counsellors, the people they
+//!   registered, hold a case for, or have counselled.
+//! - Admins never see personal data.
+//!
+//! A migrant of another centre answers 404; one of the caller's centre that a counsellor may only
+//! find in search answers 403 (search already tells them the person exists).
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::model::Migrant;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{cases, consultations, migrants};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+
+pub type MigrantFilter = Box<dyn BoxableExpression<migrants::table, MultiBackend, SqlType = Bool>>;
+
+/// The caller's centre, for searching migrants; 403 for admins.
+pub fn search_centre(staff: &Staff) -> Result<String, ApiError> {
+    staff.require(&[Role::Counsellor, Role::Supervisor])?;
+    staff.centre().map(str::to_owned)
+}
+
+/// The migrants whose full record the caller may read and update.
+pub fn full_access(staff: &Staff) -> MigrantFilter {
+    let centre = staff.centre_id.clone().unwrap_or_default();
+    match staff.role {
+        Role::Supervisor => Box::new(migrants::centre_id.eq(centre)),
+        Role::Counsellor => {
+            let me = staff.id.clone();
+            Box::new(
+                migrants::centre_id.eq(centre).and(
+                    migrants::registered_by
+                        .eq(me.clone())
+                        .or(exists(
+                            cases::table
+                                .filter(cases::migrant_id.eq(migrants::id))
+                                .filter(cases::assigned_to.eq(me.clone())),
+                        ))
+                        .or(exists(
+                            consultations::table
+                                .filter(consultations::migrant_id.eq(migrants::id.nullable()))
+                                .filter(consultations::counsellor_id.eq(me)),
+                        )),
+                ),
+            )
+        }
+        Role::Admin => Box::new(migrants::id.ne(migrants::id)),
+    }
+}
+
+/// A migrant of the caller's centre (search scope): 404 otherwise.
+pub fn load_in_centre(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<Migrant, ApiError> {
+    let centre = search_centre(staff)?;
+    migrants::table
+        .filter(migrants::id.eq(id))
+        .filter(migrants::centre_id.eq(centre))
+        .first::<Migrant>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("migrant"))
+}
+
+/// A migrant whose full record the caller may use: 404 outside the centre, 403 when only
+/// searchable.
+pub fn load_full(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Migrant, ApiError> {
+    let migrant = load_in_centre(conn, staff, id)?;
+    let allowed = migrants::table
+        .filter(migrants::id.eq(id))
+        .filter(full_access(staff))
+        .count()
+        .get_result::<i64>(conn)?;
+    if allowed == 1 {
+        Ok(migrant)
+    } else {
+        Err(ApiError::forbidden(
+            "this person is not in your caseload; log a consultation with them or ask your supervisor",
+        ))
+    }
+}

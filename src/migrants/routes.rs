@@ -1,0 +1,629 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::Datelike;
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::access::{load_full, load_in_centre, search_centre, MigrantFilter};
+use super::model::*;
+use super::names;
+use super::queries::{
+    record_consent, store_name_tokens, store_vulnerabilities, summaries, vulnerabilities,
+};
+use crate::audit::routes::{AuditEvent, AuditRow};
+use crate::audit::Event;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{audit_events, migrant_name_tokens, migrants};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    // `duplicates` before `{id}`, so it is not taken for an id.
+    cfg.service(find_duplicates)
+        .service(create_migrant)
+        .service(list_migrants)
+        .service(get_migrant)
+        .service(update_migrant)
+        .service(migrant_access_log);
+}
+
+fn respond(status: StatusCode, migrant: Migrant, flags: Vec<Vulnerability>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(migrant.version)))
+        .json(MigrantResponse::new(migrant, flags))
+}
+
+/// Register a migrant in the caller's centre.
+///
+/// Check `GET /migrants/duplicates` first: the same person is often registered twice under
+/// different spellings.
+#[utoipa::path(
+    tag = "migrants",
+    request_body = CreateMigrant,
+    responses((status = 201, description = "Registered", body = MigrantResponse)),
+    security(("bearer" = []))
+)]
+#[post("/migrants")]
+async fn create_migrant(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: Json<CreateMigrant>,
+) -> Result<HttpResponse, ApiError> {
+    let centre = search_centre(&staff)?;
+    let input = body.into_inner();
+    input.validate()?;
+    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+        let now = crate::time::now();
+        let consent_at = |given: bool| given.then_some(now);
+        let migrant = Migrant {
+            id: uuid::Uuid::now_v7().to_string(),
+            centre_id: centre,
+            registered_by: staff.id.clone(),
+            given_name: input.given_name.trim().to_owned(),
+            family_name: input.family_name.trim().to_owned(),
+            patronymic: input.patronymic.map(|p| p.trim().to_owned()),
+            sex: input.sex.as_str().to_owned(),
+            date_of_birth: input.date_of_birth,
+            birth_year: input.date_of_birth.map(|d| d.year()).or(input.birth_year),
+            nationality: input.nationality,
+            region_of_origin: input.region_of_origin.map(|r| r.trim().to_owned()),
+            phone: input.phone,
+            preferred_language: input.preferred_language,
+            migration_status: input.migration_status.as_str().to_owned(),
+            destination_country: input.destination_country,
+            consent_services_given_at: consent_at(input.consent.services),
+            consent_services_withdrawn_at: None,
+            consent_referral_sharing_given_at: consent_at(input.consent.referral_sharing),
+            consent_referral_sharing_withdrawn_at: None,
+            consent_statistics_given_at: consent_at(input.consent.statistics),
+            consent_statistics_withdrawn_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(migrants::table)
+            .values(&migrant)
+            .execute(conn)?;
+        store_name_tokens(conn, &migrant)?;
+        store_vulnerabilities(conn, &migrant.id, &input.vulnerabilities)?;
+        for scope in ConsentScope::ALL {
+            if migrant.has_consent(*scope) {
+                record_consent(conn, &migrant.id, *scope, true, now, &staff.id)?;
+            }
+        }
+        Event::new("migrant.create", "migrant", Some(&migrant.id))
+            .by(&staff)
+            .centre(Some(&migrant.centre_id))
+            .subject(Some(&migrant.id))
+            .changed(vec![
+                "given_name",
+                "family_name",
+                "sex",
+                "nationality",
+                "migration_status",
+                "consent",
+            ])
+            .record(conn)?;
+        let flags = vulnerabilities(conn, &migrant.id)?;
+        Ok((migrant, flags))
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, migrant, flags))
+}
+
+/// Keeps migrants having, for every query word, a name token starting with it.
+fn matching_names(
+    mut query: migrants::BoxedQuery<'static, MultiBackend>,
+    q: &str,
+) -> migrants::BoxedQuery<'static, MultiBackend> {
+    for token in names::tokens([q]) {
+        let upper = names::prefix_upper_bound(&token);
+        query = query.filter(
+            migrants::id.eq_any(
+                migrant_name_tokens::table
+                    .select(migrant_name_tokens::migrant_id)
+                    .filter(migrant_name_tokens::token.ge(token))
+                    .filter(migrant_name_tokens::token.lt(upper)),
+            ),
+        );
+    }
+    query
+}
+
+/// Search the centre's migrants (identifying summary only).
+///
+/// `q` matches names in any script, case- and accent-insensitively: "гулру", "Gulru" and
+/// "GULRU" find the same person; each word matches the start of a name.
+#[utoipa::path(
+    tag = "migrants",
+    params(ListMigrants),
+    responses((status = 200, description = "A page of summaries", body = Page<MigrantSummary>)),
+    security(("bearer" = []))
+)]
+#[get("/migrants")]
+async fn list_migrants(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListMigrants>,
+) -> Result<web::Json<Page<MigrantSummary>>, ApiError> {
+    let centre = search_centre(&staff)?;
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
+    let mut v = Validator::new();
+    v.optional_text("q", query.q.as_deref(), 1, 200);
+    if let Some(nationality) = &query.nationality {
+        v.country("nationality", nationality);
+    }
+    v.finish()?;
+    let page = crate::db::run(&state.pool, move |conn| {
+        let mut q = migrants::table
+            .filter(migrants::centre_id.eq(centre))
+            .into_boxed();
+        if let Some(text) = &query.q {
+            q = matching_names(q, text);
+        }
+        if let Some(sex) = query.sex {
+            q = q.filter(migrants::sex.eq(sex.as_str()));
+        }
+        if let Some(nationality) = query.nationality {
+            q = q.filter(migrants::nationality.eq(nationality));
+        }
+        if let Some(status) = query.migration_status {
+            q = q.filter(migrants::migration_status.eq(status.as_str()));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(migrants::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(after) = after {
+            q = q.filter(migrants::id.gt(after));
+        }
+        let rows = q
+            .order(migrants::id.asc())
+            .limit(limit.fetch())
+            .load::<Migrant>(conn)?;
+        let page = Page::from_rows(rows, limit, |m| m.id.clone());
+        Ok(Page {
+            items: summaries(conn, page.items)?,
+            next_cursor: page.next_cursor,
+        })
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// How a registered person compares with the one about to be registered.
+fn score(
+    query: &DuplicateQuery,
+    query_tokens: &[String],
+    candidate: &Migrant,
+    tokens: &[String],
+) -> (f64, Vec<String>) {
+    let mut matched = Vec::new();
+    let name = names::name_similarity(query_tokens, tokens);
+    if name >= 0.9 {
+        matched.push("name".to_owned());
+    }
+    let query_year = query.date_of_birth.map(|d| d.year()).or(query.birth_year);
+    let birth = match (
+        query.date_of_birth,
+        candidate.date_of_birth,
+        query_year,
+        candidate.birth_year,
+    ) {
+        (Some(a), Some(b), _, _) if a == b => {
+            matched.push("date_of_birth".to_owned());
+            1.0
+        }
+        (_, _, Some(a), Some(b)) => match (a - b).abs() {
+            0 => {
+                matched.push("birth_year".to_owned());
+                0.85
+            }
+            1 => 0.5,
+            2 => 0.25,
+            _ => 0.0,
+        },
+        _ => 0.5,
+    };
+    let candidate_sex = Sex::from_db(&candidate.sex);
+    let sex = match query.sex {
+        Some(Sex::Undisclosed) | None => 0.5,
+        Some(_) if candidate_sex == Sex::Undisclosed => 0.5,
+        Some(s) if s == candidate_sex => {
+            matched.push("sex".to_owned());
+            1.0
+        }
+        Some(_) => 0.0,
+    };
+    let total = 0.65 * name + 0.25 * birth + 0.10 * sex;
+    ((total * 1000.0).round() / 1000.0, matched)
+}
+
+/// Candidates are narrowed in SQL to people sharing a two-letter name prefix (then scored here).
+const DUPLICATE_CANDIDATES: i64 = 500;
+const DUPLICATE_RESULTS: usize = 20;
+/// Names less alike than this are not the same person, whatever the birth date.
+const DUPLICATE_NAME_THRESHOLD: f64 = 0.8;
+
+/// Find people already registered who may be the one about to be registered.
+///
+/// Matches across Cyrillic and Latin spellings, small typos and name order ("Гулру
+/// Джабборзода", "Gulru Jabborzoda", "Gurlu Jabborzoda" and "Jabborzoda Gulru" are one
+/// person); birth date or year and sex raise or lower the score. Searches the caller's centre.
+#[utoipa::path(
+    tag = "migrants",
+    params(DuplicateQuery),
+    responses((status = 200, description = "Candidates, best first", body = DuplicateCandidates)),
+    security(("bearer" = []))
+)]
+#[get("/migrants/duplicates")]
+async fn find_duplicates(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<DuplicateQuery>,
+) -> Result<web::Json<DuplicateCandidates>, ApiError> {
+    let centre = search_centre(&staff)?;
+    let query = query.into_inner();
+    let mut v = Validator::new();
+    v.text("given_name", &query.given_name, 1, 100);
+    v.text("family_name", &query.family_name, 1, 100);
+    v.optional_text("patronymic", query.patronymic.as_deref(), 1, 100);
+    check_birth(&mut v, query.date_of_birth, query.birth_year);
+    v.finish()?;
+    let query_tokens = names::tokens(
+        [
+            Some(query.given_name.as_str()),
+            Some(query.family_name.as_str()),
+            query.patronymic.as_deref(),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    if query_tokens.is_empty() {
+        return Err(ApiError::invalid_field(
+            "given_name",
+            "must contain letters",
+        ));
+    }
+    let items = crate::db::run(&state.pool, move |conn| {
+        let candidates = candidates(conn, &centre, &query, &query_tokens)?;
+        let ids: Vec<&str> = candidates.iter().map(|m| m.id.as_str()).collect();
+        let token_rows: Vec<(String, String)> = migrant_name_tokens::table
+            .filter(migrant_name_tokens::migrant_id.eq_any(&ids))
+            .select((migrant_name_tokens::migrant_id, migrant_name_tokens::token))
+            .load(conn)?;
+        let mut tokens: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (id, token) in token_rows {
+            tokens.entry(id).or_default().push(token);
+        }
+        let mut scored: Vec<(f64, Vec<String>, Migrant)> = candidates
+            .into_iter()
+            .filter_map(|m| {
+                let candidate_tokens = tokens.get(&m.id)?;
+                if names::name_similarity(&query_tokens, candidate_tokens)
+                    < DUPLICATE_NAME_THRESHOLD
+                {
+                    return None;
+                }
+                let (score, matched) = score(&query, &query_tokens, &m, candidate_tokens);
+                Some((score, matched, m))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.id.cmp(&b.2.id)));
+        scored.truncate(DUPLICATE_RESULTS);
+        let (scores, migrants): (Vec<_>, Vec<_>) = scored
+            .into_iter()
+            .map(|(s, m, migrant)| ((s, m), migrant))
+            .unzip();
+        let summaries = summaries(conn, migrants)?;
+        Ok(scores
+            .into_iter()
+            .zip(summaries)
+            .map(|((score, matched), migrant)| DuplicateCandidate {
+                score,
+                matched,
+                migrant,
+            })
+            .collect())
+    })
+    .await?;
+    Ok(web::Json(DuplicateCandidates { items }))
+}
+
+fn candidates(
+    conn: &mut DbConnection,
+    centre: &str,
+    query: &DuplicateQuery,
+    query_tokens: &[String],
+) -> QueryResult<Vec<Migrant>> {
+    let mut prefixes: Vec<String> = query_tokens
+        .iter()
+        .map(|t| t.chars().take(2).collect())
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let mut sharing_prefix: Option<MigrantFilter> = None;
+    for prefix in prefixes {
+        let upper = names::prefix_upper_bound(&prefix);
+        let shares = migrants::id.eq_any(
+            migrant_name_tokens::table
+                .select(migrant_name_tokens::migrant_id)
+                .filter(migrant_name_tokens::token.ge(prefix))
+                .filter(migrant_name_tokens::token.lt(upper)),
+        );
+        sharing_prefix = Some(match sharing_prefix {
+            None => Box::new(shares),
+            Some(any) => Box::new(any.or(shares)),
+        });
+    }
+    let mut q = migrants::table
+        .filter(migrants::centre_id.eq(centre.to_owned()))
+        .into_boxed();
+    if let Some(sharing_prefix) = sharing_prefix {
+        q = q.filter(sharing_prefix);
+    }
+    if let Some(sex) = query.sex.filter(|s| *s != Sex::Undisclosed) {
+        q = q.filter(migrants::sex.eq_any([sex.as_str(), Sex::Undisclosed.as_str()]));
+    }
+    q.order(migrants::id.desc())
+        .limit(DUPLICATE_CANDIDATES)
+        .load::<Migrant>(conn)
+}
+
+/// Read a migrant's full record (audited).
+#[utoipa::path(
+    tag = "migrants",
+    params(("id" = String, Path, description = "Migrant id")),
+    responses((status = 200, description = "The full record", body = MigrantResponse)),
+    security(("bearer" = []))
+)]
+#[get("/migrants/{id}")]
+async fn get_migrant(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+        let migrant = load_full(conn, &staff, &id)?;
+        Event::new("migrant.read", "migrant", Some(&migrant.id))
+            .by(&staff)
+            .centre(Some(&migrant.centre_id))
+            .subject(Some(&migrant.id))
+            .record(conn)?;
+        let flags = vulnerabilities(conn, &migrant.id)?;
+        Ok((migrant, flags))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, migrant, flags))
+}
+
+/// Update a migrant's record, vulnerabilities or consent (`If-Match` required).
+///
+/// Consent `false` withdraws it: the withdrawal time is kept, and referrals then refuse.
+#[utoipa::path(
+    tag = "migrants",
+    params(
+        ("id" = String, Path, description = "Migrant id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateMigrant,
+    responses((status = 200, description = "The updated record", body = MigrantResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/migrants/{id}")]
+async fn update_migrant(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateMigrant>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+        let mut m = load_full(conn, &staff, &id)?;
+        if_match.check(m.version)?;
+        let now = crate::time::now();
+        let mut changed: Vec<&str> = Vec::new();
+        let mut v = Validator::new();
+        if let Some(name) = input.given_name {
+            v.text("given_name", &name, 1, 100);
+            m.given_name = name.trim().to_owned();
+            changed.push("given_name");
+        }
+        if let Some(name) = input.family_name {
+            v.text("family_name", &name, 1, 100);
+            m.family_name = name.trim().to_owned();
+            changed.push("family_name");
+        }
+        if let Some(patronymic) = input.patronymic {
+            v.optional_text("patronymic", patronymic.as_deref(), 1, 100);
+            m.patronymic = patronymic.map(|p| p.trim().to_owned());
+            changed.push("patronymic");
+        }
+        if let Some(sex) = input.sex {
+            m.sex = sex.as_str().to_owned();
+            changed.push("sex");
+        }
+        if let Some(dob) = input.date_of_birth {
+            m.date_of_birth = dob;
+            changed.push("date_of_birth");
+        }
+        if let Some(year) = input.birth_year {
+            m.birth_year = year;
+            changed.push("birth_year");
+        } else if changed.contains(&"date_of_birth") {
+            m.birth_year = m.date_of_birth.map(|d| d.year()).or(m.birth_year);
+        }
+        check_birth(&mut v, m.date_of_birth, m.birth_year);
+        if let Some(nationality) = input.nationality {
+            v.country("nationality", &nationality);
+            m.nationality = nationality;
+            changed.push("nationality");
+        }
+        if let Some(region) = input.region_of_origin {
+            v.optional_text("region_of_origin", region.as_deref(), 1, 100);
+            m.region_of_origin = region.map(|r| r.trim().to_owned());
+            changed.push("region_of_origin");
+        }
+        if let Some(phone) = input.phone {
+            m.phone = phone;
+            changed.push("phone");
+        }
+        if let Some(language) = input.preferred_language {
+            m.preferred_language = language;
+            changed.push("preferred_language");
+        }
+        if let Some(status) = input.migration_status {
+            m.migration_status = status.as_str().to_owned();
+            changed.push("migration_status");
+        }
+        if let Some(country) = input.destination_country {
+            m.destination_country = country;
+            changed.push("destination_country");
+        }
+        check_optional_codes(
+            &mut v,
+            m.phone.as_deref(),
+            m.preferred_language.as_deref(),
+            m.destination_country.as_deref(),
+        );
+        v.finish()?;
+        if let Some(flags) = &input.vulnerabilities {
+            store_vulnerabilities(conn, &m.id, flags)?;
+            changed.push("vulnerabilities");
+        }
+        for (scope, give) in input
+            .consent
+            .as_ref()
+            .map(ConsentChange::changes)
+            .unwrap_or_default()
+        {
+            let currently = m.has_consent(scope);
+            if give && !currently {
+                m.set_consent(scope, Some(now), None);
+            } else if !give && currently {
+                let (given_at, _) = m.consent(scope);
+                m.set_consent(scope, given_at, Some(now));
+            } else {
+                continue;
+            }
+            record_consent(conn, &m.id, scope, give, now, &staff.id)?;
+            changed.push(match scope {
+                ConsentScope::Services => "consent.services",
+                ConsentScope::ReferralSharing => "consent.referral_sharing",
+                ConsentScope::Statistics => "consent.statistics",
+            });
+        }
+        if changed.is_empty() {
+            let flags = vulnerabilities(conn, &m.id)?;
+            return Ok((m, flags));
+        }
+        let previous = m.version;
+        m.version += 1;
+        m.updated_at = now;
+        let updated = diesel::update(
+            migrants::table
+                .filter(migrants::id.eq(&m.id))
+                .filter(migrants::version.eq(previous)),
+        )
+        .set((
+            migrants::given_name.eq(&m.given_name),
+            migrants::family_name.eq(&m.family_name),
+            migrants::patronymic.eq(&m.patronymic),
+            migrants::sex.eq(&m.sex),
+            migrants::date_of_birth.eq(m.date_of_birth),
+            migrants::birth_year.eq(m.birth_year),
+            migrants::nationality.eq(&m.nationality),
+            migrants::region_of_origin.eq(&m.region_of_origin),
+            migrants::phone.eq(&m.phone),
+            migrants::preferred_language.eq(&m.preferred_language),
+            migrants::migration_status.eq(&m.migration_status),
+            migrants::destination_country.eq(&m.destination_country),
+            (
+                migrants::consent_services_given_at.eq(m.consent_services_given_at),
+                migrants::consent_services_withdrawn_at.eq(m.consent_services_withdrawn_at),
+                migrants::consent_referral_sharing_given_at.eq(m.consent_referral_sharing_given_at),
+                migrants::consent_referral_sharing_withdrawn_at
+                    .eq(m.consent_referral_sharing_withdrawn_at),
+                migrants::consent_statistics_given_at.eq(m.consent_statistics_given_at),
+                migrants::consent_statistics_withdrawn_at.eq(m.consent_statistics_withdrawn_at),
+                migrants::version.eq(m.version),
+                migrants::updated_at.eq(m.updated_at),
+            ),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(ApiError::precondition_failed());
+        }
+        if changed
+            .iter()
+            .any(|f| ["given_name", "family_name", "patronymic"].contains(f))
+        {
+            store_name_tokens(conn, &m)?;
+        }
+        Event::new("migrant.update", "migrant", Some(&m.id))
+            .by(&staff)
+            .centre(Some(&m.centre_id))
+            .subject(Some(&m.id))
+            .changed(changed)
+            .record(conn)?;
+        let flags = vulnerabilities(conn, &m.id)?;
+        Ok((m, flags))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, migrant, flags))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccessLogQuery {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Who read or changed this person's records, newest first (supervisors).
+#[utoipa::path(
+    tag = "migrants",
+    params(("id" = String, Path, description = "Migrant id"), AccessLogQuery),
+    responses((status = 200, description = "A page of audit events", body = Page<AuditEvent>)),
+    security(("bearer" = []))
+)]
+#[get("/migrants/{id}/access-log")]
+async fn migrant_access_log(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    query: web::Query<AccessLogQuery>,
+) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+    let id = id.into_inner();
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
+    let rows = crate::db::run(&state.pool, move |conn| {
+        let migrant = load_in_centre(conn, &staff, &id)?;
+        staff.require(&[Role::Supervisor])?;
+        let mut q = audit_events::table
+            .filter(audit_events::subject_id.eq(migrant.id))
+            .into_boxed();
+        if let Some(before) = before {
+            q = q.filter(audit_events::id.lt(before));
+        }
+        Ok(q.order(audit_events::id.desc())
+            .limit(limit.fetch())
+            .load::<AuditRow>(conn)?)
+    })
+    .await?;
+    Ok(web::Json(
+        Page::from_rows(rows, limit, |row| row.id.clone()).map(AuditEvent::from),
+    ))
+}

@@ -1,0 +1,80 @@
+//! Referral queries used by other domains (closing a case, caseloads).
+
+use diesel::prelude::*;
+
+use crate::audit::Event;
+use crate::auth::staff::Staff;
+use crate::db::schema::{referral_transitions, referrals};
+use crate::db::DbConnection;
+
+/// Statuses from which a referral can still move on.
+pub const OPEN_STATUSES: [&str; 3] = ["pending", "sent", "accepted"];
+
+/// (id, status) of the case's open referrals.
+pub fn open_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<(String, String)>> {
+    referrals::table
+        .filter(referrals::case_id.eq(case_id))
+        .filter(referrals::status.eq_any(OPEN_STATUSES))
+        .order(referrals::id.asc())
+        .select((referrals::id, referrals::status))
+        .load(conn)
+}
+
+pub fn record_transition(
+    conn: &mut DbConnection,
+    referral_id: &str,
+    from: Option<&str>,
+    to: &str,
+    actor_id: &str,
+    note: Option<&str>,
+    at: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(referral_transitions::table)
+        .values((
+            referral_transitions::id.eq(uuid::Uuid::now_v7().to_string()),
+            referral_transitions::referral_id.eq(referral_id),
+            referral_transitions::from_status.eq(from),
+            referral_transitions::to_status.eq(to),
+            referral_transitions::at.eq(at),
+            referral_transitions::actor_id.eq(actor_id),
+            referral_transitions::note.eq(note),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Cancels open referrals, keeping the move in their history with `note`.
+pub fn cancel(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    migrant_id: &str,
+    open: &[(String, String)],
+    note: &str,
+) -> QueryResult<()> {
+    let now = crate::time::now();
+    for (id, status) in open {
+        diesel::update(referrals::table.filter(referrals::id.eq(id)))
+            .set((
+                referrals::status.eq("cancelled"),
+                referrals::version.eq(referrals::version + 1),
+                referrals::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        record_transition(
+            conn,
+            id,
+            Some(status),
+            "cancelled",
+            &staff.id,
+            Some(note),
+            now,
+        )?;
+        Event::new("referral.transition", "referral", Some(id))
+            .by(staff)
+            .centre(staff.centre_id.as_deref())
+            .subject(Some(migrant_id))
+            .changed(vec!["status"])
+            .record(conn)?;
+    }
+    Ok(())
+}
