@@ -13,6 +13,7 @@ pub mod http;
 pub mod migrants;
 pub mod openapi;
 pub mod ops;
+pub mod providers;
 pub mod referrals;
 pub mod startup;
 pub mod state;

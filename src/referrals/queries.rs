@@ -78,3 +78,61 @@ pub fn cancel(
     }
     Ok(())
 }
+
+/// Status histories of a page of referrals, in one query.
+pub fn histories(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, Vec<super::model::Transition>>> {
+    use super::model::{ReferralStatus, Transition};
+    let rows: Vec<(
+        String,
+        Option<String>,
+        String,
+        chrono::NaiveDateTime,
+        String,
+        Option<String>,
+    )> = referral_transitions::table
+        .filter(referral_transitions::referral_id.eq_any(ids))
+        .order((
+            referral_transitions::at.asc(),
+            referral_transitions::id.asc(),
+        ))
+        .select((
+            referral_transitions::referral_id,
+            referral_transitions::from_status,
+            referral_transitions::to_status,
+            referral_transitions::at,
+            referral_transitions::actor_id,
+            referral_transitions::note,
+        ))
+        .load(conn)?;
+    let mut histories: std::collections::HashMap<String, Vec<Transition>> = Default::default();
+    for (referral_id, from, to, at, by, note) in rows {
+        histories.entry(referral_id).or_default().push(Transition {
+            from: from.as_deref().map(ReferralStatus::from_db),
+            to: ReferralStatus::from_db(&to),
+            at: crate::time::utc(at),
+            by,
+            note,
+        });
+    }
+    Ok(histories)
+}
+
+/// Responses for a page of referrals (histories in one extra query).
+pub fn responses(
+    conn: &mut DbConnection,
+    rows: Vec<super::model::Referral>,
+) -> QueryResult<Vec<super::model::ReferralResponse>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut histories = histories(conn, &ids)?;
+    let today = chrono::Utc::now().date_naive();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let history = histories.remove(&r.id).unwrap_or_default();
+            super::model::ReferralResponse::new(r, history, today)
+        })
+        .collect())
+}

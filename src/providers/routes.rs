@@ -1,0 +1,399 @@
+use std::collections::HashMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::access::{load_visible, require_manager, visible};
+use super::model::*;
+use crate::audit::Event;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{service_provider_languages, service_providers};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_provider)
+        .service(list_providers)
+        .service(get_provider)
+        .service(update_provider);
+}
+
+fn store_languages(
+    conn: &mut DbConnection,
+    provider_id: &str,
+    languages: &[String],
+) -> QueryResult<()> {
+    diesel::delete(
+        service_provider_languages::table
+            .filter(service_provider_languages::provider_id.eq(provider_id)),
+    )
+    .execute(conn)?;
+    let mut languages = languages.to_vec();
+    languages.sort();
+    languages.dedup();
+    for language in languages {
+        diesel::insert_into(service_provider_languages::table)
+            .values((
+                service_provider_languages::provider_id.eq(provider_id),
+                service_provider_languages::language.eq(language),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Responses for a page of providers, with their languages read in one query.
+fn responses(conn: &mut DbConnection, rows: Vec<Provider>) -> QueryResult<Vec<ProviderResponse>> {
+    let ids: Vec<&str> = rows.iter().map(|p| p.id.as_str()).collect();
+    let pairs: Vec<(String, String)> = service_provider_languages::table
+        .filter(service_provider_languages::provider_id.eq_any(&ids))
+        .select((
+            service_provider_languages::provider_id,
+            service_provider_languages::language,
+        ))
+        .load(conn)?;
+    let mut languages: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, language) in pairs {
+        languages.entry(id).or_default().push(language);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|p| {
+            let l = languages.remove(&p.id).unwrap_or_default();
+            ProviderResponse::new(p, l)
+        })
+        .collect())
+}
+
+fn build(conn: &mut DbConnection, provider: Provider) -> Result<ProviderResponse, ApiError> {
+    responses(conn, vec![provider])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("provider vanished"))
+}
+
+fn respond(status: StatusCode, body: ProviderResponse) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(body.version)))
+        .json(body)
+}
+
+/// Add a provider to the directory: a global entry (admins) or the centre's own (supervisors).
+#[utoipa::path(
+    tag = "service-providers",
+    request_body = CreateProvider,
+    responses((status = 201, description = "Added", body = ProviderResponse)),
+    security(("bearer" = []))
+)]
+#[post("/service-providers")]
+async fn create_provider(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: Json<CreateProvider>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let centre_id = match staff.role {
+        Role::Supervisor => input.centre_id.clone().or_else(|| staff.centre_id.clone()),
+        _ => input.centre_id.clone(),
+    };
+    require_manager(&staff, centre_id.as_deref())?;
+    let mut v = Validator::new();
+    v.text("name", &input.name, 1, 200);
+    v.optional_text("description", input.description.as_deref(), 1, 2000);
+    v.optional_text("address", input.address.as_deref(), 1, 300);
+    v.optional_text("city", input.city.as_deref(), 1, 100);
+    v.optional_text("opening_hours", input.opening_hours.as_deref(), 1, 300);
+    check_contact(
+        &mut v,
+        input.country.as_deref(),
+        input.phone.as_deref(),
+        input.email.as_deref(),
+        input.website.as_deref(),
+        Some(&input.languages),
+    );
+    v.finish()?;
+    let now = crate::time::now();
+    let name = input.name.trim().to_owned();
+    let provider = Provider {
+        id: uuid::Uuid::now_v7().to_string(),
+        centre_id,
+        name_key: name_key(&name),
+        name,
+        kind: input.kind.as_str().to_owned(),
+        description: input.description,
+        address: input.address,
+        city: input.city.map(|c| c.trim().to_owned()),
+        country: input.country,
+        phone: input.phone,
+        email: input.email,
+        website: input.website,
+        opening_hours: input.opening_hours,
+        accepts_referrals: input.accepts_referrals,
+        active: true,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let languages = input.languages;
+    crate::db::transaction(&state.pool, move |conn| {
+        diesel::insert_into(service_providers::table)
+            .values(&provider)
+            .execute(conn)?;
+        store_languages(conn, &provider.id, &languages)?;
+        Event::new(
+            "service_provider.create",
+            "service_provider",
+            Some(&provider.id),
+        )
+        .by(&staff)
+        .centre(provider.centre_id.as_deref())
+        .changed(vec!["name", "kind", "accepts_referrals", "languages"])
+        .record(conn)?;
+        build(conn, provider).map(|body| (StatusCode::CREATED, body))
+    })
+    .await
+    .map(|(status, body)| respond(status, body))
+}
+
+/// The directory as the caller may use it: global entries and their centre's.
+#[utoipa::path(
+    tag = "service-providers",
+    params(ListProviders),
+    responses((status = 200, description = "A page of providers", body = Page<ProviderResponse>)),
+    security(("bearer" = []))
+)]
+#[get("/service-providers")]
+async fn list_providers(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListProviders>,
+) -> Result<web::Json<Page<ProviderResponse>>, ApiError> {
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
+    let mut v = Validator::new();
+    v.optional_text("q", query.q.as_deref(), 1, 200);
+    v.optional_text("city", query.city.as_deref(), 1, 100);
+    if let Some(language) = &query.language {
+        v.language("language", language);
+    }
+    v.finish()?;
+    let page = crate::db::run(&state.pool, move |conn| {
+        let mut q = service_providers::table
+            .filter(visible(&staff))
+            .into_boxed();
+        if let Some(kind) = query.kind {
+            q = q.filter(service_providers::kind.eq(kind.as_str()));
+        }
+        if let Some(city) = query.city {
+            q = q.filter(service_providers::city.eq(city));
+        }
+        if let Some(language) = query.language {
+            q = q.filter(
+                service_providers::id.eq_any(
+                    service_provider_languages::table
+                        .filter(service_provider_languages::language.eq(language))
+                        .select(service_provider_languages::provider_id),
+                ),
+            );
+        }
+        if let Some(accepts) = query.accepts_referrals {
+            q = q.filter(service_providers::accepts_referrals.eq(accepts));
+        }
+        if let Some(active) = query.active {
+            q = q.filter(service_providers::active.eq(active));
+        }
+        if let Some(text) = query.q {
+            let escaped = name_key(&text)
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            q = q.filter(
+                service_providers::name_key
+                    .like(format!("%{escaped}%"))
+                    .escape('\\'),
+            );
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(service_providers::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(after) = after {
+            q = q.filter(service_providers::id.gt(after));
+        }
+        let rows = q
+            .order(service_providers::id.asc())
+            .limit(limit.fetch())
+            .load::<Provider>(conn)?;
+        let page = Page::from_rows(rows, limit, |p| p.id.clone());
+        Ok(Page {
+            items: responses(conn, page.items)?,
+            next_cursor: page.next_cursor,
+        })
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// Read a provider.
+#[utoipa::path(
+    tag = "service-providers",
+    params(("id" = String, Path, description = "Provider id")),
+    responses((status = 200, description = "The provider", body = ProviderResponse)),
+    security(("bearer" = []))
+)]
+#[get("/service-providers/{id}")]
+async fn get_provider(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    crate::db::run(&state.pool, move |conn| {
+        let provider = load_visible(conn, &staff, &id)?;
+        build(conn, provider).map(|body| (StatusCode::OK, body))
+    })
+    .await
+    .map(|(status, body)| respond(status, body))
+}
+
+/// Update or retire a provider (its manager; `If-Match` required).
+#[utoipa::path(
+    tag = "service-providers",
+    params(
+        ("id" = String, Path, description = "Provider id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateProvider,
+    responses((status = 200, description = "The updated provider", body = ProviderResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/service-providers/{id}")]
+async fn update_provider(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateProvider>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    v.optional_text("name", input.name.as_deref(), 1, 200);
+    v.optional_text(
+        "description",
+        input.description.clone().flatten().as_deref(),
+        1,
+        2000,
+    );
+    v.optional_text(
+        "address",
+        input.address.clone().flatten().as_deref(),
+        1,
+        300,
+    );
+    v.optional_text("city", input.city.clone().flatten().as_deref(), 1, 100);
+    v.optional_text(
+        "opening_hours",
+        input.opening_hours.clone().flatten().as_deref(),
+        1,
+        300,
+    );
+    check_contact(
+        &mut v,
+        input.country.clone().flatten().as_deref(),
+        input.phone.clone().flatten().as_deref(),
+        input.email.clone().flatten().as_deref(),
+        input.website.clone().flatten().as_deref(),
+        input.languages.as_deref(),
+    );
+    v.finish()?;
+    crate::db::transaction(&state.pool, move |conn| {
+        let mut p = load_visible(conn, &staff, &id)?;
+        require_manager(&staff, p.centre_id.as_deref())?;
+        if_match.check(p.version)?;
+        let mut changed = Vec::new();
+        if let Some(name) = input.name {
+            p.name = name.trim().to_owned();
+            p.name_key = name_key(&p.name);
+            changed.push("name");
+        }
+        if let Some(kind) = input.kind {
+            p.kind = kind.as_str().to_owned();
+            changed.push("kind");
+        }
+        let optional_fields = [
+            ("description", input.description, &mut p.description),
+            ("address", input.address, &mut p.address),
+            ("city", input.city, &mut p.city),
+            ("country", input.country, &mut p.country),
+            ("phone", input.phone, &mut p.phone),
+            ("email", input.email, &mut p.email),
+            ("website", input.website, &mut p.website),
+            ("opening_hours", input.opening_hours, &mut p.opening_hours),
+        ];
+        for (name, new_value, field) in optional_fields {
+            if let Some(value) = new_value {
+                *field = value;
+                changed.push(name);
+            }
+        }
+        if let Some(accepts) = input.accepts_referrals {
+            p.accepts_referrals = accepts;
+            changed.push("accepts_referrals");
+        }
+        if let Some(active) = input.active {
+            p.active = active;
+            changed.push("active");
+        }
+        if let Some(languages) = &input.languages {
+            store_languages(conn, &p.id, languages)?;
+            changed.push("languages");
+        }
+        if !changed.is_empty() {
+            let previous = p.version;
+            p.version += 1;
+            p.updated_at = crate::time::now();
+            let updated = diesel::update(
+                service_providers::table
+                    .filter(service_providers::id.eq(&p.id))
+                    .filter(service_providers::version.eq(previous)),
+            )
+            .set((
+                service_providers::name.eq(&p.name),
+                service_providers::name_key.eq(&p.name_key),
+                service_providers::kind.eq(&p.kind),
+                service_providers::description.eq(&p.description),
+                service_providers::address.eq(&p.address),
+                service_providers::city.eq(&p.city),
+                service_providers::country.eq(&p.country),
+                service_providers::phone.eq(&p.phone),
+                service_providers::email.eq(&p.email),
+                service_providers::website.eq(&p.website),
+                service_providers::opening_hours.eq(&p.opening_hours),
+                (
+                    service_providers::accepts_referrals.eq(p.accepts_referrals),
+                    service_providers::active.eq(p.active),
+                    service_providers::version.eq(p.version),
+                    service_providers::updated_at.eq(p.updated_at),
+                ),
+            ))
+            .execute(conn)?;
+            if updated != 1 {
+                return Err(ApiError::precondition_failed());
+            }
+            Event::new("service_provider.update", "service_provider", Some(&p.id))
+                .by(&staff)
+                .centre(p.centre_id.as_deref())
+                .changed(changed)
+                .record(conn)?;
+        }
+        build(conn, p).map(|body| (StatusCode::OK, body))
+    })
+    .await
+    .map(|(status, body)| respond(status, body))
+}

@@ -1,0 +1,44 @@
+//! Who may see and move which referral: the people who may read / write on its case
+//! (see `cases::access`). Counsellors, referrals on cases assigned to them; supervisors, their
+//! centre's; admins none.
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::model::Referral;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{cases, referrals};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+
+pub type ReferralFilter =
+    Box<dyn BoxableExpression<referrals::table, MultiBackend, SqlType = Bool>>;
+
+pub fn visible(staff: &Staff) -> ReferralFilter {
+    match staff.role {
+        Role::Supervisor => {
+            Box::new(referrals::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
+        }
+        Role::Counsellor => Box::new(exists(
+            cases::table
+                .filter(cases::id.eq(referrals::case_id))
+                .filter(cases::assigned_to.eq(staff.id.clone())),
+        )),
+        Role::Admin => Box::new(referrals::id.ne(referrals::id)),
+    }
+}
+
+pub fn load_visible(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<Referral, ApiError> {
+    crate::cases::access::require_case_role(staff)?;
+    referrals::table
+        .filter(referrals::id.eq(id))
+        .filter(visible(staff))
+        .first::<Referral>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("referral"))
+}
