@@ -30,7 +30,7 @@ struct SqliteColumn {
     #[diesel(sql_type = Text)]
     column_name: String,
     #[diesel(sql_type = Integer)]
-    notnull: i32,
+    not_null: i32,
     #[diesel(sql_type = Integer)]
     pk: i32,
 }
@@ -77,7 +77,7 @@ fn postgres_schema(conn: &mut PgConnection) -> Schema {
 
 fn sqlite_schema(conn: &mut SqliteConnection) -> Schema {
     let columns: Vec<SqliteColumn> = diesel::sql_query(
-        "SELECT m.name AS table_name, p.name AS column_name, p.\"notnull\" AS notnull, p.pk AS pk \
+        "SELECT m.name AS table_name, p.name AS column_name, p.\"notnull\" AS not_null, p.pk AS pk \
          FROM sqlite_master m, pragma_table_info(m.name) p \
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
     )
@@ -95,7 +95,7 @@ fn sqlite_schema(conn: &mut SqliteConnection) -> Schema {
     let columns: Columns = columns
         .into_iter()
         .filter(|c| c.table_name != MIGRATIONS_TABLE)
-        .map(|c| (c.table_name, c.column_name, c.notnull == 0 && c.pk == 0))
+        .map(|c| (c.table_name, c.column_name, c.not_null == 0 && c.pk == 0))
         .collect();
     Schema {
         tables: columns.iter().map(|(t, _, _)| t.clone()).collect(),
