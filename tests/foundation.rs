@@ -277,3 +277,28 @@ async fn readyz_answers_503_problem_quickly_when_the_database_is_gone() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metrics_do_not_grow_a_series_per_unknown_path() {
+    on_each_backend(|app| async move {
+        for i in 0..3 {
+            let response = app.get(&format!("/api/v1/probe-{i}-xyz"), &app.admin).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        }
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(r#"status="404""#), "unknown paths are counted:\n{text}");
+        assert!(
+            !text.contains("probe-"),
+            "every unknown path became its own time series:\n{text}"
+        );
+    })
+    .await;
+}
