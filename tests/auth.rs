@@ -294,6 +294,29 @@ async fn reusing_a_spent_refresh_token_ends_the_whole_session() {
 }
 
 #[tokio::test]
+async fn concurrent_refreshes_with_one_token_issue_at_most_one_pair() {
+    on_each_backend(|app| async move {
+        let (_, counsellor) = centre_and_counsellor(&app).await;
+        let session = app
+            .login_response(&counsellor.username, &counsellor.password)
+            .await;
+        let token = session["refresh_token"].as_str().unwrap();
+        let responses =
+            futures_util::future::join_all((0..6).map(|_| refresh(&app, token))).await;
+        let issued = responses
+            .iter()
+            .filter(|r| r.status() == StatusCode::OK)
+            .count();
+        assert!(
+            issued <= 1,
+            "{:?}: {issued} refreshes succeeded with one token",
+            app.backend
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_unknown_refresh_token_is_401() {
     on_each_backend(|app| async move {
         assert_unauthorized(refresh(&app, "made-up-token").await).await;

@@ -111,6 +111,18 @@ async fn unknown_route_is_a_404_problem() {
 }
 
 #[tokio::test]
+async fn a_known_path_with_a_trailing_slash_is_404_not_405() {
+    on_each_backend(|app| async move {
+        for path in ["/api/v1/me/", "/api/v1//users"] {
+            let response = app.get(path, &app.admin).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(problem(response).await["status"], 404);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn wrong_method_is_a_405_problem_with_allow() {
     on_each_backend(|app| async move {
         let response = app
