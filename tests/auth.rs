@@ -764,6 +764,27 @@ async fn reusing_an_idempotency_key_for_another_body_is_422() {
     .await;
 }
 
+#[tokio::test]
+async fn an_idempotent_replay_needs_a_live_session() {
+    on_each_backend(|app| async move {
+        let token = app.login("admin", common::ADMIN_PASSWORD).await;
+        let body = json!({"name": "Kulob", "city": "Kulob", "country": "TJ"});
+        let send = || {
+            app.client
+                .post(app.url("/api/v1/centres"))
+                .bearer_auth(&token)
+                .header("idempotency-key", "after-logout")
+                .json(&body)
+                .send()
+        };
+        assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+        let logout = app.post("/api/v1/auth/logout", &token, json!({})).await;
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        assert_unauthorized(send().await.unwrap()).await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------- audit trail
 
 async fn audit_events(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
