@@ -50,7 +50,9 @@ async fn assert_unauthorized(response: reqwest::Response) {
 
 async fn centre_and_counsellor(app: &TestApp) -> (String, Account) {
     let centre = app.create_centre("Dushanbe").await;
-    let counsellor = app.create_staff("dilnoza", "counsellor", Some(&centre)).await;
+    let counsellor = app
+        .create_staff("dilnoza", "counsellor", Some(&centre))
+        .await;
     (centre, counsellor)
 }
 
@@ -284,7 +286,10 @@ async fn reusing_a_spent_refresh_token_ends_the_whole_session() {
         assert_unauthorized(refresh(&app, &stolen).await).await;
 
         let newest_access = second["access_token"].as_str().unwrap();
-        assert_eq!(me_status(&app, newest_access).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            me_status(&app, newest_access).await,
+            StatusCode::UNAUTHORIZED
+        );
         let newest_refresh = second["refresh_token"].as_str().unwrap();
         assert_unauthorized(refresh(&app, newest_refresh).await).await;
         // Other sessions of the user are untouched.
@@ -301,8 +306,7 @@ async fn concurrent_refreshes_with_one_token_issue_at_most_one_pair() {
             .login_response(&counsellor.username, &counsellor.password)
             .await;
         let token = session["refresh_token"].as_str().unwrap();
-        let responses =
-            futures_util::future::join_all((0..6).map(|_| refresh(&app, token))).await;
+        let responses = futures_util::future::join_all((0..6).map(|_| refresh(&app, token))).await;
         let issued = responses
             .iter()
             .filter(|r| r.status() == StatusCode::OK)
@@ -337,8 +341,7 @@ async fn logout_cuts_the_access_and_refresh_tokens_at_once() {
         let response = app.post("/api/v1/auth/logout", access, json!({})).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(me_status(&app, access).await, StatusCode::UNAUTHORIZED);
-        assert_unauthorized(refresh(&app, session["refresh_token"].as_str().unwrap()).await)
-            .await;
+        assert_unauthorized(refresh(&app, session["refresh_token"].as_str().unwrap()).await).await;
         assert_eq!(me_status(&app, &counsellor.token).await, StatusCode::OK);
     })
     .await;
@@ -354,7 +357,10 @@ async fn deactivating_a_user_cuts_their_token_at_once() {
             .patch(&path, &app.admin, &etag, json!({"active": false}))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(me_status(&app, &counsellor.token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            me_status(&app, &counsellor.token).await,
+            StatusCode::UNAUTHORIZED
+        );
         let again = login_attempt(&app, &counsellor.username, &counsellor.password).await;
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
     })
@@ -368,10 +374,18 @@ async fn an_admin_password_reset_cuts_the_token_and_forces_a_change() {
         let path = format!("/api/v1/users/{}", counsellor.id);
         let etag = app.etag(&path, &app.admin).await;
         let response = app
-            .patch(&path, &app.admin, &etag, json!({"password": "reset-by-admin-2026"}))
+            .patch(
+                &path,
+                &app.admin,
+                &etag,
+                json!({"password": "reset-by-admin-2026"}),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(me_status(&app, &counsellor.token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            me_status(&app, &counsellor.token).await,
+            StatusCode::UNAUTHORIZED
+        );
         let fresh = app
             .login_response(&counsellor.username, "reset-by-admin-2026")
             .await;
@@ -385,12 +399,20 @@ async fn changing_your_password_ends_your_other_sessions() {
     on_each_backend(|app| async move {
         let (_, counsellor) = centre_and_counsellor(&app).await;
         let other_device = app.login(&counsellor.username, &counsellor.password).await;
-        app.change_password(&counsellor.token, &counsellor.password, "a-brand-new-passphrase")
-            .await;
-        assert_eq!(me_status(&app, &other_device).await, StatusCode::UNAUTHORIZED);
+        app.change_password(
+            &counsellor.token,
+            &counsellor.password,
+            "a-brand-new-passphrase",
+        )
+        .await;
+        assert_eq!(
+            me_status(&app, &other_device).await,
+            StatusCode::UNAUTHORIZED
+        );
         let old = login_attempt(&app, &counsellor.username, &counsellor.password).await;
         assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
-        app.login(&counsellor.username, "a-brand-new-passphrase").await;
+        app.login(&counsellor.username, "a-brand-new-passphrase")
+            .await;
     })
     .await;
 }
@@ -559,15 +581,23 @@ async fn a_supervisor_lists_only_their_centres_staff() {
 async fn a_counsellor_reads_only_their_own_account() {
     on_each_backend(|app| async move {
         let (centre, counsellor) = centre_and_counsellor(&app).await;
-        let colleague = app.create_staff("colleague", "counsellor", Some(&centre)).await;
+        let colleague = app
+            .create_staff("colleague", "counsellor", Some(&centre))
+            .await;
         let list = app.get("/api/v1/users", &counsellor.token).await;
         assert_eq!(list.status(), StatusCode::FORBIDDEN);
         let own = app
-            .get(&format!("/api/v1/users/{}", counsellor.id), &counsellor.token)
+            .get(
+                &format!("/api/v1/users/{}", counsellor.id),
+                &counsellor.token,
+            )
             .await;
         assert_eq!(own.status(), StatusCode::OK);
         let other = app
-            .get(&format!("/api/v1/users/{}", colleague.id), &counsellor.token)
+            .get(
+                &format!("/api/v1/users/{}", colleague.id),
+                &counsellor.token,
+            )
             .await;
         assert_eq!(other.status(), StatusCode::NOT_FOUND);
     })
@@ -593,7 +623,11 @@ async fn create_user_with_password(app: &TestApp, username: &str, password: &str
                    "centre_id": centre, "password": password}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{password}");
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{password}"
+    );
     problem(response).await
 }
 
@@ -632,7 +666,12 @@ async fn an_admin_password_reset_to_a_weak_password_is_refused() {
         let path = format!("/api/v1/users/{}", counsellor.id);
         let etag = app.etag(&path, &app.admin).await;
         let response = app
-            .patch(&path, &app.admin, &etag, json!({"password": "123456789012"}))
+            .patch(
+                &path,
+                &app.admin,
+                &etag,
+                json!({"password": "123456789012"}),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(me_status(&app, &counsellor.token).await, StatusCode::OK);
@@ -667,11 +706,21 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
         let path = format!("/api/v1/users/{}", counsellor.id);
         let stale = app.etag(&path, &app.admin).await;
         let first = app
-            .patch(&path, &app.admin, &stale, json!({"full_name": "First Edit"}))
+            .patch(
+                &path,
+                &app.admin,
+                &stale,
+                json!({"full_name": "First Edit"}),
+            )
             .await;
         assert_eq!(first.status(), StatusCode::OK);
         let second = app
-            .patch(&path, &app.admin, &stale, json!({"full_name": "Lost Update"}))
+            .patch(
+                &path,
+                &app.admin,
+                &stale,
+                json!({"full_name": "Lost Update"}),
+            )
             .await;
         assert_eq!(second.status(), StatusCode::PRECONDITION_FAILED);
         assert_eq!(problem(second).await["status"], 412);
@@ -717,10 +766,7 @@ async fn post_with_key(app: &TestApp, key: &str, body: Value) -> reqwest::Respon
 
 fn centre_count(app: &TestApp) -> i64 {
     use karvon::db::schema::centres;
-    centres::table
-        .count()
-        .get_result(&mut app.db())
-        .unwrap()
+    centres::table.count().get_result(&mut app.db()).unwrap()
 }
 
 #[tokio::test]
@@ -819,12 +865,21 @@ async fn logins_failures_lockouts_and_logouts_are_audited() {
 
         let by_user = app.audit_actions(&counsellor.id);
         for action in ["auth.login", "auth.login_failed", "auth.lockout"] {
-            assert!(by_user.iter().any(|a| a == action), "{action} in {by_user:?}");
+            assert!(
+                by_user.iter().any(|a| a == action),
+                "{action} in {by_user:?}"
+            );
         }
-        assert_eq!(by_user.iter().filter(|a| *a == "auth.login_failed").count(), 5);
+        assert_eq!(
+            by_user.iter().filter(|a| *a == "auth.login_failed").count(),
+            5
+        );
         let all = actions(&audit_items(&app, &app.admin, "").await);
         assert!(all.iter().any(|a| a == "auth.logout"), "{all:?}");
-        assert!(all.iter().any(|a| a == "auth.login_refused_locked"), "{all:?}");
+        assert!(
+            all.iter().any(|a| a == "auth.login_refused_locked"),
+            "{all:?}"
+        );
     })
     .await;
 }
@@ -846,11 +901,22 @@ async fn user_changes_are_audited_with_field_names_only() {
         assert_eq!(deactivated.status(), StatusCode::OK);
 
         let recorded = app.audit_actions(&counsellor.id);
-        for action in ["user.create", "user.password_change", "user.update", "user.deactivate"] {
-            assert!(recorded.iter().any(|a| a == action), "{action} in {recorded:?}");
+        for action in [
+            "user.create",
+            "user.password_change",
+            "user.update",
+            "user.deactivate",
+        ] {
+            assert!(
+                recorded.iter().any(|a| a == action),
+                "{action} in {recorded:?}"
+            );
         }
         let events = audit_items(&app, &app.admin, &format!("&entity_id={}", counsellor.id)).await;
-        let update = events.iter().find(|e| e["action"] == "user.update").unwrap();
+        let update = events
+            .iter()
+            .find(|e| e["action"] == "user.update")
+            .unwrap();
         assert_eq!(update["changed_fields"], json!(["full_name"]));
         assert_eq!(update["actor_username"], "admin");
         let text = serde_json::to_string(&events).unwrap();
@@ -870,7 +936,10 @@ async fn centre_changes_are_audited() {
             .patch(&path, &app.admin, &etag, json!({"city": "Dushanbe city"}))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(app.audit_actions(&centre), ["centre.create", "centre.update"]);
+        assert_eq!(
+            app.audit_actions(&centre),
+            ["centre.create", "centre.update"]
+        );
     })
     .await;
 }
@@ -884,7 +953,10 @@ async fn a_supervisor_sees_only_their_centres_audit_events() {
         let other = app.create_staff("coun.b", "counsellor", Some(&b)).await;
         let items = audit_items(&app, &supervisor.token, "").await;
         assert!(!items.is_empty());
-        assert!(items.iter().all(|e| e["centre_id"] == a.as_str()), "{items:?}");
+        assert!(
+            items.iter().all(|e| e["centre_id"] == a.as_str()),
+            "{items:?}"
+        );
         assert!(items.iter().all(|e| e["entity_id"] != other.id.as_str()));
         // Asking for another centre explicitly does not widen the view.
         let items = audit_items(&app, &supervisor.token, &format!("&centre_id={b}")).await;

@@ -6,7 +6,9 @@ use common::{on_each_backend, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn two_centres_and_staff(app: &TestApp) -> (String, String, common::Account, common::Account) {
+async fn two_centres_and_staff(
+    app: &TestApp,
+) -> (String, String, common::Account, common::Account) {
     let a = app.create_centre("Dushanbe").await;
     let b = app.create_centre("Khujand").await;
     let counsellor = app.create_staff("coun.a", "counsellor", Some(&a)).await;
@@ -32,7 +34,12 @@ async fn an_admin_creates_updates_and_deactivates_a_centre() {
         let path = format!("/api/v1/centres/{}", created["id"].as_str().unwrap());
 
         let renamed = app
-            .patch(&path, &app.admin, "\"1\"", json!({"name": "MRC Dushanbe (main)"}))
+            .patch(
+                &path,
+                &app.admin,
+                "\"1\"",
+                json!({"name": "MRC Dushanbe (main)"}),
+            )
             .await;
         assert_eq!(renamed.status(), StatusCode::OK);
         let deactivated = app
@@ -72,7 +79,12 @@ async fn staff_read_their_own_centre_only() {
                 .collect();
             assert_eq!(ids, [a.as_str()], "{}", staff.username);
         }
-        let all: Value = app.get("/api/v1/centres", &app.admin).await.json().await.unwrap();
+        let all: Value = app
+            .get("/api/v1/centres", &app.admin)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(all["items"].as_array().unwrap().len(), 2);
     })
     .await;
@@ -84,11 +96,21 @@ async fn staff_may_not_change_their_own_centre() {
         let (a, b, counsellor, supervisor) = two_centres_and_staff(&app).await;
         for staff in [&counsellor, &supervisor] {
             let own = app
-                .patch(&format!("/api/v1/centres/{a}"), &staff.token, "\"1\"", json!({"city": "X"}))
+                .patch(
+                    &format!("/api/v1/centres/{a}"),
+                    &staff.token,
+                    "\"1\"",
+                    json!({"city": "X"}),
+                )
                 .await;
             assert_eq!(own.status(), StatusCode::FORBIDDEN);
             let other = app
-                .patch(&format!("/api/v1/centres/{b}"), &staff.token, "\"1\"", json!({"city": "X"}))
+                .patch(
+                    &format!("/api/v1/centres/{b}"),
+                    &staff.token,
+                    "\"1\"",
+                    json!({"city": "X"}),
+                )
                 .await;
             assert_eq!(other.status(), StatusCode::NOT_FOUND);
         }

@@ -59,7 +59,9 @@ async fn malformed_json_is_a_400_problem_without_internal_detail() {
         let body = problem(response).await;
         assert_eq!(body["status"], 400);
         let text = body.to_string();
-        for leak in ["/src/", ".rs", "/home/", "/work/", "serde", "panicked", "SQL"] {
+        for leak in [
+            "/src/", ".rs", "/home/", "/work/", "serde", "panicked", "SQL",
+        ] {
             assert!(!text.contains(leak), "problem leaks {leak:?}: {text}");
         }
     })
@@ -174,9 +176,7 @@ async fn a_nul_character_in_a_json_string_is_a_400_naming_the_field() {
 #[tokio::test]
 async fn a_nul_character_in_the_query_is_a_400_problem() {
     on_each_backend(|app| async move {
-        let response = app
-            .get("/api/v1/users?centre_id=a%00b", &app.admin)
-            .await;
+        let response = app.get("/api/v1/users?centre_id=a%00b", &app.admin).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(problem(response).await["status"], 400);
     })
@@ -216,7 +216,12 @@ async fn a_request_id_is_generated_when_none_is_sent() {
         )
         .await
         .into_iter()
-        .map(|r| r.unwrap().headers()["x-request-id"].to_str().unwrap().to_owned())
+        .map(|r| {
+            r.unwrap().headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
         assert!(!ids[0].is_empty());
         assert_ne!(ids[0], ids[1], "each request gets its own id");
@@ -247,7 +252,9 @@ async fn metrics_count_requests_by_route_pattern() {
     on_each_backend(|app| async move {
         let centre = app.create_centre("Khujand").await;
         for _ in 0..3 {
-            let response = app.get(&format!("/api/v1/centres/{centre}"), &app.admin).await;
+            let response = app
+                .get(&format!("/api/v1/centres/{centre}"), &app.admin)
+                .await;
             assert_eq!(response.status(), StatusCode::OK);
         }
         let response = app.client.get(app.url("/metrics")).send().await.unwrap();
@@ -262,7 +269,10 @@ async fn metrics_count_requests_by_route_pattern() {
             })
             .unwrap_or_else(|| panic!("no counter for /api/v1/centres/{{id}} in:\n{text}"));
         assert!(line.ends_with(" 3"), "{line}");
-        assert!(!text.contains(&centre), "metrics must use the pattern, not ids");
+        assert!(
+            !text.contains(&centre),
+            "metrics must use the pattern, not ids"
+        );
         assert!(text.contains("_bucket{"), "latency histogram");
     })
     .await;
@@ -306,7 +316,10 @@ async fn metrics_do_not_grow_a_series_per_unknown_path() {
             .text()
             .await
             .unwrap();
-        assert!(text.contains(r#"status="404""#), "unknown paths are counted:\n{text}");
+        assert!(
+            text.contains(r#"status="404""#),
+            "unknown paths are counted:\n{text}"
+        );
         assert!(
             !text.contains("probe-"),
             "every unknown path became its own time series:\n{text}"

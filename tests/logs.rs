@@ -49,7 +49,9 @@ async fn logs_never_contain_passwords_or_tokens() {
             let keep = |s: &str| secrets.lock().unwrap().push(s.to_owned());
             keep(&app.admin);
             let centre = app.create_centre("Dushanbe").await;
-            let staff = app.create_staff("logged.user", "counsellor", Some(&centre)).await;
+            let staff = app
+                .create_staff("logged.user", "counsellor", Some(&centre))
+                .await;
             keep(&staff.password);
             keep(&staff.token);
             keep("initial-secret-pw-2026");

@@ -108,7 +108,9 @@ fn postgres_url() -> Option<String> {
     match std::env::var("KARVON_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!("note: KARVON_TEST_POSTGRES_URL is unset; skipping the PostgreSQL comparison");
+            eprintln!(
+                "note: KARVON_TEST_POSTGRES_URL is unset; skipping the PostgreSQL comparison"
+            );
             None
         }
     }
@@ -184,7 +186,10 @@ fn migrate_with_cli(url: &str) -> String {
 
 fn assert_migrate_is_idempotent(url: &str) {
     let first = migrate_with_cli(url);
-    assert!(!first.starts_with("0 "), "first run applies migrations: {first}");
+    assert!(
+        !first.starts_with("0 "),
+        "first run applies migrations: {first}"
+    );
     let second = migrate_with_cli(url);
     assert!(second.starts_with("0 migration"), "second run: {second}");
 }
