@@ -130,6 +130,15 @@ impl JwtSecret {
         Self(bytes)
     }
 
+    /// A secret from known bytes (at least 32), e.g. for tests that forge tokens.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, String> {
+        let bytes = bytes.into();
+        if bytes.len() < 32 {
+            return Err("must be at least 32 bytes long".into());
+        }
+        Ok(Self(bytes))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -142,10 +151,7 @@ impl std::fmt::Debug for JwtSecret {
 }
 
 fn parse_jwt_secret(value: &str) -> Result<JwtSecret, String> {
-    if value.len() < 32 {
-        return Err("must be at least 32 bytes long".into());
-    }
-    Ok(JwtSecret(value.as_bytes().to_vec()))
+    JwtSecret::from_bytes(value.as_bytes())
 }
 
 fn parse_origin(value: &str) -> Result<String, String> {

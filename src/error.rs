@@ -59,7 +59,7 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     retry_after_secs: Option<u64>,
-    allow: Option<String>,
+    allow: Option<Box<str>>,
 }
 
 const PROBLEM_BASE: &str = "https://karvon.example/problems/";
@@ -140,7 +140,7 @@ impl ApiError {
             "Method not allowed",
             format!("this resource allows {allow}"),
         );
-        error.allow = Some(allow);
+        error.allow = Some(allow.into_boxed_str());
         error
     }
 

@@ -108,7 +108,7 @@ impl Modify for DocumentWide {
                     .map(|(status, _, _)| *status)
                     .filter(|status| match *status {
                         "400" | "503" => is_api,
-                        "401" => secured || path.ends_with("/auth/refresh"),
+                        "401" => secured || is_login || path.ends_with("/auth/refresh"),
                         "403" => secured,
                         "404" => is_api && (has_path_params || secured),
                         "409" => is_api && matches!(method, HttpMethod::Post | HttpMethod::Patch),

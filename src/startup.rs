@@ -107,8 +107,10 @@ impl Application {
 
         let spec = api_spec();
         let known_routes = web::Data::new(KnownRoutes::from_openapi(&spec));
+        // Unmatched paths share one label: otherwise every probed URL becomes a new series.
         let metrics = PrometheusMetricsBuilder::new("karvon")
             .endpoint("/metrics")
+            .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let body_limit = usize::try_from(config.body_limit_bytes).unwrap_or(BodyLimit::DEFAULT);

@@ -248,7 +248,7 @@ async fn refresh(
         let user = users::table
             .filter(users::id.eq(&user_id))
             .first::<User>(conn)?;
-        if used_at.is_some() {
+        let revoke_reused = |conn: &mut DbConnection| -> Result<RefreshOutcome, ApiError> {
             if revoked_at.is_none() {
                 diesel::update(sessions::table.filter(sessions::id.eq(&session_id)))
                     .set((
@@ -261,14 +261,27 @@ async fn refresh(
                     .centre(user.centre_id.as_deref())
                     .record(conn)?;
             }
-            return Ok(RefreshOutcome::Reused);
+            Ok(RefreshOutcome::Reused)
+        };
+        if used_at.is_some() {
+            return revoke_reused(conn);
         }
         if revoked_at.is_some() || expires_at <= now || !user.active {
             return Ok(RefreshOutcome::Invalid);
         }
-        diesel::update(refresh_tokens::table.filter(refresh_tokens::token_hash.eq(&token_hash)))
-            .set(refresh_tokens::used_at.eq(now))
-            .execute(conn)?;
+        // Spend the token only if nobody else did since it was read: on PostgreSQL two
+        // concurrent refreshes both read `used_at IS NULL`; the row lock makes one of them
+        // update nothing here, and that one is a reuse.
+        let spent = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(&token_hash))
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)?;
+        if spent != 1 {
+            return revoke_reused(conn);
+        }
         Ok(RefreshOutcome::Issued(issue_tokens(
             conn,
             &app,

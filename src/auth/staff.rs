@@ -89,7 +89,8 @@ pub struct PendingStaff(pub Staff);
 
 type StaffRow = (String, String, String, Option<String>, bool);
 
-async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
+/// Checks the bearer token and its session; also returns `must_change_password`.
+pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?

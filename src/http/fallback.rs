@@ -79,6 +79,10 @@ pub async fn not_matched(
     known: web::Data<KnownRoutes>,
 ) -> Result<HttpResponse, ApiError> {
     Err(match known.allowed_methods(req.path()) {
+        // The method is allowed, so the path only resembles a route (`/me/`, `//users`).
+        Some(allow) if allow.split(", ").any(|m| m == req.method().as_str()) => {
+            ApiError::not_found("route")
+        }
         Some(allow) => ApiError::method_not_allowed(allow),
         None => ApiError::not_found("route"),
     })

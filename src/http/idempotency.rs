@@ -63,14 +63,12 @@ pub async fn idempotent_posts(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    // Without a valid token the handler answers 401 itself; nothing to remember.
-    let user_id = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| state.tokens.verify(token.trim()))
-        .map(|claims| claims.sub);
+    // Without a live session (bad token, logged out, deactivated) or with a password still to
+    // change, the handler refuses the request itself: nothing to remember, nothing to replay.
+    let user_id = match crate::auth::staff::authenticate(req.request().clone()).await {
+        Ok((staff, false)) => Some(staff.id),
+        _ => None,
+    };
     let Some(user_id) = user_id else {
         return next
             .call(req)

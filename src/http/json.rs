@@ -78,8 +78,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        ApiError::invalid(vec![FieldError::new(field, error.into_inner().to_string())])
+        let parent = if path == "." { String::new() } else { path };
+        let message = error.into_inner().to_string();
+        // A missing field is reported at its parent object; name the field itself.
+        let field = match missing_field(&message) {
+            Some(name) if parent.is_empty() => name.to_owned(),
+            Some(name) => format!("{parent}.{name}"),
+            None => parent,
+        };
+        ApiError::invalid(vec![FieldError::new(field, message)])
     })
 }
 
@@ -91,6 +98,14 @@ where
     D: serde::Deserializer<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The name in serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split_once('`')
+        .map(|(name, _)| name)
 }
 
 fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {

@@ -30,6 +30,8 @@ pub struct TestApp {
     /// An admin's access token (the bootstrap admin, password already changed).
     pub admin: String,
     handle: actix_web::dev::ServerHandle,
+    /// On PostgreSQL: (admin URL, database name), so a test can drop the database under the server.
+    postgres: Option<(String, String)>,
 }
 
 /// A staff account created for a test, logged in, password already changed.
@@ -69,7 +71,8 @@ where
     match std::env::var("KARVON_TEST_POSTGRES_URL") {
         Ok(admin_url) if !admin_url.is_empty() => {
             let database = PostgresDatabase::create(&admin_url);
-            let app = spawn(database.url.clone(), Backend::Postgres, &configure).await;
+            let mut app = spawn(database.url.clone(), Backend::Postgres, &configure).await;
+            app.postgres = Some((database.admin_url.clone(), database.name.clone()));
             let handle = app.handle.clone();
             test(app).await;
             handle.stop(false).await;
@@ -158,6 +161,7 @@ async fn spawn(
         database_url: url,
         admin: String::new(),
         handle,
+        postgres: None,
     };
     let first = test_app.login("admin", BOOTSTRAP_PASSWORD).await;
     test_app
@@ -311,6 +315,46 @@ impl TestApp {
         }
     }
 
+    /// GETs `path` and returns its `ETag` (panics unless 200).
+    pub async fn etag(&self, path: &str, token: &str) -> String {
+        let response = self.get(path, token).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.headers()["etag"]
+            .to_str()
+            .expect("etag")
+            .to_owned()
+    }
+
+    /// Simulates the passage of time for login throttling: moves every recorded login attempt
+    /// `minutes` into the past.
+    pub fn age_login_attempts(&self, minutes: i64) {
+        use karvon::db::schema::login_attempts;
+        let mut conn = self.db();
+        let rows: Vec<(String, chrono::NaiveDateTime)> = login_attempts::table
+            .select((login_attempts::id, login_attempts::at))
+            .load(&mut conn)
+            .expect("login attempts");
+        for (id, at) in rows {
+            diesel::update(login_attempts::table.filter(login_attempts::id.eq(id)))
+                .set(login_attempts::at.eq(at - chrono::Duration::minutes(minutes)))
+                .execute(&mut conn)
+                .expect("age login attempt");
+        }
+    }
+
+    /// On PostgreSQL, drops the test database while the server runs (to test readiness).
+    /// Returns false on SQLite, where there is nothing to drop.
+    pub fn drop_database(&self) -> bool {
+        let Some((admin_url, name)) = &self.postgres else {
+            return false;
+        };
+        let mut admin = PgConnection::establish(admin_url).expect("connect as admin");
+        diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .expect("drop test database");
+        true
+    }
+
     /// Audit actions recorded for an entity, oldest first.
     pub fn audit_actions(&self, entity_id: &str) -> Vec<String> {
         use karvon::db::schema::audit_events;
@@ -324,7 +368,7 @@ impl TestApp {
     }
 }
 
-fn establish(url: &DatabaseUrl) -> DbConnection {
+pub fn establish(url: &DatabaseUrl) -> DbConnection {
     use diesel::connection::SimpleConnection;
     match url {
         DatabaseUrl::Sqlite(path) => {
