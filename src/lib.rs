@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod caseloads;
 pub mod cases;
 pub mod centres;
 pub mod config;

@@ -32,6 +32,10 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::migrants::configure)
             .configure(crate::cases::configure)
             .configure(crate::consultations::configure)
+            .configure(crate::providers::configure)
+            .configure(crate::referrals::configure)
+            .configure(crate::follow_ups::configure)
+            .configure(crate::caseloads::configure)
             .configure(crate::audit::routes::configure),
     );
 }

@@ -7,12 +7,13 @@ use super::access::{load_visible, load_writable, require_case_role, visible};
 use super::model::*;
 use crate::audit::Event;
 use crate::auth::staff::{Role, Staff};
-use crate::db::schema::{case_events, cases, migrants, users};
+use crate::db::schema::{case_events, cases, migrants};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{etag, IfMatch, Json, Page, PageLimit};
 use crate::state::AppState;
+use crate::users::queries::check_assignable;
 use crate::validation::Validator;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -30,30 +31,6 @@ fn respond(status: StatusCode, case: Case) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, etag(case.version)))
         .json(CaseResponse::from(case))
-}
-
-/// 422 unless `user_id` is an active counsellor or supervisor of `centre`.
-pub fn check_assignable(
-    conn: &mut DbConnection,
-    centre: &str,
-    user_id: &str,
-    field: &str,
-) -> Result<(), ApiError> {
-    let found = users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::centre_id.eq(centre))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq_any(["counsellor", "supervisor"]))
-        .count()
-        .get_result::<i64>(conn)?;
-    if found == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable_field(
-            field,
-            "must be an active counsellor or supervisor of your centre",
-        ))
-    }
 }
 
 fn record_case_event(

@@ -96,6 +96,40 @@ pub struct TimelineQuery {
 
 type Key = (NaiveDateTime, String);
 
+#[derive(Queryable)]
+struct CaseEventRow {
+    id: String,
+    at: NaiveDateTime,
+    actor_id: String,
+    kind: String,
+    assigned_to: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Queryable)]
+struct ReferralMoveRow {
+    id: String,
+    at: NaiveDateTime,
+    actor_id: String,
+    from: Option<String>,
+    to: String,
+    note: Option<String>,
+    referral_id: String,
+    provider_id: String,
+}
+
+#[derive(Queryable)]
+struct FollowUpRow {
+    id: String,
+    due_at: NaiveDateTime,
+    created_by: String,
+    kind: String,
+    status: String,
+    assigned_to: String,
+    note: Option<String>,
+    outcome: Option<String>,
+}
+
 /// The case's history, oldest first.
 #[utoipa::path(
     tag = "cases",
@@ -120,14 +154,7 @@ pub async fn case_timeline(
         let fetch = limit.fetch();
         let mut entries: Vec<TimelineEntry> = Vec::new();
 
-        let events: Vec<(
-            String,
-            NaiveDateTime,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = case_events::table
+        let events: Vec<CaseEventRow> = case_events::table
             .filter(case_events::case_id.eq(&case.id))
             .filter(
                 case_events::at
@@ -145,20 +172,16 @@ pub async fn case_timeline(
                 case_events::note,
             ))
             .load(conn)?;
-        entries.extend(
-            events
-                .into_iter()
-                .map(|(id, at, actor, kind, assigned_to, note)| {
-                    let mut entry =
-                        TimelineEntry::new(at, TimelineKind::CaseEvent, id, Some(actor));
-                    entry.case_event = Some(CaseEventItem {
-                        kind,
-                        assigned_to,
-                        note,
-                    });
-                    entry
-                }),
-        );
+        entries.extend(events.into_iter().map(|e| {
+            let mut entry =
+                TimelineEntry::new(e.at, TimelineKind::CaseEvent, e.id, Some(e.actor_id));
+            entry.case_event = Some(CaseEventItem {
+                kind: e.kind,
+                assigned_to: e.assigned_to,
+                note: e.note,
+            });
+            entry
+        }));
 
         let consults: Vec<Consultation> = consultations::table
             .filter(consultations::case_id.eq(&case.id))
@@ -183,16 +206,7 @@ pub async fn case_timeline(
             entries.push(entry);
         }
 
-        let moves: Vec<(
-            String,
-            NaiveDateTime,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-            String,
-        )> = referral_transitions::table
+        let moves: Vec<ReferralMoveRow> = referral_transitions::table
             .inner_join(referrals::table)
             .filter(referrals::case_id.eq(&case.id))
             .filter(
@@ -216,30 +230,20 @@ pub async fn case_timeline(
                 referrals::provider_id,
             ))
             .load(conn)?;
-        entries.extend(moves.into_iter().map(
-            |(id, at, actor, from, to, note, referral_id, provider_id)| {
-                let mut entry = TimelineEntry::new(at, TimelineKind::ReferralMove, id, Some(actor));
-                entry.referral_move = Some(ReferralMove {
-                    referral_id,
-                    provider_id,
-                    from,
-                    to,
-                    note,
-                });
-                entry
-            },
-        ));
+        entries.extend(moves.into_iter().map(|m| {
+            let mut entry =
+                TimelineEntry::new(m.at, TimelineKind::ReferralMove, m.id, Some(m.actor_id));
+            entry.referral_move = Some(ReferralMove {
+                referral_id: m.referral_id,
+                provider_id: m.provider_id,
+                from: m.from,
+                to: m.to,
+                note: m.note,
+            });
+            entry
+        }));
 
-        let follow: Vec<(
-            String,
-            NaiveDateTime,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = follow_ups::table
+        let follow: Vec<FollowUpRow> = follow_ups::table
             .filter(follow_ups::case_id.eq(&case.id))
             .filter(
                 follow_ups::due_at
@@ -259,19 +263,18 @@ pub async fn case_timeline(
                 follow_ups::outcome,
             ))
             .load(conn)?;
-        entries.extend(follow.into_iter().map(
-            |(id, at, actor, kind, status, assigned_to, note, outcome)| {
-                let mut entry = TimelineEntry::new(at, TimelineKind::FollowUp, id, Some(actor));
-                entry.follow_up = Some(FollowUpItem {
-                    kind,
-                    status,
-                    assigned_to,
-                    note,
-                    outcome,
-                });
-                entry
-            },
-        ));
+        entries.extend(follow.into_iter().map(|f| {
+            let mut entry =
+                TimelineEntry::new(f.due_at, TimelineKind::FollowUp, f.id, Some(f.created_by));
+            entry.follow_up = Some(FollowUpItem {
+                kind: f.kind,
+                status: f.status,
+                assigned_to: f.assigned_to,
+                note: f.note,
+                outcome: f.outcome,
+            });
+            entry
+        }));
 
         entries.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
         entries.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));

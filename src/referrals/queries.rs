@@ -79,20 +79,23 @@ pub fn cancel(
     Ok(())
 }
 
+#[derive(Queryable)]
+struct TransitionRow {
+    referral_id: String,
+    from_status: Option<String>,
+    to_status: String,
+    at: chrono::NaiveDateTime,
+    actor_id: String,
+    note: Option<String>,
+}
+
 /// Status histories of a page of referrals, in one query.
 pub fn histories(
     conn: &mut DbConnection,
     ids: &[&str],
 ) -> QueryResult<std::collections::HashMap<String, Vec<super::model::Transition>>> {
     use super::model::{ReferralStatus, Transition};
-    let rows: Vec<(
-        String,
-        Option<String>,
-        String,
-        chrono::NaiveDateTime,
-        String,
-        Option<String>,
-    )> = referral_transitions::table
+    let rows: Vec<TransitionRow> = referral_transitions::table
         .filter(referral_transitions::referral_id.eq_any(ids))
         .order((
             referral_transitions::at.asc(),
@@ -108,14 +111,17 @@ pub fn histories(
         ))
         .load(conn)?;
     let mut histories: std::collections::HashMap<String, Vec<Transition>> = Default::default();
-    for (referral_id, from, to, at, by, note) in rows {
-        histories.entry(referral_id).or_default().push(Transition {
-            from: from.as_deref().map(ReferralStatus::from_db),
-            to: ReferralStatus::from_db(&to),
-            at: crate::time::utc(at),
-            by,
-            note,
-        });
+    for row in rows {
+        histories
+            .entry(row.referral_id)
+            .or_default()
+            .push(Transition {
+                from: row.from_status.as_deref().map(ReferralStatus::from_db),
+                to: ReferralStatus::from_db(&row.to_status),
+                at: crate::time::utc(row.at),
+                by: row.actor_id,
+                note: row.note,
+            });
     }
     Ok(histories)
 }

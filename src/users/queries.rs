@@ -77,3 +77,27 @@ pub fn check_centre(
         }
     }
 }
+
+/// 422 unless `user_id` is an active counsellor or supervisor of `centre`.
+pub fn check_assignable(
+    conn: &mut DbConnection,
+    centre: &str,
+    user_id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
+    let found = users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::centre_id.eq(centre))
+        .filter(users::active.eq(true))
+        .filter(users::role.eq_any(["counsellor", "supervisor"]))
+        .count()
+        .get_result::<i64>(conn)?;
+    if found == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable_field(
+            field,
+            "must be an active counsellor or supervisor of your centre",
+        ))
+    }
+}

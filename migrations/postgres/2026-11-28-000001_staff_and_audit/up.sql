@@ -3,7 +3,7 @@
 -- enums are text with CHECK constraints.
 
 CREATE TABLE centres (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     name TEXT NOT NULL,
     city TEXT NOT NULL,
     country TEXT NOT NULL CHECK (length(country) = 2),
@@ -16,7 +16,7 @@ CREATE UNIQUE INDEX centres_name_key ON centres (name);
 CREATE INDEX centres_updated_at_idx ON centres (updated_at);
 
 CREATE TABLE users (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     username TEXT NOT NULL,
     username_key TEXT NOT NULL,
     full_name TEXT NOT NULL,
@@ -37,7 +37,7 @@ CREATE INDEX users_updated_at_idx ON users (updated_at);
 
 -- A login session: the refresh-token family. Revoking it ends every token issued under it.
 CREATE TABLE sessions (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users (id),
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL,
@@ -48,7 +48,7 @@ CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 
 -- Refresh tokens, stored only as SHA-256 hashes. A token is used once; a second use revokes its session.
 CREATE TABLE refresh_tokens (
-    token_hash TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions (id),
     created_at TIMESTAMP NOT NULL,
     used_at TIMESTAMP
@@ -56,7 +56,7 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_session_id_idx ON refresh_tokens (session_id);
 
 CREATE TABLE login_attempts (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     username_key TEXT NOT NULL,
     client_ip TEXT NOT NULL,
     succeeded BOOLEAN NOT NULL,
@@ -66,7 +66,7 @@ CREATE INDEX login_attempts_username_idx ON login_attempts (username_key, at);
 CREATE INDEX login_attempts_client_ip_idx ON login_attempts (client_ip, at);
 
 CREATE TABLE audit_events (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     at TIMESTAMP NOT NULL,
     actor_id TEXT,
     actor_username TEXT,

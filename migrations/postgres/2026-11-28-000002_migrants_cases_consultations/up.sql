@@ -6,7 +6,7 @@ ALTER TABLE audit_events ADD COLUMN subject_id TEXT;
 CREATE INDEX audit_events_subject_idx ON audit_events (subject_id, id);
 
 CREATE TABLE migrants (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     centre_id TEXT NOT NULL REFERENCES centres (id),
     registered_by TEXT NOT NULL REFERENCES users (id),
     given_name TEXT NOT NULL,
@@ -52,7 +52,7 @@ CREATE TABLE migrant_vulnerabilities (
 
 -- Every consent given or withdrawn, per scope: withdrawal is recorded, never a deletion.
 CREATE TABLE migrant_consent_events (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     migrant_id TEXT NOT NULL REFERENCES migrants (id) ON DELETE CASCADE,
     scope TEXT NOT NULL CHECK (scope IN ('services', 'referral_sharing', 'statistics')),
     given BOOLEAN NOT NULL,
@@ -62,7 +62,7 @@ CREATE TABLE migrant_consent_events (
 CREATE INDEX migrant_consent_events_migrant_idx ON migrant_consent_events (migrant_id, at);
 
 CREATE TABLE cases (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     migrant_id TEXT NOT NULL REFERENCES migrants (id),
     centre_id TEXT NOT NULL REFERENCES centres (id),
     assigned_to TEXT NOT NULL REFERENCES users (id),
@@ -85,7 +85,7 @@ CREATE INDEX cases_opened_at_idx ON cases (centre_id, opened_at);
 
 -- Assignments, closures and reopenings with who, when and why (part of the case timeline).
 CREATE TABLE case_events (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES cases (id),
     at TIMESTAMP NOT NULL,
     actor_id TEXT NOT NULL REFERENCES users (id),
@@ -96,7 +96,7 @@ CREATE TABLE case_events (
 CREATE INDEX case_events_case_idx ON case_events (case_id, at, id);
 
 CREATE TABLE consultations (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     centre_id TEXT NOT NULL REFERENCES centres (id),
     counsellor_id TEXT NOT NULL REFERENCES users (id),
     migrant_id TEXT REFERENCES migrants (id),

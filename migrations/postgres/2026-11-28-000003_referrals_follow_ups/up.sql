@@ -1,7 +1,7 @@
 -- The referral directory, referrals with their status history, and follow-ups.
 
 CREATE TABLE service_providers (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     -- NULL: a global entry (managed by admins), usable by every centre.
     centre_id TEXT REFERENCES centres (id),
     name TEXT NOT NULL,
@@ -34,7 +34,7 @@ CREATE TABLE service_provider_languages (
 CREATE INDEX service_provider_languages_language_idx ON service_provider_languages (language, provider_id);
 
 CREATE TABLE referrals (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES cases (id),
     centre_id TEXT NOT NULL REFERENCES centres (id),
     migrant_id TEXT NOT NULL REFERENCES migrants (id),
@@ -59,7 +59,7 @@ CREATE INDEX referrals_provider_idx ON referrals (provider_id, id);
 CREATE INDEX referrals_updated_at_idx ON referrals (centre_id, updated_at);
 
 CREATE TABLE referral_transitions (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     referral_id TEXT NOT NULL REFERENCES referrals (id),
     from_status TEXT,
     to_status TEXT NOT NULL,
@@ -70,7 +70,7 @@ CREATE TABLE referral_transitions (
 CREATE INDEX referral_transitions_referral_idx ON referral_transitions (referral_id, at, id);
 
 CREATE TABLE follow_ups (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES cases (id),
     centre_id TEXT NOT NULL REFERENCES centres (id),
     assigned_to TEXT NOT NULL REFERENCES users (id),

@@ -1,0 +1,61 @@
+//! Who may see and act on which follow-up: counsellors, the ones assigned to them and those on
+//! cases assigned to them; supervisors, their centre's; admins none.
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::model::FollowUp;
+use crate::auth::staff::{Role, Staff};
+use crate::db::schema::{cases, follow_ups};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+
+pub type FollowUpFilter =
+    Box<dyn BoxableExpression<follow_ups::table, MultiBackend, SqlType = Bool>>;
+
+pub fn visible(staff: &Staff) -> FollowUpFilter {
+    match staff.role {
+        Role::Supervisor => {
+            Box::new(follow_ups::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
+        }
+        Role::Counsellor => Box::new(
+            follow_ups::assigned_to.eq(staff.id.clone()).or(exists(
+                cases::table
+                    .filter(cases::id.eq(follow_ups::case_id))
+                    .filter(cases::assigned_to.eq(staff.id.clone())),
+            )),
+        ),
+        Role::Admin => Box::new(follow_ups::id.ne(follow_ups::id)),
+    }
+}
+
+pub fn load_visible(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<FollowUp, ApiError> {
+    crate::cases::access::require_case_role(staff)?;
+    follow_ups::table
+        .filter(follow_ups::id.eq(id))
+        .filter(visible(staff))
+        .first::<FollowUp>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("follow-up"))
+}
+
+/// A follow-up that can still be acted on: visible (404) and scheduled (409).
+pub fn load_scheduled(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<FollowUp, ApiError> {
+    let follow_up = load_visible(conn, staff, id)?;
+    if follow_up.status != "scheduled" {
+        return Err(ApiError::conflict(format!(
+            "the follow-up is already {}",
+            follow_up.status
+        )));
+    }
+    Ok(follow_up)
+}

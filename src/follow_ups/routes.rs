@@ -1,0 +1,413 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::access::{load_scheduled, load_visible, visible};
+use super::model::*;
+use crate::audit::Event;
+use crate::auth::staff::Staff;
+use crate::cases::access::{load_writable, require_case_role};
+use crate::cases::model::Case;
+use crate::db::schema::{cases, follow_ups};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::http::pagination::decode_cursor;
+use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::state::AppState;
+use crate::users::queries::check_assignable;
+use crate::validation::Validator;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_follow_up)
+        .service(list_follow_ups)
+        .service(get_follow_up)
+        .service(update_follow_up)
+        .service(complete_follow_up)
+        .service(cancel_follow_up)
+        .service(miss_follow_up);
+}
+
+fn respond(status: StatusCode, follow_up: FollowUp) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(follow_up.version)))
+        .json(FollowUpResponse::new(follow_up, crate::time::now()))
+}
+
+/// A due time is plausible from a day ago (logging a call just made) to two years ahead.
+fn check_due_at(v: &mut Validator, due_at: DateTime<Utc>) {
+    let now = Utc::now();
+    if due_at < now - Duration::days(1) || due_at > now + Duration::days(730) {
+        v.fail("due_at", "must be between yesterday and two years ahead");
+    }
+}
+
+fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
+    cases::table
+        .filter(cases::id.eq(case_id))
+        .select(cases::migrant_id)
+        .first(conn)
+}
+
+/// Writes a changed follow-up with a version check, and its audit event.
+fn save(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    f: &mut FollowUp,
+    action: &str,
+    changed: Vec<&str>,
+) -> Result<(), ApiError> {
+    let previous = f.version;
+    f.version += 1;
+    f.updated_at = crate::time::now();
+    let updated = diesel::update(
+        follow_ups::table
+            .filter(follow_ups::id.eq(&f.id))
+            .filter(follow_ups::version.eq(previous)),
+    )
+    .set((
+        follow_ups::assigned_to.eq(&f.assigned_to),
+        follow_ups::due_at.eq(f.due_at),
+        follow_ups::kind.eq(&f.kind),
+        follow_ups::note.eq(&f.note),
+        follow_ups::status.eq(&f.status),
+        follow_ups::outcome.eq(&f.outcome),
+        follow_ups::closed_at.eq(f.closed_at),
+        follow_ups::version.eq(f.version),
+        follow_ups::updated_at.eq(f.updated_at),
+    ))
+    .execute(conn)?;
+    if updated != 1 {
+        return Err(ApiError::precondition_failed());
+    }
+    let migrant_id = migrant_of(conn, &f.case_id)?;
+    Event::new(action, "follow_up", Some(&f.id))
+        .by(staff)
+        .centre(Some(&f.centre_id))
+        .subject(Some(&migrant_id))
+        .changed(changed)
+        .record(conn)?;
+    Ok(())
+}
+
+/// Schedule a follow-up on a case.
+#[utoipa::path(
+    tag = "follow-ups",
+    params(("id" = String, Path, description = "Case id")),
+    request_body = CreateFollowUp,
+    responses((status = 201, description = "Scheduled", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/follow-ups")]
+async fn create_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<CreateFollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let case_id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    check_due_at(&mut v, input.due_at);
+    v.optional_text("note", input.note.as_deref(), 1, 2000);
+    v.finish()?;
+    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+        let case: Case = load_writable(conn, &staff, &case_id)?;
+        let assignee = input
+            .assigned_to
+            .unwrap_or_else(|| case.assigned_to.clone());
+        check_assignable(conn, &case.centre_id, &assignee, "assigned_to")?;
+        let now = crate::time::now();
+        let follow_up = FollowUp {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case.id.clone(),
+            centre_id: case.centre_id.clone(),
+            assigned_to: assignee,
+            created_by: staff.id.clone(),
+            due_at: input.due_at.naive_utc(),
+            kind: input.kind.as_str().to_owned(),
+            note: input.note,
+            status: FollowUpStatus::Scheduled.as_str().to_owned(),
+            outcome: None,
+            closed_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(follow_ups::table)
+            .values(&follow_up)
+            .execute(conn)?;
+        Event::new("follow_up.create", "follow_up", Some(&follow_up.id))
+            .by(&staff)
+            .centre(Some(&follow_up.centre_id))
+            .subject(Some(&case.migrant_id))
+            .changed(vec!["due_at", "assigned_to", "kind", "note"])
+            .record(conn)?;
+        Ok(follow_up)
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, follow_up))
+}
+
+/// The agenda: follow-ups in the caller's scope, soonest due first.
+///
+/// `assigned_to=me&status=scheduled` is a counsellor's to-do list; `overdue=true` what slipped.
+#[utoipa::path(
+    tag = "follow-ups",
+    params(ListFollowUps),
+    responses((status = 200, description = "A page of follow-ups", body = Page<FollowUpResponse>)),
+    security(("bearer" = []))
+)]
+#[get("/follow-ups")]
+async fn list_follow_ups(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ListFollowUps>,
+) -> Result<web::Json<Page<FollowUpResponse>>, ApiError> {
+    require_case_role(&staff)?;
+    let query = query.into_inner();
+    let limit = PageLimit::parse(query.limit)?;
+    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let rows = crate::db::run(&state.pool, move |conn| {
+        let now = crate::time::now();
+        let mut q = follow_ups::table.filter(visible(&staff)).into_boxed();
+        if let Some(assignee) = query.assigned_to {
+            let assignee = if assignee == "me" {
+                staff.id.clone()
+            } else {
+                assignee
+            };
+            q = q.filter(follow_ups::assigned_to.eq(assignee));
+        }
+        if let Some(status) = query.status {
+            q = q.filter(follow_ups::status.eq(status.as_str()));
+        }
+        if let Some(case_id) = query.case_id {
+            q = q.filter(follow_ups::case_id.eq(case_id));
+        }
+        if let Some(before) = query.due_before {
+            q = q.filter(follow_ups::due_at.lt(before.naive_utc()));
+        }
+        match query.overdue {
+            Some(true) => {
+                q = q
+                    .filter(follow_ups::status.eq("scheduled"))
+                    .filter(follow_ups::due_at.lt(now));
+            }
+            Some(false) => {
+                q = q.filter(
+                    follow_ups::status
+                        .ne("scheduled")
+                        .or(follow_ups::due_at.ge(now)),
+                );
+            }
+            None => {}
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(follow_ups::updated_at.ge(since.naive_utc()));
+        }
+        if let Some((due, id)) = after {
+            q = q.filter(
+                follow_ups::due_at
+                    .gt(due)
+                    .or(follow_ups::due_at.eq(due).and(follow_ups::id.gt(id))),
+            );
+        }
+        Ok(q.order((follow_ups::due_at.asc(), follow_ups::id.asc()))
+            .limit(limit.fetch())
+            .load::<FollowUp>(conn)?)
+    })
+    .await?;
+    let now = crate::time::now();
+    Ok(web::Json(
+        Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()))
+            .map(|f| FollowUpResponse::new(f, now)),
+    ))
+}
+
+/// Read a follow-up.
+#[utoipa::path(
+    tag = "follow-ups",
+    params(("id" = String, Path, description = "Follow-up id")),
+    responses((status = 200, description = "The follow-up", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[get("/follow-ups/{id}")]
+async fn get_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let follow_up =
+        crate::db::run(&state.pool, move |conn| load_visible(conn, &staff, &id)).await?;
+    Ok(respond(StatusCode::OK, follow_up))
+}
+
+/// Reschedule or reassign a scheduled follow-up (`If-Match` required).
+#[utoipa::path(
+    tag = "follow-ups",
+    params(
+        ("id" = String, Path, description = "Follow-up id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed"),
+    ),
+    request_body = UpdateFollowUp,
+    responses((status = 200, description = "The updated follow-up", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[patch("/follow-ups/{id}")]
+async fn update_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<UpdateFollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(due_at) = input.due_at {
+        check_due_at(&mut v, due_at);
+    }
+    v.optional_text("note", input.note.clone().flatten().as_deref(), 1, 2000);
+    v.finish()?;
+    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+        let mut f = load_scheduled(conn, &staff, &id)?;
+        if_match.check(f.version)?;
+        let mut changed = Vec::new();
+        if let Some(due_at) = input.due_at {
+            f.due_at = due_at.naive_utc();
+            changed.push("due_at");
+        }
+        if let Some(assignee) = input.assigned_to {
+            check_assignable(conn, &f.centre_id, &assignee, "assigned_to")?;
+            f.assigned_to = assignee;
+            changed.push("assigned_to");
+        }
+        if let Some(kind) = input.kind {
+            f.kind = kind.as_str().to_owned();
+            changed.push("kind");
+        }
+        if let Some(note) = input.note {
+            f.note = note;
+            changed.push("note");
+        }
+        if !changed.is_empty() {
+            save(conn, &staff, &mut f, "follow_up.update", changed)?;
+        }
+        Ok(f)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, follow_up))
+}
+
+/// Ends a scheduled follow-up with a final status and what happened.
+async fn finish(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: String,
+    status: FollowUpStatus,
+    outcome: String,
+    action: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let field = match status {
+        FollowUpStatus::Cancelled => "reason",
+        FollowUpStatus::Missed => "note",
+        _ => "outcome",
+    };
+    let mut v = Validator::new();
+    v.text(field, &outcome, 1, 2000);
+    v.finish()?;
+    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+        let mut f = load_scheduled(conn, &staff, &id)?;
+        f.status = status.as_str().to_owned();
+        f.outcome = Some(outcome.trim().to_owned());
+        f.closed_at = Some(crate::time::now());
+        save(conn, &staff, &mut f, action, vec!["status", "outcome"])?;
+        Ok(f)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, follow_up))
+}
+
+/// Mark a follow-up done, saying what came of it.
+#[utoipa::path(
+    tag = "follow-ups",
+    params(("id" = String, Path, description = "Follow-up id")),
+    request_body = CompleteFollowUp,
+    responses((status = 200, description = "Done", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[post("/follow-ups/{id}/complete")]
+async fn complete_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<CompleteFollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = body.into_inner().outcome;
+    finish(
+        state,
+        staff,
+        id.into_inner(),
+        FollowUpStatus::Done,
+        outcome,
+        "follow_up.complete",
+    )
+    .await
+}
+
+/// Cancel a follow-up that is no longer needed.
+#[utoipa::path(
+    tag = "follow-ups",
+    params(("id" = String, Path, description = "Follow-up id")),
+    request_body = CancelFollowUp,
+    responses((status = 200, description = "Cancelled", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[post("/follow-ups/{id}/cancel")]
+async fn cancel_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<CancelFollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body.into_inner().reason;
+    finish(
+        state,
+        staff,
+        id.into_inner(),
+        FollowUpStatus::Cancelled,
+        reason,
+        "follow_up.cancel",
+    )
+    .await
+}
+
+/// Record that a follow-up could not take place (no answer, no show).
+#[utoipa::path(
+    tag = "follow-ups",
+    params(("id" = String, Path, description = "Follow-up id")),
+    request_body = MissFollowUp,
+    responses((status = 200, description = "Marked missed", body = FollowUpResponse)),
+    security(("bearer" = []))
+)]
+#[post("/follow-ups/{id}/miss")]
+async fn miss_follow_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+    body: Json<MissFollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let note = body.into_inner().note;
+    finish(
+        state,
+        staff,
+        id.into_inner(),
+        FollowUpStatus::Missed,
+        note,
+        "follow_up.miss",
+    )
+    .await
+}
