@@ -85,6 +85,7 @@ pub struct ListAuditEvents {
     /// Events recorded at or after this time (audit events never change).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -89,6 +89,7 @@ impl TimelineEntry {
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -65,6 +65,7 @@ pub struct CreateCentre {
     #[schema(example = "Dushanbe", min_length = 1, max_length = 100)]
     pub city: String,
     #[schema(example = "TJ", min_length = 2, max_length = 2)]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
 }
 
@@ -76,6 +77,7 @@ pub struct UpdateCentre {
     #[schema(min_length = 1, max_length = 100)]
     pub city: Option<String>,
     #[schema(min_length = 2, max_length = 2)]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     /// `false` deactivates the centre (its records stay).
     pub active: Option<bool>,
@@ -89,6 +91,7 @@ pub struct ListCentres {
     /// Only centres changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -71,6 +71,7 @@ pub struct AnonymousProfile {
     pub age_band: AgeBand,
     /// ISO 3166-1 alpha-2.
     #[schema(example = "TJ")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub nationality: String,
     pub migration_status: MigrationStatus,
 }
@@ -155,6 +156,7 @@ pub struct CreateConsultation {
     pub topics: Vec<Topic>,
     /// ISO 639-1 language the consultation was held in.
     #[schema(example = "tg")]
+    #[schema(pattern = "^[a-z]{2}$")]
     pub language: String,
     #[schema(max_length = 10000)]
     pub notes: String,
@@ -171,6 +173,7 @@ pub struct UpdateConsultation {
     pub duration_minutes: Option<i32>,
     /// Replaces the whole set.
     pub topics: Option<Vec<Topic>>,
+    #[schema(pattern = "^[a-z]{2}$")]
     pub language: Option<String>,
     #[schema(max_length = 10000)]
     pub notes: Option<String>,
@@ -196,6 +199,7 @@ pub struct ListConsultations {
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -253,6 +253,7 @@ pub struct MigrantSummary {
     pub patronymic: Option<String>,
     pub sex: Sex,
     pub birth_year: Option<i32>,
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub nationality: String,
     /// Country code and last two digits only, e.g. `+992*******67`.
     pub phone_masked: Option<String>,
@@ -288,18 +289,22 @@ pub struct CreateMigrant {
     pub birth_year: Option<i32>,
     /// ISO 3166-1 alpha-2.
     #[schema(example = "TJ")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub nationality: String,
     #[schema(example = "Khatlon", min_length = 1, max_length = 100)]
     pub region_of_origin: Option<String>,
     /// E.164, e.g. `+992901234567`.
     #[schema(example = "+992901234567")]
+    #[schema(pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<String>,
     /// ISO 639-1.
     #[schema(example = "tg")]
+    #[schema(pattern = "^[a-z]{2}$")]
     pub preferred_language: Option<String>,
     pub migration_status: MigrationStatus,
     /// ISO 3166-1 alpha-2.
     #[schema(example = "RU")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub destination_country: Option<String>,
     #[serde(default)]
     pub vulnerabilities: Vec<Vulnerability>,
@@ -321,15 +326,19 @@ pub struct UpdateMigrant {
     pub date_of_birth: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub birth_year: Option<Option<i32>>,
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub nationality: Option<String>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub region_of_origin: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(pattern = "^[a-z]{2}$")]
     pub preferred_language: Option<Option<String>>,
     pub migration_status: Option<MigrationStatus>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub destination_country: Option<Option<String>>,
     /// Replaces the whole set.
     pub vulnerabilities: Option<Vec<Vulnerability>>,
@@ -343,11 +352,13 @@ pub struct ListMigrants {
     /// Name search in any script: every word must match the start of one of the names.
     pub q: Option<String>,
     pub sex: Option<Sex>,
+    #[param(pattern = "^[A-Z]{2}$")]
     pub nationality: Option<String>,
     pub migration_status: Option<MigrationStatus>,
     /// Only records changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -393,7 +404,7 @@ pub fn check_birth(v: &mut Validator, date_of_birth: Option<NaiveDate>, birth_ye
     if let Some(dob) = date_of_birth {
         if dob > today {
             v.fail("date_of_birth", "must not be in the future");
-        } else if today.year() - dob.year() > 110 {
+        } else if i64::from(today.year()) - i64::from(dob.year()) > 110 {
             v.fail("date_of_birth", "gives an age over 110");
         }
         if let Some(year) = birth_year {
@@ -402,7 +413,8 @@ pub fn check_birth(v: &mut Validator, date_of_birth: Option<NaiveDate>, birth_ye
             }
         }
     } else if let Some(year) = birth_year {
-        if year > today.year() || today.year() - year > 110 {
+        let age = i64::from(today.year()) - i64::from(year);
+        if !(0..=110).contains(&age) {
             v.fail(
                 "birth_year",
                 format!(
@@ -448,6 +460,40 @@ impl CreateMigrant {
             self.phone.as_deref(),
             self.preferred_language.as_deref(),
             self.destination_country.as_deref(),
+        );
+        v.finish()
+    }
+}
+
+impl UpdateMigrant {
+    /// Checks each given field on its own (before the record is read, so that bad input is a
+    /// 400 whatever the version); rules that combine fields are checked on the merged record.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut v = Validator::new();
+        v.optional_text("given_name", self.given_name.as_deref(), 1, 100);
+        v.optional_text("family_name", self.family_name.as_deref(), 1, 100);
+        v.optional_text(
+            "patronymic",
+            self.patronymic.clone().flatten().as_deref(),
+            1,
+            100,
+        );
+        v.optional_text(
+            "region_of_origin",
+            self.region_of_origin.clone().flatten().as_deref(),
+            1,
+            100,
+        );
+        if let Some(nationality) = &self.nationality {
+            v.country("nationality", nationality);
+        }
+        check_birth(&mut v, self.date_of_birth.flatten(), None);
+        check_birth(&mut v, None, self.birth_year.flatten());
+        check_optional_codes(
+            &mut v,
+            self.phone.clone().flatten().as_deref(),
+            self.preferred_language.clone().flatten().as_deref(),
+            self.destination_country.clone().flatten().as_deref(),
         );
         v.finish()
     }

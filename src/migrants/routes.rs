@@ -426,6 +426,7 @@ async fn update_migrant(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input = body.into_inner();
+    input.validate()?;
     let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
         let mut m = load_full(conn, &staff, &id)?;
         if_match.check(m.version)?;
@@ -586,6 +587,7 @@ async fn update_migrant(
 #[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

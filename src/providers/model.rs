@@ -116,8 +116,10 @@ pub struct CreateProvider {
     #[schema(max_length = 100)]
     pub city: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     /// E.164.
+    #[schema(pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<String>,
     pub email: Option<String>,
     /// `https://...`
@@ -143,8 +145,10 @@ pub struct UpdateProvider {
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
+    #[schema(pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub email: Option<Option<String>>,
@@ -166,6 +170,7 @@ pub struct ListProviders {
     pub kind: Option<ProviderKind>,
     pub city: Option<String>,
     /// ISO 639-1: providers serving in this language.
+    #[param(pattern = "^[a-z]{2}$")]
     pub language: Option<String>,
     pub accepts_referrals: Option<bool>,
     pub active: Option<bool>,
@@ -174,6 +179,7 @@ pub struct ListProviders {
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
