@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{Datelike, Duration, Utc};
-use common::world::{etag, expect, for_migrant, id, log, migrant_body, open_case, register, World};
+use common::world::{etag, expect, id, migrant_body, open_case, register, World};
 use common::{on_each_backend, problem, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{migrant_consent_events, migrants};
@@ -627,27 +627,6 @@ async fn create_read_and_update_are_audited() {
             app.audit_actions(&migrant),
             ["migrant.create", "migrant.read", "migrant.update"]
         );
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_consultation_gives_the_counsellor_the_full_record() {
-    on_each_backend(|app| async move {
-        let world = World::build(&app).await;
-        let path = format!("/api/v1/migrants/{}", world.migrant);
-        assert_eq!(
-            app.get(&path, &world.colleague.token).await.status(),
-            StatusCode::FORBIDDEN
-        );
-        log(&app, &world.colleague.token, for_migrant(&world.migrant)).await;
-        let record = expect(
-            app.get(&path, &world.colleague.token).await,
-            StatusCode::OK,
-            "read",
-        )
-        .await;
-        assert_eq!(record["id"], world.migrant.as_str());
     })
     .await;
 }
