@@ -630,3 +630,81 @@ async fn create_read_and_update_are_audited() {
     })
     .await;
 }
+
+/// The day someone born `years` years ago (tomorrow's date) has, today, turned `years - 1`.
+fn birthday_tomorrow(years: i32) -> chrono::NaiveDate {
+    let today = Utc::now().date_naive();
+    let tomorrow = today + Duration::days(1);
+    tomorrow
+        .with_year(tomorrow.year() - years)
+        .unwrap_or_else(|| {
+            (tomorrow + Duration::days(1))
+                .with_year(tomorrow.year() - years)
+                .unwrap()
+        })
+}
+
+#[tokio::test]
+async fn a_person_aged_110_can_be_registered_but_not_111() {
+    on_each_backend(|app| async move {
+        let centre = app.create_centre("Dushanbe").await;
+        let counsellor = app
+            .create_staff("counsellor", "counsellor", Some(&centre))
+            .await;
+        // Turns 111 tomorrow: 110 today.
+        let mut body = migrant_body("Bibi", "Saidova");
+        body["birth_year"] = Value::Null;
+        body["date_of_birth"] = json!(birthday_tomorrow(111).to_string());
+        let created = register(&app, &counsellor.token, body).await;
+        assert_eq!(created["date_of_birth"], birthday_tomorrow(111).to_string());
+        // Turned 111 yesterday.
+        let yesterday = Utc::now().date_naive() - Duration::days(1);
+        let born = yesterday
+            .with_year(yesterday.year() - 111)
+            .unwrap_or(yesterday - Duration::days(365 * 111 + 28));
+        let mut body = migrant_body("Bobo", "Saidov");
+        body["birth_year"] = Value::Null;
+        body["date_of_birth"] = json!(born.to_string());
+        let response = app.post("/api/v1/migrants", &counsellor.token, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_fields(&problem(response).await), ["date_of_birth"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn birth_year_follows_the_date_of_birth() {
+    on_each_backend(|app| async move {
+        let centre = app.create_centre("Dushanbe").await;
+        let counsellor = app
+            .create_staff("counsellor", "counsellor", Some(&centre))
+            .await;
+        let mut body = migrant_body("Gulru", "Jabborzoda");
+        body["birth_year"] = Value::Null;
+        body["date_of_birth"] = json!("1994-05-01");
+        let created = register(&app, &counsellor.token, body).await;
+        assert_eq!(created["birth_year"], 1994);
+        let updated = expect(
+            app.patch(
+                &format!("/api/v1/migrants/{}", id(&created)),
+                &counsellor.token,
+                "\"1\"",
+                json!({"date_of_birth": "1991-02-03"}),
+            )
+            .await,
+            StatusCode::OK,
+            "correct birth date",
+        )
+        .await;
+        assert_eq!(updated["date_of_birth"], "1991-02-03");
+        assert_eq!(updated["birth_year"], 1991);
+        let page = expect(
+            app.get("/api/v1/migrants", &counsellor.token).await,
+            StatusCode::OK,
+            "search",
+        )
+        .await;
+        assert_eq!(page["items"][0]["birth_year"], 1991);
+    })
+    .await;
+}
