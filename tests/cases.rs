@@ -222,8 +222,14 @@ async fn case_list_filters_by_status_priority_assignee_and_migrant() {
             listed(&app, sup, "status=open").await,
             sorted(vec![w.case.clone(), urgent.clone()])
         );
-        assert_eq!(listed(&app, sup, "status=closed").await, [closed.clone()]);
-        assert_eq!(listed(&app, sup, "priority=urgent").await, [urgent.clone()]);
+        assert_eq!(
+            listed(&app, sup, "status=closed").await,
+            vec![closed.clone()]
+        );
+        assert_eq!(
+            listed(&app, sup, "priority=urgent").await,
+            vec![urgent.clone()]
+        );
         assert_eq!(
             listed(&app, sup, "priority=normal").await,
             sorted(vec![w.case.clone(), closed.clone()])
@@ -234,11 +240,11 @@ async fn case_list_filters_by_status_priority_assignee_and_migrant() {
         );
         assert_eq!(
             listed(&app, sup, &format!("migrant_id={other}")).await,
-            [urgent.clone()]
+            vec![urgent.clone()]
         );
         assert_eq!(
             listed(&app, sup, &format!("migrant_id={}&status=open", w.migrant)).await,
-            [w.case.clone()]
+            vec![w.case.clone()]
         );
         // Filters narrow the caller's scope, never widen it.
         assert_eq!(
@@ -267,9 +273,9 @@ async fn case_list_filters_by_opening_and_update_time() {
         let later = id(&open_case(&app, sup, &w.migrant, Some(&w.counsellor.id)).await);
 
         let after = format!("opened_after={}", timestamp(between));
-        assert_eq!(listed(&app, sup, &after).await, [later.clone()]);
+        assert_eq!(listed(&app, sup, &after).await, vec![later.clone()]);
         let before = format!("opened_before={}", timestamp(between));
-        assert_eq!(listed(&app, sup, &before).await, [w.case.clone()]);
+        assert_eq!(listed(&app, sup, &before).await, vec![w.case.clone()]);
 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let since = Utc::now();
@@ -287,7 +293,7 @@ async fn case_list_filters_by_opening_and_update_time() {
         )
         .await;
         let updated = format!("updated_since={}", timestamp(since));
-        assert_eq!(listed(&app, sup, &updated).await, [w.case.clone()]);
+        assert_eq!(listed(&app, sup, &updated).await, vec![w.case.clone()]);
         let future = format!(
             "updated_since={}",
             timestamp(Utc::now() + Duration::minutes(1))
@@ -440,6 +446,16 @@ async fn closing_needs_a_reason() {
         .await;
         assert_eq!(case["status"], "open");
 
+        // Forcing a close (cancelling open items) is for supervisors.
+        let forced = app
+            .post(
+                &path,
+                &w.counsellor.token,
+                json!({"reason": "done", "force": true}),
+            )
+            .await;
+        assert_eq!(forced.status(), StatusCode::FORBIDDEN);
+
         let closed = close_case(&app, &w.counsellor.token, &w.case).await;
         assert_eq!(closed["status"], "closed");
         assert_eq!(closed["closure_reason"], "resolved");
@@ -565,7 +581,7 @@ async fn the_timeline_lists_consultations_and_case_events_in_order_across_pages(
         let sup = &w.supervisor.token;
         // The world's consultation happened an hour ago; add two at one same earlier time, and
         // one the day before.
-        let mut same_time = vec![
+        let mut same_time = [
             id(&log(&app, sup, consultation_at(&w.case, 3)).await),
             id(&log(&app, sup, consultation_at(&w.case, 3)).await),
         ];

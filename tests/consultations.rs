@@ -331,7 +331,7 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time() {
         assert_eq!(listed(&app, sup, "").await, all);
         assert_eq!(
             listed(&app, sup, &format!("case_id={}", w.case)).await,
-            [w.consultation.clone()]
+            vec![w.consultation.clone()]
         );
         assert_eq!(
             listed(&app, sup, &format!("migrant_id={}", w.migrant)).await,
@@ -339,7 +339,7 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time() {
         );
         assert_eq!(
             listed(&app, sup, &format!("counsellor_id={}", w.colleague.id)).await,
-            [phone_call.clone()]
+            vec![phone_call.clone()]
         );
         assert_eq!(
             listed(&app, sup, "topic=health").await,
@@ -347,12 +347,12 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time() {
         );
         assert_eq!(
             listed(&app, sup, "topic=labour_rights").await,
-            [w.consultation.clone()]
+            vec![w.consultation.clone()]
         );
         assert!(listed(&app, sup, "topic=education").await.is_empty());
         assert_eq!(
             listed(&app, sup, "channel=phone").await,
-            [phone_call.clone()]
+            vec![phone_call.clone()]
         );
         assert_eq!(
             listed(&app, sup, "channel=walk_in").await,
@@ -364,15 +364,15 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time() {
         );
         assert_eq!(
             listed(&app, sup, &format!("to={}", at(10))).await,
-            [phone_call.clone()]
+            vec![phone_call.clone()]
         );
         assert_eq!(
             listed(&app, sup, &format!("from={}&to={}", at(10), at(2))).await,
-            [walk_in.clone()]
+            vec![walk_in.clone()]
         );
         assert_eq!(
             listed(&app, sup, "topic=health&channel=walk_in").await,
-            [walk_in.clone()]
+            vec![walk_in.clone()]
         );
 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -392,7 +392,7 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time() {
         .await;
         assert_eq!(
             listed(&app, sup, &format!("updated_since={since}")).await,
-            [phone_call.clone()]
+            vec![phone_call.clone()]
         );
         let bad = app.get("/api/v1/consultations?topic=astrology", sup).await;
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
