@@ -404,7 +404,8 @@ pub fn check_birth(v: &mut Validator, date_of_birth: Option<NaiveDate>, birth_ye
     if let Some(dob) = date_of_birth {
         if dob > today {
             v.fail("date_of_birth", "must not be in the future");
-        } else if i64::from(today.year()) - i64::from(dob.year()) > 110 {
+        } else if today.years_since(dob).is_none_or(|age| age > 110) {
+            // Age in completed years: someone turning 111 tomorrow is still 110 today.
             v.fail("date_of_birth", "gives an age over 110");
         }
         if let Some(year) = birth_year {
