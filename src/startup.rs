@@ -156,9 +156,6 @@ impl Application {
                 .app_data(BodyLimit(body_limit))
                 .app_data(trust_proxy)
                 .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    ApiError::bad_request(format!("invalid query parameters: {error}")).into()
-                }))
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::bad_request(format!("invalid path parameter: {error}")).into()
                 }))

@@ -9,7 +9,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::audit_events;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{Page, PageLimit};
+use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -102,7 +102,7 @@ pub struct ListAuditEvents {
 async fn list_audit_events(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListAuditEvents>,
+    query: Query<ListAuditEvents>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     staff.require(&[Role::Admin, Role::Supervisor])?;
     let query = query.into_inner();

@@ -16,7 +16,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::{cases, consultations, follow_ups, referrals, users};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{Page, PageLimit};
+use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -74,7 +74,7 @@ type Counts = HashMap<String, i64>;
 async fn list_caseloads(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListCaseloads>,
+    query: Query<ListCaseloads>,
 ) -> Result<web::Json<Page<CaseloadRow>>, ApiError> {
     staff.require(&[Role::Counsellor, Role::Supervisor])?;
     let centre = staff.centre()?.to_owned();

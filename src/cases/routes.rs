@@ -11,7 +11,7 @@ use crate::db::schema::{case_events, cases, migrants};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -195,7 +195,7 @@ async fn create_case(
 async fn list_cases(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListCases>,
+    query: Query<ListCases>,
 ) -> Result<web::Json<Page<CaseResponse>>, ApiError> {
     require_case_role(&staff)?;
     let query = query.into_inner();

@@ -16,7 +16,7 @@ use crate::consultations::model::{Consultation, ConsultationResponse};
 use crate::db::schema::{case_events, consultations, follow_ups, referral_transitions, referrals};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{Page, PageLimit};
+use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
 
 crate::text_enum!(
@@ -143,7 +143,7 @@ pub async fn case_timeline(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<String>,
-    query: web::Query<TimelineQuery>,
+    query: Query<TimelineQuery>,
 ) -> Result<web::Json<Page<TimelineEntry>>, ApiError> {
     let id = id.into_inner();
     let query = query.into_inner();

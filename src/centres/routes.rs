@@ -9,7 +9,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::centres;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -90,7 +90,7 @@ async fn create_centre(
 async fn list_centres(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListCentres>,
+    query: Query<ListCentres>,
 ) -> Result<web::Json<Page<CentreResponse>>, ApiError> {
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;

@@ -13,7 +13,7 @@ use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -214,7 +214,7 @@ async fn create_consultation(
 async fn list_consultations(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListConsultations>,
+    query: Query<ListConsultations>,
 ) -> Result<web::Json<Page<ConsultationResponse>>, ApiError> {
     staff.require(&[Role::Counsellor, Role::Supervisor])?;
     let query = query.into_inner();

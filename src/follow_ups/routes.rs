@@ -14,7 +14,7 @@ use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -163,7 +163,7 @@ async fn create_follow_up(
 async fn list_follow_ups(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListFollowUps>,
+    query: Query<ListFollowUps>,
 ) -> Result<web::Json<Page<FollowUpResponse>>, ApiError> {
     require_case_role(&staff)?;
     let query = query.into_inner();

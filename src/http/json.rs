@@ -76,18 +76,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain the NUL character",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let parent = if path == "." { String::new() } else { path };
-        let message = error.into_inner().to_string();
-        // A missing field is reported at its parent object; name the field itself.
-        let field = match missing_field(&message) {
-            Some(name) if parent.is_empty() => name.to_owned(),
-            Some(name) => format!("{parent}.{name}"),
-            None => parent,
-        };
-        ApiError::invalid(vec![FieldError::new(field, message)])
-    })
+    serde_path_to_error::deserialize(value).map_err(invalid_at_path)
+}
+
+/// The problem for a deserialisation error, naming the field it happened at.
+pub fn invalid_at_path<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> ApiError {
+    let path = error.path().to_string();
+    let parent = if path == "." { String::new() } else { path };
+    let message = error.into_inner().to_string();
+    // A missing field is reported at its parent object; name the field itself.
+    let field = match missing_field(&message) {
+        Some(name) if parent.is_empty() => name.to_owned(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent,
+    };
+    ApiError::invalid(vec![FieldError::new(field, message)])
 }
 
 /// For PATCH fields that can be cleared: absent → `None`, `null` → `Some(None)`, a value →

@@ -7,9 +7,11 @@ pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod pagination;
+pub mod query;
 pub mod request;
 
 pub use concurrency::{etag, IfMatch};
 pub use json::Json;
 pub use pagination::{Page, PageLimit};
+pub use query::Query;
 pub use request::RequestMeta;

@@ -17,7 +17,7 @@ use crate::db::schema::{audit_events, migrant_name_tokens, migrants};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -148,7 +148,7 @@ fn matching_names(
 async fn list_migrants(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListMigrants>,
+    query: Query<ListMigrants>,
 ) -> Result<web::Json<Page<MigrantSummary>>, ApiError> {
     let centre = search_centre(&staff)?;
     let query = query.into_inner();
@@ -265,7 +265,7 @@ const DUPLICATE_NAME_THRESHOLD: f64 = 0.8;
 async fn find_duplicates(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<DuplicateQuery>,
+    query: Query<DuplicateQuery>,
 ) -> Result<web::Json<DuplicateCandidates>, ApiError> {
     let centre = search_centre(&staff)?;
     let query = query.into_inner();
@@ -605,7 +605,7 @@ async fn migrant_access_log(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<String>,
-    query: web::Query<AccessLogQuery>,
+    query: Query<AccessLogQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let id = id.into_inner();
     let query = query.into_inner();

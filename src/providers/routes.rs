@@ -13,7 +13,7 @@ use crate::db::schema::{service_provider_languages, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -171,7 +171,7 @@ async fn create_provider(
 async fn list_providers(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListProviders>,
+    query: Query<ListProviders>,
 ) -> Result<web::Json<Page<ProviderResponse>>, ApiError> {
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;

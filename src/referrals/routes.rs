@@ -13,7 +13,7 @@ use crate::db::schema::{migrants, referrals, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, Json, Page, PageLimit};
+use crate::http::{etag, Json, Page, PageLimit, Query};
 use crate::migrants::model::{ConsentScope, Migrant, MigrantResponse};
 use crate::state::AppState;
 use crate::validation::Validator;
@@ -155,7 +155,7 @@ async fn create_referral(
 async fn list_referrals(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListReferrals>,
+    query: Query<ListReferrals>,
 ) -> Result<web::Json<Page<ReferralResponse>>, ApiError> {
     require_case_role(&staff)?;
     let query = query.into_inner();

@@ -11,7 +11,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::users;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit};
+use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -112,7 +112,7 @@ async fn create_user(
 async fn list_users(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<ListUsers>,
+    query: Query<ListUsers>,
 ) -> Result<web::Json<Page<UserResponse>>, ApiError> {
     staff.require(&[Role::Admin, Role::Supervisor])?;
     let query = query.into_inner();
