@@ -8,6 +8,7 @@ pub mod centres;
 pub mod config;
 pub mod consultations;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod follow_ups;
 pub mod http;

@@ -32,6 +32,8 @@ enum Command {
     Openapi,
     /// Create a staff account; the password is read from stdin.
     CreateUser(CreateUserArgs),
+    /// Add a demo centre with staff and realistic records (never on a production database).
+    SeedDemo(SeedDemoArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,7 +58,27 @@ struct CreateUserArgs {
     password_hashing: karvon::config::PasswordHashing,
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(clap::Args)]
+struct SeedDemoArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    /// How many migrants to register (each with two consultations; a third with an open case).
+    #[arg(long, default_value_t = 200)]
+    migrants: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the cause chain on one line, without a backtrace.
+            eprintln!("karvon: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // A missing .env is normal; a malformed one is reported.
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() {
@@ -88,6 +110,20 @@ fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             println!("{}", karvon::startup::api_spec().to_pretty_json()?);
             Ok(())
+        }
+        Command::SeedDemo(args) => {
+            karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
+            actix_web::rt::System::new().block_on(async move {
+                let seeded = karvon::demo::seed(&args.database, args.migrants).await?;
+                println!(
+                    "demo centre {} with {} migrants; accounts (password `{}`): {}",
+                    seeded.centre_id,
+                    seeded.migrants,
+                    karvon::demo::DEMO_PASSWORD,
+                    seeded.usernames.join(", ")
+                );
+                Ok(())
+            })
         }
         Command::CreateUser(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);

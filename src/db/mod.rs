@@ -63,8 +63,12 @@ impl DatabaseUrl {
             Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
                 (Some(scheme_end), Some(at)) if at > scheme_end => {
                     let credentials = &url[scheme_end + 3..at];
-                    let user = credentials.split(':').next().unwrap_or_default();
-                    format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+                    match credentials.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                        }
+                        None => url.clone(),
+                    }
                 }
                 _ => url.clone(),
             },

@@ -189,10 +189,10 @@ fn reserve(
 ) -> Result<Reservation, ApiError> {
     let now = crate::time::now();
     let expired_before = now - chrono::Duration::hours(24);
+    // Keys live 24 hours: each user's expired keys go when they next send one (indexed).
     diesel::delete(
         idempotency_keys::table
             .filter(idempotency_keys::user_id.eq(user_id))
-            .filter(idempotency_keys::idempotency_key.eq(key))
             .filter(idempotency_keys::created_at.lt(expired_before)),
     )
     .execute(conn)?;

@@ -202,7 +202,7 @@ async fn list_referrals(
             .load::<Referral>(conn)?;
         let page = Page::from_rows(rows, limit, |r| r.id.clone());
         if !page.items.is_empty() {
-            Event::new("referral.list", "referral", query.case_id.as_deref())
+            Event::new("referral.list", "referral", None)
                 .by(&staff)
                 .centre(staff.centre_id.as_deref())
                 .record(conn)?;

@@ -1,0 +1,351 @@
+//! `karvon seed-demo`: a demo centre with staff, a referral directory and realistic records, for
+//! front-end developers, trainings and benchmarks. Never run it on a production database: the demo
+//! accounts share one published password.
+
+use chrono::{Datelike, Duration, NaiveDate};
+use diesel::prelude::*;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+
+use crate::auth::password::Passwords;
+use crate::cases::model::{Case, CaseStatus, Priority};
+use crate::centres::Centre;
+use crate::config::{DatabaseConfig, PasswordHashing};
+use crate::consultations::model::{Channel, Consultation, Topic};
+use crate::db::schema::{
+    case_events, cases, centres, consultations, migrants, service_providers, users,
+};
+use crate::db::DbConnection;
+use crate::migrants::model::{ConsentScope, Migrant, MigrationStatus, Sex};
+use crate::providers::model::{name_key, Provider, ProviderKind};
+use crate::users::{username_key, User};
+
+/// The password of every demo account (printed by the command).
+pub const DEMO_PASSWORD: &str = "demo-password-karvon";
+
+const GIVEN_FEMALE: &[&str] = &[
+    "Гулру",
+    "Gulru",
+    "Мадина",
+    "Madina",
+    "Нигина",
+    "Nigina",
+    "Зарина",
+    "Zarina",
+    "Шаҳло",
+    "Shahlo",
+    "Фарзона",
+    "Farzona",
+    "Мунира",
+    "Munira",
+    "Дилноза",
+    "Dilnoza",
+];
+const GIVEN_MALE: &[&str] = &[
+    "Фарҳод",
+    "Farhod",
+    "Хуршед",
+    "Khurshed",
+    "Рустам",
+    "Rustam",
+    "Бахтиёр",
+    "Bakhtiyor",
+    "Ҷамшед",
+    "Jamshed",
+    "Сино",
+    "Sino",
+    "Далер",
+    "Daler",
+    "Умед",
+    "Umed",
+];
+const FAMILY: &[&str] = &[
+    "Джабборзода",
+    "Jabborzoda",
+    "Раҳимов",
+    "Rahimov",
+    "Назаров",
+    "Nazarov",
+    "Қодирова",
+    "Qodirova",
+    "Саидзода",
+    "Saidzoda",
+    "Шарипов",
+    "Sharipov",
+    "Алиева",
+    "Alieva",
+    "Холов",
+    "Kholov",
+    "Мирзоев",
+    "Mirzoev",
+    "Исмоилзода",
+    "Ismoilzoda",
+];
+const REGIONS: &[&str] = &[
+    "Khatlon",
+    "Sughd",
+    "GBAO",
+    "Dushanbe",
+    "Districts of Republican Subordination",
+];
+
+pub struct Seeded {
+    pub centre_id: String,
+    pub usernames: Vec<String>,
+    pub migrants: usize,
+}
+
+/// Adds a demo centre with `migrant_count` migrants (a third with an open case, each with two
+/// consultations over the last year) to the database.
+pub async fn seed(database: &DatabaseConfig, migrant_count: usize) -> anyhow::Result<Seeded> {
+    let hash = Passwords::new(PasswordHashing::Owasp)?
+        .hash(DEMO_PASSWORD.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = database.database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let pool = crate::db::build_pool(&url, 1)?;
+        let mut conn = pool.get()?;
+        crate::db::run_migrations(&mut conn)?;
+        seed_blocking(&mut conn, &hash, migrant_count)
+    })
+    .await?
+}
+
+fn seed_blocking(
+    conn: &mut DbConnection,
+    hash: &str,
+    migrant_count: usize,
+) -> anyhow::Result<Seeded> {
+    let now = crate::time::now();
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let centre = Centre {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: format!("Demo MRC Dushanbe {suffix}"),
+        city: "Dushanbe".into(),
+        country: "TJ".into(),
+        active: true,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut staff = Vec::new();
+    let mut usernames = Vec::new();
+    for (index, role) in ["supervisor", "counsellor", "counsellor", "counsellor"]
+        .iter()
+        .enumerate()
+    {
+        let username = format!("demo.{role}{index}.{suffix}");
+        staff.push(User {
+            id: uuid::Uuid::now_v7().to_string(),
+            username_key: username_key(&username),
+            username: username.clone(),
+            full_name: format!("Demo {role} {index}"),
+            email: None,
+            role: (*role).to_owned(),
+            centre_id: Some(centre.id.clone()),
+            active: true,
+            must_change_password: false,
+            password_hash: hash.to_owned(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        });
+        usernames.push(username);
+    }
+    crate::db::write_transaction(conn, |conn| {
+        diesel::insert_into(centres::table)
+            .values(&centre)
+            .execute(conn)?;
+        for user in &staff {
+            diesel::insert_into(users::table)
+                .values(user)
+                .execute(conn)?;
+        }
+        for (index, kind) in [
+            ProviderKind::LegalAid,
+            ProviderKind::Health,
+            ProviderKind::Shelter,
+            ProviderKind::Employment,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let name = format!("Demo {} service {suffix}-{index}", kind.as_str());
+            let provider = Provider {
+                id: uuid::Uuid::now_v7().to_string(),
+                centre_id: Some(centre.id.clone()),
+                name_key: name_key(&name),
+                name,
+                kind: kind.as_str().to_owned(),
+                description: None,
+                address: None,
+                city: Some("Dushanbe".into()),
+                country: Some("TJ".into()),
+                phone: None,
+                email: None,
+                website: None,
+                opening_hours: Some("Mon–Fri 9:00–17:00".into()),
+                accepts_referrals: true,
+                active: true,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            diesel::insert_into(service_providers::table)
+                .values(&provider)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let counsellors: Vec<&User> = staff.iter().filter(|u| u.role == "counsellor").collect();
+    let mut rng = rand::rng();
+    let today = chrono::Utc::now().date_naive();
+    for batch_start in (0..migrant_count).step_by(500) {
+        let batch_end = (batch_start + 500).min(migrant_count);
+        crate::db::write_transaction(conn, |conn| {
+            for _ in batch_start..batch_end {
+                let female = rng.random_bool(0.5);
+                let sex = if female { Sex::Female } else { Sex::Male };
+                let given = if female { GIVEN_FEMALE } else { GIVEN_MALE };
+                let counsellor = counsellors.choose(&mut rng).copied().unwrap_or(&staff[0]);
+                let year = today.year() - rng.random_range(18..60);
+                let dob = NaiveDate::from_ymd_opt(
+                    year,
+                    rng.random_range(1..=12),
+                    rng.random_range(1..=28),
+                );
+                let created = now - Duration::days(rng.random_range(0..1500));
+                let mut migrant = Migrant {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    centre_id: centre.id.clone(),
+                    registered_by: counsellor.id.clone(),
+                    given_name: given
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("Gulru")
+                        .to_owned(),
+                    family_name: FAMILY
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("Rahimov")
+                        .to_owned(),
+                    patronymic: None,
+                    sex: sex.as_str().to_owned(),
+                    date_of_birth: dob,
+                    birth_year: Some(year),
+                    nationality: "TJ".into(),
+                    region_of_origin: REGIONS.choose(&mut rng).map(|r| (*r).to_owned()),
+                    phone: Some(format!("+99290{:07}", rng.random_range(0..10_000_000))),
+                    preferred_language: Some(if rng.random_bool(0.7) { "tg" } else { "ru" }.into()),
+                    migration_status: MigrationStatus::ALL
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or(MigrationStatus::Prospective)
+                        .as_str()
+                        .to_owned(),
+                    destination_country: Some(
+                        if rng.random_bool(0.8) { "RU" } else { "KZ" }.into(),
+                    ),
+                    consent_services_given_at: None,
+                    consent_services_withdrawn_at: None,
+                    consent_referral_sharing_given_at: None,
+                    consent_referral_sharing_withdrawn_at: None,
+                    consent_statistics_given_at: None,
+                    consent_statistics_withdrawn_at: None,
+                    version: 1,
+                    created_at: created,
+                    updated_at: created,
+                };
+                for scope in ConsentScope::ALL {
+                    migrant.set_consent(*scope, Some(created), None);
+                }
+                diesel::insert_into(migrants::table)
+                    .values(&migrant)
+                    .execute(conn)?;
+                crate::migrants::queries::store_name_tokens(conn, &migrant)?;
+                let case_id = if rng.random_bool(0.33) {
+                    let case = Case {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        migrant_id: migrant.id.clone(),
+                        centre_id: centre.id.clone(),
+                        assigned_to: counsellor.id.clone(),
+                        opened_by: counsellor.id.clone(),
+                        status: CaseStatus::Open.as_str().to_owned(),
+                        priority: Priority::ALL
+                            .choose(&mut rng)
+                            .copied()
+                            .unwrap_or(Priority::Normal)
+                            .as_str()
+                            .to_owned(),
+                        summary: "Demo case: unpaid wages abroad".into(),
+                        opened_at: created,
+                        closed_at: None,
+                        closure_reason: None,
+                        version: 1,
+                        created_at: created,
+                        updated_at: created,
+                    };
+                    diesel::insert_into(cases::table)
+                        .values(&case)
+                        .execute(conn)?;
+                    diesel::insert_into(case_events::table)
+                        .values((
+                            case_events::id.eq(uuid::Uuid::now_v7().to_string()),
+                            case_events::case_id.eq(&case.id),
+                            case_events::at.eq(created),
+                            case_events::actor_id.eq(&counsellor.id),
+                            case_events::kind.eq("opened"),
+                            case_events::assigned_to.eq(&counsellor.id),
+                        ))
+                        .execute(conn)?;
+                    Some(case.id)
+                } else {
+                    None
+                };
+                for _ in 0..2 {
+                    let at = now - Duration::minutes(rng.random_range(0..525_600));
+                    let consultation = Consultation {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        centre_id: centre.id.clone(),
+                        counsellor_id: counsellor.id.clone(),
+                        migrant_id: Some(migrant.id.clone()),
+                        case_id: case_id.clone(),
+                        anonymous_sex: None,
+                        anonymous_age_band: None,
+                        anonymous_nationality: None,
+                        anonymous_migration_status: None,
+                        occurred_at: at,
+                        channel: Channel::ALL
+                            .choose(&mut rng)
+                            .copied()
+                            .unwrap_or(Channel::WalkIn)
+                            .as_str()
+                            .to_owned(),
+                        duration_minutes: rng.random_range(5..60),
+                        language: "tg".into(),
+                        notes: "Demo consultation notes".into(),
+                        outcome: None,
+                        version: 1,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    diesel::insert_into(consultations::table)
+                        .values(&consultation)
+                        .execute(conn)?;
+                    let topic = Topic::ALL.choose(&mut rng).copied().unwrap_or(Topic::Other);
+                    crate::consultations::queries::store_topics(conn, &consultation.id, &[topic])?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(Seeded {
+        centre_id: centre.id,
+        usernames,
+        migrants: migrant_count,
+    })
+}
