@@ -3,6 +3,8 @@
 //! Tests speak HTTP to the server; the database handle is only for checking what was stored.
 #![allow(dead_code)]
 
+pub mod care;
+
 use std::future::Future;
 use std::io::Write;
 
