@@ -311,3 +311,43 @@ async fn reassigning_a_case_moves_its_referrals_and_follow_ups_with_it() {
     })
     .await;
 }
+
+/// Nothing new is written on a closed case: 409 for those who can see it, 404 for the others.
+#[tokio::test]
+async fn a_closed_case_takes_no_new_referrals_or_follow_ups() {
+    on_each_backend(|app| async move {
+        let care = Care::new(&app).await;
+        expect(
+            app.post(
+                &format!("/api/v1/cases/{}/close", care.case_id),
+                &care.counsellor.token,
+                json!({"reason": "resolved"}),
+            )
+            .await,
+            OK,
+            "close",
+        )
+        .await;
+        let tokens = tokens(&app, &care);
+        let expected = [
+            StatusCode::CONFLICT,
+            NOT_FOUND,
+            StatusCode::CONFLICT,
+            NOT_FOUND,
+            FORBIDDEN,
+        ];
+        for (column, token) in tokens.iter().enumerate() {
+            let referral = refer_response(&app, token, &care.case_id, &care.global_provider, None).await;
+            assert_eq!(referral.status(), expected[column], "referral as {}", ACTORS[column]);
+            let follow_up = follow_up_response(
+                &app,
+                token,
+                &care.case_id,
+                json!({"due_at": rfc3339(Utc::now() + Duration::days(1)), "kind": "call"}),
+            )
+            .await;
+            assert_eq!(follow_up.status(), expected[column], "follow-up as {}", ACTORS[column]);
+        }
+    })
+    .await;
+}

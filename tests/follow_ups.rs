@@ -476,3 +476,38 @@ async fn rescheduling_needs_the_current_version() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_agenda_syncs_with_updated_since() {
+    on_each_backend(|app| async move {
+        let care = Care::new(&app).await;
+        let token = &care.counsellor.token;
+        let old = id_of(&schedule(&app, token, &care.case_id, in_days(1), None).await);
+        let changed = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+        let new = id_of(&schedule(&app, token, &care.case_id, in_days(3), None).await);
+        {
+            use karvon::db::schema::follow_ups;
+            let two_days_ago = karvon::time::now() - Duration::days(2);
+            diesel::update(follow_ups::table.filter(follow_ups::id.eq_any([&old, &changed])))
+                .set(follow_ups::updated_at.eq(two_days_ago))
+                .execute(&mut app.db())
+                .unwrap();
+        }
+        let since = rfc3339(Utc::now() - Duration::days(1));
+        let path = format!("/api/v1/follow-ups?assigned_to=me&updated_since={since}");
+        assert_eq!(app.list_ids(&path, token).await, [new.clone()]);
+        expect(
+            app.post(
+                &format!("/api/v1/follow-ups/{changed}/miss"),
+                token,
+                json!({"note": "no answer"}),
+            )
+            .await,
+            StatusCode::OK,
+            "miss",
+        )
+        .await;
+        assert_eq!(app.list_ids(&path, token).await, [changed, new]);
+    })
+    .await;
+}

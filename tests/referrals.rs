@@ -532,3 +532,56 @@ async fn reading_a_referral_is_audited() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_retried_post_with_the_same_idempotency_key_creates_and_moves_once() {
+    on_each_backend(|app| async move {
+        let care = Care::new(&app).await;
+        let token = &care.counsellor.token;
+        let send = |path: String, key: &'static str, body: Value| {
+            let app = &app;
+            async move {
+                app.client
+                    .post(app.url(&path))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("request")
+            }
+        };
+        let create = json!({"provider_id": care.global_provider, "reason": "legal help", "urgency": "high"});
+        let path = format!("/api/v1/cases/{}/referrals", care.case_id);
+        let first = expect(
+            send(path.clone(), "ref-1", create.clone()).await,
+            StatusCode::CREATED,
+            "first",
+        )
+        .await;
+        let retry = send(path.clone(), "ref-1", create.clone()).await;
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        let retry: Value = retry.json().await.unwrap();
+        assert_eq!(retry["id"], first["id"]);
+        assert_eq!(referral_count(&app, &care.case_id), 1);
+
+        let id = id_of(&first);
+        let moves = format!("/api/v1/referrals/{id}/transitions");
+        let sent = expect(
+            send(moves.clone(), "move-1", json!({"to": "sent", "note": "emailed"})).await,
+            StatusCode::OK,
+            "send",
+        )
+        .await;
+        // The phone did not hear the answer and sends again: the same answer, not a 409.
+        let again = send(moves.clone(), "move-1", json!({"to": "sent", "note": "emailed"})).await;
+        assert_eq!(again.status(), StatusCode::OK);
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["history"], sent["history"]);
+        assert_eq!(app.stored_referral(&id), ("sent".to_owned(), 2, 2));
+        // A new key is a new request: sending twice is illegal.
+        let fresh = send(moves, "move-2", json!({"to": "sent"})).await;
+        assert_eq!(fresh.status(), StatusCode::CONFLICT);
+    })
+    .await;
+}
