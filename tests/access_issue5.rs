@@ -41,26 +41,77 @@ enum Endpoint {
 
 /// Columns: case counsellor, colleague, supervisor, other centre's supervisor, admin.
 const MATRIX: [(Endpoint, [StatusCode; 5]); 17] = [
-    (Endpoint::CreateReferral, [CREATED, NOT_FOUND, CREATED, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::ReadReferral, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::TransitionReferral, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::CreateFollowUp, [CREATED, NOT_FOUND, CREATED, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::ReadFollowUp, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::UpdateFollowUp, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::CompleteFollowUp, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::CancelFollowUp, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::MissFollowUp, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::Timeline, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::ForceClose, [FORBIDDEN, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::PlainClose, [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN]),
+    (
+        Endpoint::CreateReferral,
+        [CREATED, NOT_FOUND, CREATED, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::ReadReferral,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::TransitionReferral,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::CreateFollowUp,
+        [CREATED, NOT_FOUND, CREATED, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::ReadFollowUp,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::UpdateFollowUp,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::CompleteFollowUp,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::CancelFollowUp,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::MissFollowUp,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::Timeline,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::ForceClose,
+        [FORBIDDEN, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::PlainClose,
+        [OK, NOT_FOUND, OK, NOT_FOUND, FORBIDDEN],
+    ),
     (Endpoint::ReadCentreProvider, [OK, OK, OK, NOT_FOUND, OK]),
     (Endpoint::ReadGlobalProvider, [OK, OK, OK, OK, OK]),
-    (Endpoint::CreateProvider, [FORBIDDEN, FORBIDDEN, CREATED, CREATED, CREATED]),
-    (Endpoint::UpdateCentreProvider, [FORBIDDEN, FORBIDDEN, OK, NOT_FOUND, FORBIDDEN]),
-    (Endpoint::UpdateGlobalProvider, [FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK]),
+    (
+        Endpoint::CreateProvider,
+        [FORBIDDEN, FORBIDDEN, CREATED, CREATED, CREATED],
+    ),
+    (
+        Endpoint::UpdateCentreProvider,
+        [FORBIDDEN, FORBIDDEN, OK, NOT_FOUND, FORBIDDEN],
+    ),
+    (
+        Endpoint::UpdateGlobalProvider,
+        [FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    ),
 ];
 
-const ACTORS: [&str; 5] = ["counsellor", "colleague", "supervisor", "other supervisor", "admin"];
+const ACTORS: [&str; 5] = [
+    "counsellor",
+    "colleague",
+    "supervisor",
+    "other supervisor",
+    "admin",
+];
 
 fn tokens(app: &TestApp, care: &Care) -> [String; 5] {
     [
@@ -77,12 +128,22 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
     let owner = &care.counsellor.token;
     let fresh_case = || open_case(app, owner, &care.migrant_id, "normal", None);
     let fresh_referral = || refer(app, owner, &care.case_id, &care.global_provider, None);
-    let fresh_follow_up = || schedule(app, owner, &care.case_id, Utc::now() + Duration::days(1), None);
+    let fresh_follow_up = || {
+        schedule(
+            app,
+            owner,
+            &care.case_id,
+            Utc::now() + Duration::days(1),
+            None,
+        )
+    };
     let (method, path, body): (Method, String, Option<Value>) = match endpoint {
         Endpoint::CreateReferral => (
             Method::POST,
             format!("/api/v1/cases/{}/referrals", care.case_id),
-            Some(json!({"provider_id": care.global_provider, "reason": "legal help", "urgency": "high"})),
+            Some(
+                json!({"provider_id": care.global_provider, "reason": "legal help", "urgency": "high"}),
+            ),
         ),
         Endpoint::ReadReferral => {
             let id = id_of(&fresh_referral().await);
@@ -166,11 +227,16 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
             };
             let path = format!("/api/v1/service-providers/{id}");
             let etag = app.etag(&path, manager).await;
-            let response = app.patch(&path, token, &etag, json!({"description": "updated"})).await;
+            let response = app
+                .patch(&path, token, &etag, json!({"description": "updated"}))
+                .await;
             return response.status();
         }
     };
-    let mut request = app.client.request(method, app.url(&path)).bearer_auth(token);
+    let mut request = app
+        .client
+        .request(method, app.url(&path))
+        .bearer_auth(token);
     if matches!(endpoint, Endpoint::UpdateFollowUp) {
         request = request.header("If-Match", "\"1\"");
     }
@@ -209,14 +275,25 @@ async fn lists_show_each_role_only_what_is_in_scope() {
         let care = Care::new(&app).await;
         let owner = &care.counsellor.token;
         let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
-        let follow_up =
-            id_of(&schedule(&app, owner, &care.case_id, Utc::now() + Duration::days(1), None).await);
+        let follow_up = id_of(
+            &schedule(
+                &app,
+                owner,
+                &care.case_id,
+                Utc::now() + Duration::days(1),
+                None,
+            )
+            .await,
+        );
         let tokens = tokens(&app, &care);
         let see = |seen: bool, id: &str| if seen { vec![id.to_owned()] } else { vec![] };
         for (column, token) in tokens.iter().enumerate() {
             let who = ACTORS[column];
             let in_scope = column == 0 || column == 2;
-            for (path, id) in [("/api/v1/referrals", &referral), ("/api/v1/follow-ups", &follow_up)] {
+            for (path, id) in [
+                ("/api/v1/referrals", &referral),
+                ("/api/v1/follow-ups", &follow_up),
+            ] {
                 let response = app.get(path, token).await;
                 if who == "admin" {
                     assert_eq!(response.status(), FORBIDDEN, "{path} as {who}");
@@ -228,9 +305,17 @@ async fn lists_show_each_role_only_what_is_in_scope() {
             // Filtering by a case out of scope reveals nothing either.
             if who != "admin" {
                 let path = format!("/api/v1/referrals?case_id={}", care.case_id);
-                assert_eq!(app.list_ids(&path, token).await, see(in_scope, &referral), "{who}");
+                assert_eq!(
+                    app.list_ids(&path, token).await,
+                    see(in_scope, &referral),
+                    "{who}"
+                );
                 let path = format!("/api/v1/follow-ups?case_id={}", care.case_id);
-                assert_eq!(app.list_ids(&path, token).await, see(in_scope, &follow_up), "{who}");
+                assert_eq!(
+                    app.list_ids(&path, token).await,
+                    see(in_scope, &follow_up),
+                    "{who}"
+                );
             }
             let response = app.get("/api/v1/caseloads", token).await;
             if who == "admin" {
@@ -297,7 +382,11 @@ async fn reassigning_a_case_moves_its_referrals_and_follow_ups_with_it() {
             (format!("/api/v1/referrals/{referral}"), NOT_FOUND, OK),
             (format!("/api/v1/follow-ups/{follow_up}"), NOT_FOUND, OK),
         ] {
-            assert_eq!(app.get(&path, owner).await.status(), status_before, "{path}");
+            assert_eq!(
+                app.get(&path, owner).await.status(),
+                status_before,
+                "{path}"
+            );
             assert_eq!(
                 app.get(&path, &care.colleague.token).await.status(),
                 status_after,
@@ -337,8 +426,14 @@ async fn a_closed_case_takes_no_new_referrals_or_follow_ups() {
             FORBIDDEN,
         ];
         for (column, token) in tokens.iter().enumerate() {
-            let referral = refer_response(&app, token, &care.case_id, &care.global_provider, None).await;
-            assert_eq!(referral.status(), expected[column], "referral as {}", ACTORS[column]);
+            let referral =
+                refer_response(&app, token, &care.case_id, &care.global_provider, None).await;
+            assert_eq!(
+                referral.status(),
+                expected[column],
+                "referral as {}",
+                ACTORS[column]
+            );
             let follow_up = follow_up_response(
                 &app,
                 token,
@@ -346,7 +441,12 @@ async fn a_closed_case_takes_no_new_referrals_or_follow_ups() {
                 json!({"due_at": rfc3339(Utc::now() + Duration::days(1)), "kind": "call"}),
             )
             .await;
-            assert_eq!(follow_up.status(), expected[column], "follow-up as {}", ACTORS[column]);
+            assert_eq!(
+                follow_up.status(),
+                expected[column],
+                "follow-up as {}",
+                ACTORS[column]
+            );
         }
     })
     .await;

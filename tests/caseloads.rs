@@ -182,7 +182,12 @@ fn row(
 /// The rows of a caseload response, without `full_name`, with `oldest_open_case_opened_at` as
 /// a parsed time (so precision in the text does not matter).
 async fn rows(app: &TestApp, token: &str) -> Vec<Value> {
-    let body = expect(app.get("/api/v1/caseloads", token).await, StatusCode::OK, "caseloads").await;
+    let body = expect(
+        app.get("/api/v1/caseloads", token).await,
+        StatusCode::OK,
+        "caseloads",
+    )
+    .await;
     body["items"]
         .as_array()
         .unwrap()
@@ -228,14 +233,25 @@ async fn a_supervisor_sees_every_number_of_each_active_staff_member() {
             1,
             Some(s.colleague_oldest),
         );
-        let supervisor = row(&care.supervisor.id, "supervisor", (0, 0, 0, 0), 1, (0, 0), 2, None);
+        let supervisor = row(
+            &care.supervisor.id,
+            "supervisor",
+            (0, 0, 0, 0),
+            1,
+            (0, 0),
+            2,
+            None,
+        );
         let listed = rows(&app, &care.supervisor.token).await;
         assert_eq!(
             sorted_by_user(listed.clone()),
             sorted_by_user(vec![counsellor.clone(), colleague.clone(), supervisor])
         );
         // Ordered by user id, stable across calls.
-        let order: Vec<&str> = listed.iter().map(|r| r["user_id"].as_str().unwrap()).collect();
+        let order: Vec<&str> = listed
+            .iter()
+            .map(|r| r["user_id"].as_str().unwrap())
+            .collect();
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(order, sorted);
@@ -255,7 +271,15 @@ async fn another_centre_sees_none_of_these_staff_and_admins_are_refused() {
         let other = rows(&app, &care.other_supervisor.token).await;
         assert_eq!(
             other,
-            [row(&care.other_supervisor.id, "supervisor", (0, 0, 0, 0), 0, (0, 0), 0, None)]
+            [row(
+                &care.other_supervisor.id,
+                "supervisor",
+                (0, 0, 0, 0),
+                0,
+                (0, 0),
+                0,
+                None
+            )]
         );
         let response = app.get("/api/v1/caseloads", &app.admin).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -272,12 +296,18 @@ async fn caseload_pages_cover_the_centre_once() {
             app.create_staff(&format!("coun.extra{n}"), "counsellor", Some(&care.centre))
                 .await;
         }
-        let all = caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
+        let all =
+            caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
         assert_eq!(all.len(), 7);
         let mut paged = Vec::new();
         let mut path = "/api/v1/caseloads?limit=3".to_owned();
         loop {
-            let page = expect(app.get(&path, &care.supervisor.token).await, StatusCode::OK, "page").await;
+            let page = expect(
+                app.get(&path, &care.supervisor.token).await,
+                StatusCode::OK,
+                "page",
+            )
+            .await;
             for item in page["items"].as_array().unwrap() {
                 paged.push(item["user_id"].as_str().unwrap().to_owned());
             }

@@ -240,7 +240,10 @@ async fn a_supervisor_forces_the_close_and_every_open_item_is_cancelled_with_a_n
             assert_eq!(body["status"], "cancelled");
             assert_eq!(body["allowed_transitions"], json!([]));
             let history = body["history"].as_array().unwrap();
-            assert_eq!(&history[..history.len() - 1], before.as_array().unwrap().as_slice());
+            assert_eq!(
+                &history[..history.len() - 1],
+                before.as_array().unwrap().as_slice()
+            );
             let last = history.last().unwrap();
             assert_eq!(last["from"], from.as_str());
             assert_eq!(last["to"], "cancelled");
@@ -295,7 +298,10 @@ async fn a_forced_close_that_fails_cancels_nothing() {
             .await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let problem = problem(response).await;
-        assert!(!problem.to_string().contains("refused by test"), "leaks: {problem}");
+        assert!(
+            !problem.to_string().contains("refused by test"),
+            "leaks: {problem}"
+        );
         // All or nothing: the follow-ups and referrals are still open.
         assert_eq!(snapshot(&app, &care, &work), before);
     })
@@ -349,7 +355,10 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
             .iter()
             .map(|item| match item["kind"].as_str().unwrap() {
                 "case_event" => format!("case {}", item["case_event"]["kind"].as_str().unwrap()),
-                "consultation" => format!("consultation {}", item["consultation"]["id"].as_str().unwrap()),
+                "consultation" => format!(
+                    "consultation {}",
+                    item["consultation"]["id"].as_str().unwrap()
+                ),
                 "referral_move" => format!(
                     "referral {} {}",
                     item["referral_move"]["referral_id"].as_str().unwrap(),
@@ -384,7 +393,10 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
         assert_eq!(items[0]["consultation"]["notes"], "Discussed the contract");
         assert_eq!(items[1]["follow_up"]["outcome"], "She is fine");
-        assert_eq!(items[4]["referral_move"]["provider_id"], care.global_provider.as_str());
+        assert_eq!(
+            items[4]["referral_move"]["provider_id"],
+            care.global_provider.as_str()
+        );
         assert_eq!(items[4]["actor_id"], care.counsellor.id.as_str());
         assert_eq!(items[5]["actor_id"], care.supervisor.id.as_str());
 

@@ -90,7 +90,8 @@ async fn who_may_create_which_entries() {
     on_each_backend(|app| async move {
         let care = Care::new(&app).await;
         let body = |centre: Option<&str>| {
-            let mut body = json!({"name": "Migrant Hotline", "kind": "other", "accepts_referrals": true});
+            let mut body =
+                json!({"name": "Migrant Hotline", "kind": "other", "accepts_referrals": true});
             if let Some(centre) = centre {
                 body["centre_id"] = json!(centre);
             }
@@ -100,11 +101,21 @@ async fn who_may_create_which_entries() {
         // Refused: admins a centre's entry; supervisors another centre's; counsellors any.
         for (token, centre, who) in [
             (&app.admin, Some(care.centre.as_str()), "admin for a centre"),
-            (&care.supervisor.token, Some(care.other_centre.as_str()), "supervisor for another centre"),
+            (
+                &care.supervisor.token,
+                Some(care.other_centre.as_str()),
+                "supervisor for another centre",
+            ),
             (&care.counsellor.token, None, "counsellor"),
-            (&care.counsellor.token, Some(care.centre.as_str()), "counsellor for own centre"),
+            (
+                &care.counsellor.token,
+                Some(care.centre.as_str()),
+                "counsellor for own centre",
+            ),
         ] {
-            let response = app.post("/api/v1/service-providers", token, body(centre)).await;
+            let response = app
+                .post("/api/v1/service-providers", token, body(centre))
+                .await;
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who}");
             assert_eq!(problem(response).await["status"], 403);
         }
@@ -113,7 +124,11 @@ async fn who_may_create_which_entries() {
         // A supervisor's entry always belongs to their centre: never a global one.
         for centre in [None, Some(care.centre.as_str())] {
             let response = app
-                .post("/api/v1/service-providers", &care.supervisor.token, body(centre))
+                .post(
+                    "/api/v1/service-providers",
+                    &care.supervisor.token,
+                    body(centre),
+                )
                 .await;
             let created = expect(response, StatusCode::CREATED, "supervisor").await;
             assert_eq!(created["centre_id"], care.centre.as_str());
@@ -141,12 +156,20 @@ async fn staff_read_global_entries_and_their_centres_only() {
             json!({"name": "Khujand Legal", "kind": "legal_aid", "accepts_referrals": true}),
         )
         .await;
-        let ours = sorted(vec![care.global_provider.clone(), care.centre_provider.clone()]);
+        let ours = sorted(vec![
+            care.global_provider.clone(),
+            care.centre_provider.clone(),
+        ]);
         for staff in [&care.counsellor, &care.colleague, &care.supervisor] {
-            let listed = app.list_ids("/api/v1/service-providers", &staff.token).await;
+            let listed = app
+                .list_ids("/api/v1/service-providers", &staff.token)
+                .await;
             assert_eq!(sorted(listed), ours, "{}", staff.username);
             let hidden = app
-                .get(&format!("/api/v1/service-providers/{elsewhere}"), &staff.token)
+                .get(
+                    &format!("/api/v1/service-providers/{elsewhere}"),
+                    &staff.token,
+                )
                 .await;
             assert_eq!(hidden.status(), StatusCode::NOT_FOUND, "{}", staff.username);
             assert_eq!(problem(hidden).await["status"], 404);
@@ -231,9 +254,18 @@ async fn the_directory_is_filtered_by_kind_city_language_referrals_activity_and_
             ("active=false", vec![&retired]),
             (
                 "active=true",
-                vec![&care.global_provider, &care.centre_provider, &clinic, &yordam, &embassy],
+                vec![
+                    &care.global_provider,
+                    &care.centre_provider,
+                    &clinic,
+                    &yordam,
+                    &embassy,
+                ],
             ),
-            ("active=true&accepts_referrals=true&language=ru", vec![&clinic, &embassy]),
+            (
+                "active=true&accepts_referrals=true&language=ru",
+                vec![&clinic, &embassy],
+            ),
             ("kind=health&active=true", vec![&clinic]),
             // q: part of the name, case- and accent-insensitive, in any script.
             ("q=sao%20jose", vec![&clinic]),
@@ -348,7 +380,10 @@ async fn invalid_contact_details_are_named() {
             (json!({"country": "XX"}), vec!["country"]),
             (json!({"country": "tj"}), vec!["country"]),
             (json!({"phone": "0372211111"}), vec!["phone"]),
-            (json!({"languages": ["tg", "english"]}), vec!["languages[1]"]),
+            (
+                json!({"languages": ["tg", "english"]}),
+                vec!["languages[1]"],
+            ),
             (json!({"languages": ["TG"]}), vec!["languages[0]"]),
             (json!({"website": "ftp://example.org"}), vec!["website"]),
             (json!({"website": "https://exa mple.org"}), vec!["website"]),
@@ -381,7 +416,12 @@ async fn invalid_contact_details_are_named() {
             assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields}");
             assert_eq!(field_names(&problem(response).await), *expected, "{fields}");
         }
-        let read = expect(app.get(&path, &care.supervisor.token).await, StatusCode::OK, "read").await;
+        let read = expect(
+            app.get(&path, &care.supervisor.token).await,
+            StatusCode::OK,
+            "read",
+        )
+        .await;
         assert_eq!(read["version"], 1);
         // Unknown fields are refused too.
         let response = app

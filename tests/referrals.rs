@@ -59,8 +59,15 @@ async fn every_transition_of_the_machine_is_allowed_or_refused_as_designed() {
         for from in STATUSES {
             for to in STATUSES {
                 tried += 1;
-                let before = referral_in(&app, token, &care.case_id, &care.global_provider, from, None)
-                    .await;
+                let before = referral_in(
+                    &app,
+                    token,
+                    &care.case_id,
+                    &care.global_provider,
+                    from,
+                    None,
+                )
+                .await;
                 let id = id_of(&before);
                 let path = format!("/api/v1/referrals/{id}");
                 let stored_before = app.stored_referral(&id);
@@ -93,14 +100,16 @@ async fn every_transition_of_the_machine_is_allowed_or_refused_as_designed() {
                         stored,
                         (to.to_owned(), stored_before.1 + 1, stored_before.2 + 1)
                     );
-                    let reread = expect(app.get(&path, token).await, StatusCode::OK, "re-read").await;
+                    let reread =
+                        expect(app.get(&path, token).await, StatusCode::OK, "re-read").await;
                     assert_eq!(reread["status"], to);
                     assert_eq!(reread["history"], moved["history"]);
                     let expected_next: Vec<&str> = allowed(to).to_vec();
                     assert_eq!(reread["allowed_transitions"], json!(expected_next));
-                    assert!(app
-                        .audit_actions(&id)
-                        .ends_with(&["referral.transition".to_owned(), "referral.read".to_owned()]));
+                    assert!(app.audit_actions(&id).ends_with(&[
+                        "referral.transition".to_owned(),
+                        "referral.read".to_owned()
+                    ]));
                 } else {
                     assert_eq!(response.status(), StatusCode::CONFLICT, "{from} → {to}");
                     let problem = problem(response).await;
@@ -119,7 +128,8 @@ async fn every_transition_of_the_machine_is_allowed_or_refused_as_designed() {
                     }
                     assert_eq!(app.stored_referral(&id), stored_before, "{from} → {to}");
                     assert_eq!(app.audit_actions(&id), audit_before, "{from} → {to}");
-                    let reread = expect(app.get(&path, token).await, StatusCode::OK, "re-read").await;
+                    let reread =
+                        expect(app.get(&path, token).await, StatusCode::OK, "re-read").await;
                     assert_eq!(reread["status"], from);
                     assert_eq!(reread["version"], before["version"]);
                     assert_eq!(reread["history"], before["history"]);
@@ -152,7 +162,10 @@ async fn a_new_referral_is_pending_with_its_creation_in_the_history() {
         assert_eq!(referral["provider_id"], care.centre_provider.as_str());
         assert_eq!(referral["expected_response_by"], by.to_string());
         assert_eq!(referral["overdue"], false);
-        assert_eq!(referral["allowed_transitions"], json!(["sent", "cancelled"]));
+        assert_eq!(
+            referral["allowed_transitions"],
+            json!(["sent", "cancelled"])
+        );
         let history = referral["history"].as_array().unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0]["from"], Value::Null);
@@ -176,13 +189,24 @@ async fn completing_or_declining_without_a_note_is_refused_and_changes_nothing()
             ("accepted", "declined"),
             ("sent", "declined"),
         ] {
-            let referral =
-                referral_in(&app, token, &care.case_id, &care.global_provider, from, None).await;
+            let referral = referral_in(
+                &app,
+                token,
+                &care.case_id,
+                &care.global_provider,
+                from,
+                None,
+            )
+            .await;
             let id = id_of(&referral);
             let before = app.stored_referral(&id);
             for note in [None, Some("   ")] {
                 let response = transition_response(&app, token, &id, to, note).await;
-                assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{from} → {to}");
+                assert_eq!(
+                    response.status(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{from} → {to}"
+                );
                 assert_eq!(field_names(&problem(response).await), ["note"]);
                 assert_eq!(app.stored_referral(&id), before);
             }
@@ -202,17 +226,19 @@ async fn a_referral_needs_referral_sharing_consent() {
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let problem = problem(response).await;
         assert_eq!(field_names(&problem), ["consent.referral_sharing"]);
-        assert!(problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("consent"));
+        assert!(problem["detail"].as_str().unwrap().contains("consent"));
         assert_eq!(referral_count(&app, &case_id), 0);
 
         // Once the consent is recorded, the referral goes through.
         let path = format!("/api/v1/migrants/{migrant}");
         let etag = app.etag(&path, token).await;
         let given = app
-            .patch(&path, token, &etag, json!({"consent": {"referral_sharing": true}}))
+            .patch(
+                &path,
+                token,
+                &etag,
+                json!({"consent": {"referral_sharing": true}}),
+            )
             .await;
         expect(given, StatusCode::OK, "give consent").await;
         refer(&app, token, &case_id, &care.global_provider, None).await;
@@ -238,13 +264,19 @@ async fn withdrawn_consent_blocks_new_referrals_and_old_ones_keep_their_snapshot
 
         let etag = app.etag(&path, token).await;
         let withdrawn = app
-            .patch(&path, token, &etag, json!({"consent": {"referral_sharing": false}}))
+            .patch(
+                &path,
+                token,
+                &etag,
+                json!({"consent": {"referral_sharing": false}}),
+            )
             .await;
         let migrant_now = expect(withdrawn, StatusCode::OK, "withdraw consent").await;
         assert_eq!(migrant_now["consent"]["referral_sharing"]["given"], false);
         assert!(migrant_now["consent"]["referral_sharing"]["withdrawn_at"].is_string());
 
-        let response = refer_response(&app, token, &care.case_id, &care.centre_provider, None).await;
+        let response =
+            refer_response(&app, token, &care.case_id, &care.centre_provider, None).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let problem = problem(response).await;
         assert_eq!(field_names(&problem), ["consent.referral_sharing"]);
@@ -260,7 +292,10 @@ async fn withdrawn_consent_blocks_new_referrals_and_old_ones_keep_their_snapshot
         )
         .await;
         assert_eq!(reread["consent"], earlier["consent"]);
-        assert_eq!(reread["consent"]["record"]["referral_sharing"]["given"], true);
+        assert_eq!(
+            reread["consent"]["record"]["referral_sharing"]["given"],
+            true
+        );
         assert_eq!(
             reread["consent"]["record"]["referral_sharing"]["withdrawn_at"],
             Value::Null
@@ -309,8 +344,16 @@ async fn the_provider_must_be_usable_by_the_centre() {
             (&unknown, "unknown"),
         ] {
             let response = refer_response(&app, token, &care.case_id, provider, None).await;
-            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
-            assert_eq!(field_names(&problem(response).await), ["provider_id"], "{what}");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{what}"
+            );
+            assert_eq!(
+                field_names(&problem(response).await),
+                ["provider_id"],
+                "{what}"
+            );
         }
         assert_eq!(referral_count(&app, &care.case_id), 0);
         // The usable ones work: the global entry and the centre's own.
@@ -335,7 +378,10 @@ async fn expected_response_by_may_be_yesterday_but_not_earlier() {
         )
         .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(field_names(&problem(response).await), ["expected_response_by"]);
+        assert_eq!(
+            field_names(&problem(response).await),
+            ["expected_response_by"]
+        );
         let yesterday = refer(
             &app,
             token,
@@ -382,7 +428,10 @@ async fn overdue_lists_exactly_the_pending_and_sent_referrals_past_their_date() 
         overdue.sort();
         assert_eq!(listed, overdue);
         let supervisor_view = app
-            .list_ids("/api/v1/referrals?overdue=true&limit=200", &care.supervisor.token)
+            .list_ids(
+                "/api/v1/referrals?overdue=true&limit=200",
+                &care.supervisor.token,
+            )
             .await;
         assert_eq!(supervisor_view.len(), overdue.len());
         let list = expect(
@@ -411,10 +460,50 @@ async fn referrals_are_filtered_by_status_provider_case_and_update_time() {
         let care = Care::new(&app).await;
         let token = &care.counsellor.token;
         let second_case = open_case(&app, token, &care.migrant_id, "low", None).await;
-        let a = id_of(&referral_in(&app, token, &care.case_id, &care.global_provider, "sent", None).await);
-        let b = id_of(&referral_in(&app, token, &care.case_id, &care.centre_provider, "pending", None).await);
-        let c = id_of(&referral_in(&app, token, &second_case, &care.global_provider, "sent", None).await);
-        let d = id_of(&referral_in(&app, token, &second_case, &care.centre_provider, "accepted", None).await);
+        let a = id_of(
+            &referral_in(
+                &app,
+                token,
+                &care.case_id,
+                &care.global_provider,
+                "sent",
+                None,
+            )
+            .await,
+        );
+        let b = id_of(
+            &referral_in(
+                &app,
+                token,
+                &care.case_id,
+                &care.centre_provider,
+                "pending",
+                None,
+            )
+            .await,
+        );
+        let c = id_of(
+            &referral_in(
+                &app,
+                token,
+                &second_case,
+                &care.global_provider,
+                "sent",
+                None,
+            )
+            .await,
+        );
+        let d = id_of(
+            &referral_in(
+                &app,
+                token,
+                &second_case,
+                &care.centre_provider,
+                "accepted",
+                None,
+            )
+            .await,
+        );
 
         let sorted = |mut v: Vec<String>| {
             v.sort();
@@ -429,7 +518,10 @@ async fn referrals_are_filtered_by_status_provider_case_and_update_time() {
                 )
             }
         };
-        assert_eq!(list("status=sent".into()).await, sorted(vec![a.clone(), c.clone()]));
+        assert_eq!(
+            list("status=sent".into()).await,
+            sorted(vec![a.clone(), c.clone()])
+        );
         assert_eq!(list("status=accepted".into()).await, vec![d.clone()]);
         assert_eq!(list("status=completed".into()).await, Vec::<String>::new());
         assert_eq!(
@@ -441,7 +533,11 @@ async fn referrals_are_filtered_by_status_provider_case_and_update_time() {
             sorted(vec![c.clone(), d.clone()])
         );
         assert_eq!(
-            list(format!("case_id={second_case}&status=sent&provider_id={}", care.global_provider)).await,
+            list(format!(
+                "case_id={second_case}&status=sent&provider_id={}",
+                care.global_provider
+            ))
+            .await,
             vec![c.clone()]
         );
 
@@ -504,8 +600,18 @@ async fn reading_a_referral_is_audited() {
         .await;
         let id = id_of(&referral);
         let path = format!("/api/v1/referrals/{id}");
-        expect(app.get(&path, &care.counsellor.token).await, StatusCode::OK, "read").await;
-        expect(app.get(&path, &care.supervisor.token).await, StatusCode::OK, "read").await;
+        expect(
+            app.get(&path, &care.counsellor.token).await,
+            StatusCode::OK,
+            "read",
+        )
+        .await;
+        expect(
+            app.get(&path, &care.supervisor.token).await,
+            StatusCode::OK,
+            "read",
+        )
+        .await;
         assert_eq!(
             app.audit_actions(&id),
             ["referral.create", "referral.read", "referral.read"]
@@ -551,7 +657,8 @@ async fn a_retried_post_with_the_same_idempotency_key_creates_and_moves_once() {
                     .expect("request")
             }
         };
-        let create = json!({"provider_id": care.global_provider, "reason": "legal help", "urgency": "high"});
+        let create =
+            json!({"provider_id": care.global_provider, "reason": "legal help", "urgency": "high"});
         let path = format!("/api/v1/cases/{}/referrals", care.case_id);
         let first = expect(
             send(path.clone(), "ref-1", create.clone()).await,
@@ -568,13 +675,23 @@ async fn a_retried_post_with_the_same_idempotency_key_creates_and_moves_once() {
         let id = id_of(&first);
         let moves = format!("/api/v1/referrals/{id}/transitions");
         let sent = expect(
-            send(moves.clone(), "move-1", json!({"to": "sent", "note": "emailed"})).await,
+            send(
+                moves.clone(),
+                "move-1",
+                json!({"to": "sent", "note": "emailed"}),
+            )
+            .await,
             StatusCode::OK,
             "send",
         )
         .await;
         // The phone did not hear the answer and sends again: the same answer, not a 409.
-        let again = send(moves.clone(), "move-1", json!({"to": "sent", "note": "emailed"})).await;
+        let again = send(
+            moves.clone(),
+            "move-1",
+            json!({"to": "sent", "note": "emailed"}),
+        )
+        .await;
         assert_eq!(again.status(), StatusCode::OK);
         let again: Value = again.json().await.unwrap();
         assert_eq!(again["history"], sent["history"]);

@@ -39,9 +39,7 @@ impl Care {
         let colleague = app
             .create_staff("coun.a2", "counsellor", Some(&centre))
             .await;
-        let supervisor = app
-            .create_staff("sup.a", "supervisor", Some(&centre))
-            .await;
+        let supervisor = app.create_staff("sup.a", "supervisor", Some(&centre)).await;
         let other_supervisor = app
             .create_staff("sup.b", "supervisor", Some(&other_centre))
             .await;
@@ -251,7 +249,8 @@ pub async fn schedule(
     due_at: chrono::DateTime<Utc>,
     assigned_to: Option<&str>,
 ) -> Value {
-    let mut body = json!({"due_at": rfc3339(due_at), "kind": "call", "note": "check on the contract"});
+    let mut body =
+        json!({"due_at": rfc3339(due_at), "kind": "call", "note": "check on the contract"});
     if let Some(assignee) = assigned_to {
         body["assigned_to"] = json!(assignee);
     }
