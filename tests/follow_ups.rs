@@ -150,6 +150,9 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id() {
     on_each_backend(|app| async move {
         let care = Care::new(&app).await;
         let token = &care.counsellor.token;
+        // One clock reading for every due time, so comparisons cannot straddle a second.
+        let base = in_days(0);
+        let in_days = |days: i64| base + Duration::days(days);
         let second_case = open_case(&app, token, &care.migrant_id, "high", None).await;
         let day3 = schedule(&app, token, &care.case_id, in_days(3), None).await;
         let day1_a = schedule(&app, token, &second_case, in_days(1), None).await;
