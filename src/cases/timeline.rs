@@ -4,7 +4,7 @@
 //! one page after the cursor, so a page costs a fixed number of queries.
 
 use actix_web::{get, web};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -149,12 +149,13 @@ pub async fn case_timeline(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<Key> = decode_cursor(query.cursor.as_deref())?;
-    // Without a cursor, start before anything: year 1, not `NaiveDateTime::MIN`, which lies
-    // outside PostgreSQL's timestamp range and made every first page fail there.
-    let start = NaiveDate::from_ymd_opt(1, 1, 1)
+    // Before everything: the first page. Not `NaiveDateTime::MIN`, which PostgreSQL's timestamp
+    // cannot hold (500 on the first page); a cursor is clamped to the same floor.
+    let floor = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .expect("valid date");
-    let (at0, id0) = after.unwrap_or((start, String::new()));
+        .ok_or_else(|| ApiError::internal("timeline floor"))?;
+    let (at0, id0) = after.unwrap_or((floor, String::new()));
+    let at0 = at0.max(floor);
     let page = crate::db::transaction(&state.pool, move |conn| {
         let case = load_visible(conn, &staff, &id)?;
         let fetch = limit.fetch();

@@ -3,6 +3,7 @@
 //! Tests speak HTTP to the server; the database handle is only for checking what was stored.
 #![allow(dead_code)]
 
+pub mod care;
 pub mod world;
 
 use std::future::Future;
