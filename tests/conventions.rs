@@ -443,3 +443,27 @@ async fn migrants_can_be_synced_with_updated_since() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn malformed_query_parameters_are_named_in_the_problem() {
+    on_each_backend(|app| async move {
+        let w = World::build(&app).await;
+        let cases = [
+            ("/api/v1/migrants?limit=abc", "limit"),
+            ("/api/v1/cases?updated_since=yesterday", "updated_since"),
+            ("/api/v1/consultations?channel=carrier_pigeon", "channel"),
+            ("/api/v1/migrants?unknown_filter=1", "unknown_filter"),
+            (
+                "/api/v1/migrants/duplicates?family_name=Rahimov",
+                "given_name",
+            ),
+        ];
+        for (path, field) in cases {
+            let response = app.get(path, &w.supervisor.token).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let problem = problem(response).await;
+            assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+        }
+    })
+    .await;
+}
