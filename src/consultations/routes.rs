@@ -278,10 +278,7 @@ async fn list_consultations(
             .subject(query.migrant_id.as_deref())
             .record(conn)?;
         }
-        Ok(Page {
-            items: responses(conn, page.items)?,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.try_map_items(|items| responses(conn, items))?)
     })
     .await?;
     Ok(web::Json(page))

@@ -79,6 +79,18 @@ impl<T> Page<T> {
         }
     }
 
+    /// Replaces the items with a read model built for the whole page at once (one query for
+    /// all their topics, languages, histories...).
+    pub fn try_map_items<U, E>(
+        self,
+        f: impl FnOnce(Vec<T>) -> Result<Vec<U>, E>,
+    ) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: f(self.items)?,
+            next_cursor: self.next_cursor,
+        })
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

@@ -187,10 +187,7 @@ async fn list_migrants(
             .limit(limit.fetch())
             .load::<Migrant>(conn)?;
         let page = Page::from_rows(rows, limit, |m| m.id.clone());
-        Ok(Page {
-            items: summaries(conn, page.items)?,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.try_map_items(|items| summaries(conn, items))?)
     })
     .await?;
     Ok(web::Json(page))

@@ -230,10 +230,7 @@ async fn list_providers(
             .limit(limit.fetch())
             .load::<Provider>(conn)?;
         let page = Page::from_rows(rows, limit, |p| p.id.clone());
-        Ok(Page {
-            items: responses(conn, page.items)?,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.try_map_items(|items| responses(conn, items))?)
     })
     .await?;
     Ok(web::Json(page))

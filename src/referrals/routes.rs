@@ -207,10 +207,7 @@ async fn list_referrals(
                 .centre(staff.centre_id.as_deref())
                 .record(conn)?;
         }
-        Ok(Page {
-            items: responses(conn, page.items)?,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.try_map_items(|items| responses(conn, items))?)
     })
     .await?;
     Ok(web::Json(page))
