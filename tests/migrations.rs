@@ -211,3 +211,51 @@ fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres() {
     };
     assert_migrate_is_idempotent(url);
 }
+
+/// Production databases often use a linguistic collation (the postgres Docker image defaults to
+/// en_US.utf8), under which `'gulru' < 'gul' || chr(127)` is false. Name search relies on byte
+/// order for its prefix ranges: the token column is `COLLATE "C"`. This proves it on an ICU
+/// en-US database.
+#[tokio::test]
+async fn name_search_works_under_a_linguistic_database_collation() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let database = PostgresDatabase::create_with(
+        &admin_url,
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+    );
+    let app = common::spawn(database.url.clone(), common::Backend::Postgres, &|_| {}).await;
+    let centre = app.create_centre("MRC Collation").await;
+    let counsellor = app.create_staff("amina", "counsellor", Some(&centre)).await;
+    let registered = app
+        .post(
+            "/api/v1/migrants",
+            &counsellor.token,
+            serde_json::json!({
+                "given_name": "Gulru", "family_name": "Jabborzoda", "sex": "female",
+                "birth_year": 1994, "nationality": "TJ", "migration_status": "prospective",
+                "consent": {"services": true, "referral_sharing": false, "statistics": false}
+            }),
+        )
+        .await;
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+    for q in [
+        "gul",
+        "Gulru",
+        "%D0%B4%D0%B6%D0%B0%D0%B1",
+        "jabborzoda%20gul",
+    ] {
+        let page: serde_json::Value = app
+            .get(&format!("/api/v1/migrants?q={q}"), &counsellor.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            page["items"].as_array().map(Vec::len),
+            Some(1),
+            "q={q}: {page}"
+        );
+    }
+}

@@ -111,10 +111,15 @@ pub struct PostgresDatabase {
 
 impl PostgresDatabase {
     pub fn create(admin_url: &str) -> Self {
+        Self::create_with(admin_url, "")
+    }
+
+    /// With `CREATE DATABASE` options, e.g. another default collation.
+    pub fn create_with(admin_url: &str, options: &str) -> Self {
         let name = format!("karvon_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin =
             PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
+        diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
             .execute(&mut admin)
             .expect("create test database");
         let base = admin_url
@@ -141,7 +146,8 @@ impl Drop for PostgresDatabase {
     }
 }
 
-async fn spawn(
+/// The real server over `url`, with its admin logged in (the password already changed).
+pub async fn spawn(
     url: DatabaseUrl,
     backend: Backend,
     configure: &dyn Fn(&mut ServeConfig),

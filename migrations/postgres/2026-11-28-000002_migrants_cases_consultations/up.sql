@@ -36,10 +36,11 @@ CREATE INDEX migrants_registered_by_idx ON migrants (registered_by);
 CREATE INDEX migrants_updated_at_idx ON migrants (centre_id, updated_at);
 
 -- Normalised name tokens (Cyrillic transliterated, lower-cased, diacritics folded, spelling
--- variants merged): search and duplicate detection are range scans on this index.
+-- variants merged): search and duplicate detection are range scans on this index. Byte order
+-- (COLLATE "C") whatever the database's collation, so a prefix is a contiguous key range.
 CREATE TABLE migrant_name_tokens (
     migrant_id TEXT NOT NULL REFERENCES migrants (id) ON DELETE CASCADE,
-    token TEXT NOT NULL,
+    token TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (migrant_id, token)
 );
 CREATE INDEX migrant_name_tokens_token_idx ON migrant_name_tokens (token, migrant_id);

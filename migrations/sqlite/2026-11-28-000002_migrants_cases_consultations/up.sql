@@ -36,7 +36,8 @@ CREATE INDEX migrants_registered_by_idx ON migrants (registered_by);
 CREATE INDEX migrants_updated_at_idx ON migrants (centre_id, updated_at);
 
 -- Normalised name tokens (Cyrillic transliterated, lower-cased, diacritics folded, spelling
--- variants merged): search and duplicate detection are range scans on this index.
+-- variants merged): search and duplicate detection are range scans on this index (SQLite
+-- compares text bytewise, so a prefix is a contiguous key range).
 CREATE TABLE migrant_name_tokens (
     migrant_id TEXT NOT NULL REFERENCES migrants (id) ON DELETE CASCADE,
     token TEXT NOT NULL,
