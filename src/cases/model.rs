@@ -77,6 +77,7 @@ impl From<Case> for CaseResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"migrant_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a11", "summary": "Wages unpaid for three months by a construction firm in Moscow", "priority": "high"}))]
 pub struct CreateCase {
     pub migrant_id: String,
     #[schema(min_length = 1, max_length = 2000)]
@@ -90,6 +91,7 @@ pub struct CreateCase {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": "urgent"}))]
 pub struct UpdateCase {
     #[schema(min_length = 1, max_length = 2000)]
     pub summary: Option<String>,
@@ -98,6 +100,7 @@ pub struct UpdateCase {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"assigned_to": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a22", "reason": "Dilnoza is on leave until March"}))]
 pub struct AssignCase {
     pub assigned_to: String,
     #[schema(min_length = 1, max_length = 1000)]
@@ -106,6 +109,7 @@ pub struct AssignCase {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Wages paid after the labour inspectorate intervened"}))]
 pub struct CloseCase {
     #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
@@ -116,6 +120,7 @@ pub struct CloseCase {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Employer stopped paying again"}))]
 pub struct ReopenCase {
     #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,

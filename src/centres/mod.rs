@@ -59,6 +59,7 @@ impl From<Centre> for CentreResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "MRC Dushanbe", "city": "Dushanbe", "country": "TJ"}))]
 pub struct CreateCentre {
     #[schema(example = "MRC Dushanbe", min_length = 1, max_length = 200)]
     pub name: String,

@@ -141,6 +141,7 @@ impl ConsultationResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"migrant_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a11", "occurred_at": "2026-11-27T09:30:00Z", "channel": "walk_in", "duration_minutes": 25, "topics": ["pre_departure", "legal_documents"], "language": "tg", "notes": "Explained work-permit (patent) steps for Russia; gave the checklist.", "outcome": "Will return with passport copy"}))]
 pub struct CreateConsultation {
     /// A registered migrant; may be given with `case_id` (then they must match).
     pub migrant_id: Option<String>,
@@ -166,6 +167,7 @@ pub struct CreateConsultation {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"duration_minutes": 30, "outcome": "Returned with documents"}))]
 pub struct UpdateConsultation {
     pub occurred_at: Option<DateTime<Utc>>,
     pub channel: Option<Channel>,

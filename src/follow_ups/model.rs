@@ -78,6 +78,7 @@ impl FollowUpResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"due_at": "2026-12-01T09:00:00Z", "kind": "call", "note": "Check the lawyer has called her"}))]
 pub struct CreateFollowUp {
     pub due_at: DateTime<Utc>,
     /// An active staff member of the centre; default the case's counsellor.
@@ -101,6 +102,7 @@ pub struct UpdateFollowUp {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "Lawyer met her on Monday; claim filed"}))]
 pub struct CompleteFollowUp {
     #[schema(min_length = 1, max_length = 2000)]
     pub outcome: String,
@@ -108,6 +110,7 @@ pub struct CompleteFollowUp {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Migrant left for Russia"}))]
 pub struct CancelFollowUp {
     #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
@@ -115,6 +118,7 @@ pub struct CancelFollowUp {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"note": "Phone off, three attempts"}))]
 pub struct MissFollowUp {
     /// What was tried (e.g. "phone off, three attempts").
     #[schema(min_length = 1, max_length = 2000)]

@@ -275,6 +275,7 @@ pub fn mask_phone(phone: &str) -> String {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"given_name": "Gulru", "family_name": "Jabborzoda", "sex": "female", "birth_year": 1994, "nationality": "TJ", "region_of_origin": "Khatlon", "phone": "+992901234567", "preferred_language": "tg", "migration_status": "prospective", "destination_country": "RU", "vulnerabilities": ["single_parent"], "consent": {"services": true, "referral_sharing": true, "statistics": true}}))]
 pub struct CreateMigrant {
     #[schema(example = "Gulru", min_length = 1, max_length = 100)]
     pub given_name: String,
@@ -313,6 +314,7 @@ pub struct CreateMigrant {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"phone": "+992901234568", "consent": {"referral_sharing": false}}))]
 pub struct UpdateMigrant {
     #[schema(min_length = 1, max_length = 100)]
     pub given_name: Option<String>,

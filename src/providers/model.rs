@@ -103,6 +103,7 @@ impl ProviderResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Legal Aid Centre Dushanbe", "kind": "legal_aid", "city": "Dushanbe", "country": "TJ", "phone": "+992372211111", "languages": ["tg", "ru"], "opening_hours": "Mon–Fri 9:00–17:00", "accepts_referrals": true}))]
 pub struct CreateProvider {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,

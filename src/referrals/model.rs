@@ -147,6 +147,7 @@ impl ReferralResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"provider_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a33", "reason": "Needs a lawyer to claim unpaid wages", "urgency": "high", "expected_response_by": "2026-12-05"}))]
 pub struct CreateReferral {
     pub provider_id: String,
     #[schema(min_length = 1, max_length = 2000)]
@@ -158,6 +159,7 @@ pub struct CreateReferral {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": "sent", "note": "Referral letter e-mailed to the provider"}))]
 pub struct TransitionRequest {
     pub to: ReferralStatus,
     /// Required when completing or declining (what came of it).

@@ -74,6 +74,7 @@ impl From<User> for UserResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "dilnoza.k", "full_name": "Dilnoza Karimova", "email": "dilnoza@mrc-dushanbe.example", "role": "counsellor", "centre_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a44", "password": "plum orchard teapot 42"}))]
 pub struct CreateUser {
     /// 3–64 characters: letters, digits, `.`, `_`, `-`, `@`. Unique, case-insensitively.
     #[schema(example = "dilnoza.k", min_length = 3, max_length = 64)]
@@ -92,6 +93,7 @@ pub struct CreateUser {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": false}))]
 pub struct UpdateUser {
     #[schema(min_length = 1, max_length = 200)]
     pub full_name: Option<String>,
