@@ -3,6 +3,7 @@
 //! accounts share one published password.
 
 use chrono::{Datelike, Duration, NaiveDate};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use rand::seq::IndexedRandom;
 use rand::Rng;
@@ -343,6 +344,9 @@ fn seed_blocking(
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    // Fresh planner statistics: without them PostgreSQL plans the first searches after a bulk
+    // load as if the tables were empty.
+    conn.batch_execute("ANALYZE")?;
     Ok(Seeded {
         centre_id: centre.id,
         usernames,
