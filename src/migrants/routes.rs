@@ -4,7 +4,7 @@ use chrono::Datelike;
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::access::{load_full, load_in_centre, search_centre, MigrantFilter};
+use super::access::{load_full, load_in_centre, search_centre};
 use super::model::*;
 use super::names;
 use super::queries::{
@@ -241,8 +241,11 @@ fn score(
     ((total * 1000.0).round() / 1000.0, matched)
 }
 
-/// Candidates are narrowed in SQL to people sharing a two-letter name prefix (then scored here).
-const DUPLICATE_CANDIDATES: i64 = 500;
+/// Candidates are narrowed in SQL (name prefixes, sex, birth-year window), then scored here.
+const DUPLICATE_CANDIDATES: i64 = 1000;
+/// Years either side of the given birth year that still make a candidate (scored down with
+/// the distance): ten years apart is a different person more often than a typo, but is shown.
+const DUPLICATE_YEAR_WINDOW: i32 = 12;
 const DUPLICATE_RESULTS: usize = 20;
 /// Names less alike than this are not the same person, whatever the birth date.
 const DUPLICATE_NAME_THRESHOLD: f64 = 0.8;
@@ -288,7 +291,7 @@ async fn find_duplicates(
         ));
     }
     let items = crate::db::run(&state.pool, move |conn| {
-        let candidates = candidates(conn, &centre, &query, &query_tokens)?;
+        let candidates = candidates(conn, &centre, &query)?;
         let ids: Vec<&str> = candidates.iter().map(|m| m.id.as_str()).collect();
         let token_rows: Vec<(String, String)> = migrant_name_tokens::table
             .filter(migrant_name_tokens::migrant_id.eq_any(&ids))
@@ -336,36 +339,36 @@ fn candidates(
     conn: &mut DbConnection,
     centre: &str,
     query: &DuplicateQuery,
-    query_tokens: &[String],
 ) -> QueryResult<Vec<Migrant>> {
-    let mut prefixes: Vec<String> = query_tokens
-        .iter()
-        .map(|t| t.chars().take(2).collect())
-        .collect();
-    prefixes.sort();
-    prefixes.dedup();
-    let mut sharing_prefix: Option<MigrantFilter> = None;
-    for prefix in prefixes {
-        let upper = names::prefix_upper_bound(&prefix);
-        let shares = migrants::id.eq_any(
-            migrant_name_tokens::table
-                .select(migrant_name_tokens::migrant_id)
-                .filter(migrant_name_tokens::token.ge(prefix))
-                .filter(migrant_name_tokens::token.lt(upper)),
-        );
-        sharing_prefix = Some(match sharing_prefix {
-            None => Box::new(shares),
-            Some(any) => Box::new(any.or(shares)),
-        });
-    }
     let mut q = migrants::table
         .filter(migrants::centre_id.eq(centre.to_owned()))
         .into_boxed();
-    if let Some(sharing_prefix) = sharing_prefix {
-        q = q.filter(sharing_prefix);
+    // A token starting like the given name and one starting like the family name, in any order
+    // (names are a set of tokens): "Jabborzoda Gulru" and "Gurlu Jabborzoda" stay candidates.
+    for name in [&query.given_name, &query.family_name] {
+        let Some(first) = names::tokens([name.as_str()]).into_iter().next() else {
+            continue;
+        };
+        let prefix: String = first.chars().take(2).collect();
+        let upper = names::prefix_upper_bound(&prefix);
+        q = q.filter(
+            migrants::id.eq_any(
+                migrant_name_tokens::table
+                    .select(migrant_name_tokens::migrant_id)
+                    .filter(migrant_name_tokens::token.ge(prefix))
+                    .filter(migrant_name_tokens::token.lt(upper)),
+            ),
+        );
     }
     if let Some(sex) = query.sex.filter(|s| *s != Sex::Undisclosed) {
         q = q.filter(migrants::sex.eq_any([sex.as_str(), Sex::Undisclosed.as_str()]));
+    }
+    if let Some(year) = query.date_of_birth.map(|d| d.year()).or(query.birth_year) {
+        q = q.filter(
+            migrants::birth_year.is_null().or(migrants::birth_year
+                .between(year - DUPLICATE_YEAR_WINDOW, year + DUPLICATE_YEAR_WINDOW)
+                .assume_not_null()),
+        );
     }
     q.order(migrants::id.desc())
         .limit(DUPLICATE_CANDIDATES)
