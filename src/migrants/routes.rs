@@ -197,7 +197,7 @@ async fn list_migrants(
 fn score(
     query: &DuplicateQuery,
     query_tokens: &[String],
-    candidate: &Migrant,
+    candidate: &Candidate,
     tokens: &[String],
 ) -> (f64, Vec<String>) {
     let mut matched = Vec::new();
@@ -301,24 +301,32 @@ async fn find_duplicates(
         for (id, token) in token_rows {
             tokens.entry(id).or_default().push(token);
         }
-        let mut scored: Vec<(f64, Vec<String>, Migrant)> = candidates
+        let mut scored: Vec<(f64, Vec<String>, String)> = candidates
             .into_iter()
-            .filter_map(|m| {
-                let candidate_tokens = tokens.get(&m.id)?;
+            .filter_map(|c| {
+                let candidate_tokens = tokens.get(&c.id)?;
                 if names::name_similarity(&query_tokens, candidate_tokens)
                     < DUPLICATE_NAME_THRESHOLD
                 {
                     return None;
                 }
-                let (score, matched) = score(&query, &query_tokens, &m, candidate_tokens);
-                Some((score, matched, m))
+                let (score, matched) = score(&query, &query_tokens, &c, candidate_tokens);
+                Some((score, matched, c.id))
             })
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.id.cmp(&b.2.id)));
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
         scored.truncate(DUPLICATE_RESULTS);
+        // Full rows only for the few shown, in score order.
+        let best: Vec<&str> = scored.iter().map(|(_, _, id)| id.as_str()).collect();
+        let mut rows: std::collections::HashMap<String, Migrant> = migrants::table
+            .filter(migrants::id.eq_any(&best))
+            .load::<Migrant>(conn)?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
         let (scores, migrants): (Vec<_>, Vec<_>) = scored
             .into_iter()
-            .map(|(s, m, migrant)| ((s, m), migrant))
+            .filter_map(|(s, m, id)| rows.remove(&id).map(|migrant| ((s, m), migrant)))
             .unzip();
         let summaries = summaries(conn, migrants)?;
         Ok(scores
@@ -335,11 +343,20 @@ async fn find_duplicates(
     Ok(web::Json(DuplicateCandidates { items }))
 }
 
+/// What scoring needs of a candidate (full rows are read for the best few only).
+#[derive(Queryable)]
+struct Candidate {
+    id: String,
+    sex: String,
+    date_of_birth: Option<chrono::NaiveDate>,
+    birth_year: Option<i32>,
+}
+
 fn candidates(
     conn: &mut DbConnection,
     centre: &str,
     query: &DuplicateQuery,
-) -> QueryResult<Vec<Migrant>> {
+) -> QueryResult<Vec<Candidate>> {
     let mut q = migrants::table
         .filter(migrants::centre_id.eq(centre.to_owned()))
         .into_boxed();
@@ -372,7 +389,13 @@ fn candidates(
     }
     q.order(migrants::id.desc())
         .limit(DUPLICATE_CANDIDATES)
-        .load::<Migrant>(conn)
+        .select((
+            migrants::id,
+            migrants::sex,
+            migrants::date_of_birth,
+            migrants::birth_year,
+        ))
+        .load::<Candidate>(conn)
 }
 
 /// Read a migrant's full record (audited).

@@ -1,4 +1,5 @@
 DROP INDEX idempotency_keys_user_created_idx;
+DROP INDEX cases_caseload_idx;
 DROP INDEX service_providers_city_idx;
 DROP INDEX users_role_idx;
 DROP INDEX migrants_centre_status_idx;
