@@ -76,7 +76,9 @@ impl Application {
         })
         .await??;
 
-        let passwords = Passwords::new(config.password_hashing)?;
+        // Building the hasher computes the dummy hash (~20 ms of argon2): off the executor.
+        let cost = config.password_hashing;
+        let passwords = tokio::task::spawn_blocking(move || Passwords::new(cost)).await??;
         if let Some(password) = crate::auth::bootstrap::ensure_admin(
             &pool,
             &passwords,
