@@ -34,6 +34,11 @@ pub struct DatabaseConfig {
     /// Maximum number of pooled database connections.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub database_pool_size: u32,
+
+    /// How long start-up waits for an unreachable database before giving up, in seconds
+    /// (0: give up at once). Lets `docker-compose up` and orchestrators converge.
+    #[arg(long, env = "DATABASE_STARTUP_WAIT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub database_startup_wait_secs: u64,
 }
 
 /// Everything `karvon serve` needs.
@@ -90,6 +95,15 @@ pub struct ServeConfig {
     /// otherwise clients could dodge login throttling by forging it).
     #[arg(long, env = "KARVON_TRUST_PROXY_HEADERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy_headers: bool,
+
+    /// Address and port of a separate listener for Prometheus `/metrics` (e.g. `127.0.0.1:9100`).
+    /// Unset: no metrics are served; they are never served on the public port.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// On SIGTERM/SIGINT: seconds to let in-flight requests finish before exiting.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl ServeConfig {
@@ -104,6 +118,7 @@ impl ServeConfig {
             database: DatabaseConfig {
                 database_url,
                 database_pool_size: 4,
+                database_startup_wait_secs: 0,
             },
             log_format: LogFormat::Pretty,
             cors_origins: Vec::new(),
@@ -114,6 +129,8 @@ impl ServeConfig {
             password_hashing: PasswordHashing::FastInsecure,
             bootstrap_admin_password: None,
             trust_proxy_headers: false,
+            metrics_bind: None,
+            shutdown_timeout_secs: 10,
         }
     }
 }

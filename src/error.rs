@@ -60,6 +60,8 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     retry_after_secs: Option<u64>,
     allow: Option<Box<str>>,
+    /// Why the database could not be used, for the log (never sent to the client).
+    database_cause: Option<Box<str>>,
 }
 
 const PROBLEM_BASE: &str = "https://karvon.example/problems/";
@@ -79,6 +81,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_secs: None,
             allow: None,
+            database_cause: None,
         }
     }
 
@@ -239,9 +242,39 @@ impl ApiError {
         )
     }
 
-    pub fn from_pool(error: diesel::r2d2::PoolError) -> Self {
-        tracing::error!(cause = %error, "database pool unavailable");
-        Self::service_unavailable("the database is not reachable right now; try again shortly")
+    /// 503 with `Retry-After`: the database cannot be reached. Logged by the pool, once per
+    /// outage, not here.
+    pub fn unavailable() -> Self {
+        let mut error = Self::service_unavailable(
+            "the database is not reachable right now; try again shortly",
+        );
+        error.retry_after_secs = Some(5);
+        error
+    }
+
+    /// The connection's server went away in the middle of the request (restart, failover).
+    fn connection_lost(cause: &str) -> Self {
+        let mut error = Self::unavailable();
+        error.database_cause = Some(cause.into());
+        error
+    }
+
+    /// SQLite: the write lock was not obtained within the busy timeout.
+    fn database_busy() -> Self {
+        tracing::warn!("the database stayed locked for the whole busy timeout");
+        let mut error = Self::service_unavailable("the database is busy; try again in a moment");
+        error.retry_after_secs = Some(1);
+        error
+    }
+
+    /// Whether the request failed because its database connection died.
+    pub fn is_connection_lost(&self) -> bool {
+        self.database_cause.is_some()
+    }
+
+    /// What the database said when the connection died (empty otherwise).
+    pub fn cause(&self) -> &str {
+        self.database_cause.as_deref().unwrap_or_default()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -305,7 +338,19 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 Self::unprocessable("a referenced record does not exist")
             }
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::connection_lost(info.message()),
+            Error::DatabaseError(_, info) if is_sqlite_busy(info.message()) => {
+                Self::database_busy()
+            }
             other => Self::internal(other),
         }
     }
+}
+
+/// SQLite reports an exhausted busy timeout as SQLITE_BUSY, which diesel passes on as text.
+fn is_sqlite_busy(message: &str) -> bool {
+    message.starts_with("database is locked") || message.starts_with("database table is locked")
 }

@@ -5,8 +5,8 @@
 //! [`DocumentWide`] runs after the handlers' paths are collected (see `startup::api_spec`).
 
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
-use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::path::{HttpMethod, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -22,7 +22,7 @@ cases, referrals and follow-ups, scoped by role and centre.\n\n\
 Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
 (`limit`, `cursor` → `next_cursor`). Mutable resources carry `version` and an `ETag`; \
 `PATCH` requires `If-Match`. `POST` accepts `Idempotency-Key`.",
-        license(name = "AGPL-3.0-or-later")
+        license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later")
     ),
     servers((url = "/", description = "This server")),
     components(schemas(Problem, FieldError)),
@@ -38,7 +38,7 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
         (name = "follow-ups", description = "Calls and visits that check on a migrant; the agenda"),
         (name = "caseloads", description = "What each counsellor carries"),
         (name = "audit", description = "The append-only audit trail"),
-        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "operations", description = "Liveness and readiness probes"),
     )
 )]
 pub struct ApiDoc;
@@ -104,6 +104,10 @@ impl Modify for DocumentWide {
             let is_api = path.starts_with("/api/");
             for (method, operation) in operations(item) {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                if !secured {
+                    // Public operations say so (`security: []`), rather than leaving it unsaid.
+                    operation.security = Some(Vec::new());
+                }
                 let has_body = operation.request_body.is_some();
                 let has_path_params = path.contains('{');
                 let is_login = path.ends_with("/auth/login");
@@ -132,36 +136,6 @@ impl Modify for DocumentWide {
                 }
             }
         }
-
-        let metrics = OperationBuilder::new()
-            .tag("operations")
-            .summary(Some("Prometheus metrics"))
-            .description(Some(
-                "Request counts and latency histograms by route pattern and status.",
-            ))
-            .operation_id(Some("metrics"))
-            .responses(
-                ResponsesBuilder::new()
-                    .response(
-                        "200",
-                        ResponseBuilder::new()
-                            .description("Prometheus text exposition format")
-                            .content(
-                                "text/plain",
-                                ContentBuilder::new()
-                                    .schema(Some(utoipa::openapi::schema::Object::with_type(
-                                        utoipa::openapi::Type::String,
-                                    )))
-                                    .build(),
-                            ),
-                    )
-                    .build(),
-            )
-            .build();
-        openapi.paths.paths.insert(
-            "/metrics".to_owned(),
-            PathItem::new(HttpMethod::Get, metrics),
-        );
     }
 }
 

@@ -40,25 +40,12 @@ async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
-    let pool = state.pool.clone();
-    let check = web::block(move || -> Result<(), String> {
-        let mut conn = pool
-            .get_timeout(Duration::from_millis(1500))
-            .map_err(|e| e.to_string())?;
-        conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
-    });
+    let check = crate::db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?));
     match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(Ok(()))) => Ok(web::Json(Health {
+        Ok(Ok(())) => Ok(web::Json(Health {
             status: "ok".into(),
         })),
-        Ok(Ok(Err(cause))) => {
-            tracing::warn!(%cause, "readiness check failed");
-            Err(ApiError::service_unavailable(
-                "the database is not reachable",
-            ))
-        }
-        _ => Err(ApiError::service_unavailable(
-            "the database did not answer in time",
-        )),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(ApiError::unavailable()),
     }
 }

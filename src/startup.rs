@@ -7,7 +7,9 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use actix_web_prom::PrometheusMetricsBuilder;
+use actix_web::ResponseError;
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use prometheus::{Encoder, Registry, TextEncoder};
 use utoipa::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
@@ -54,133 +56,87 @@ pub fn api_spec() -> utoipa::openapi::OpenApi {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<Server>,
+    metrics_port: Option<u16>,
+    /// Start-up work still waiting for the database (it was down when the server started).
+    preparing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// What every worker's `App` is built from.
+#[derive(Clone)]
+struct AppParts {
+    state: web::Data<AppState>,
+    known_routes: web::Data<KnownRoutes>,
+    spec: utoipa::openapi::OpenApi,
+    metrics: PrometheusMetrics,
+    body_limit: usize,
+    cors_origins: Vec<String>,
+    trust_proxy: TrustProxyHeaders,
 }
 
 impl Application {
-    /// Connects, migrates, creates the first admin if needed and binds the listener. The server
-    /// runs when [`Application::run`] is awaited.
+    /// Binds the listeners, and migrates and creates the first admin if needed. When the
+    /// database is down, the server answers at once (`/healthz` 200, everything else 503) while
+    /// start-up keeps retrying for `DATABASE_STARTUP_WAIT_SECS`; [`Application::run`] fails if
+    /// it never comes. The server runs when [`Application::run`] is awaited.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        let database_url = config.database.database_url.clone();
-        let pool_size = config.database.database_pool_size;
-        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::db::Pool> {
-            let pool = crate::db::build_pool(&database_url, pool_size)
-                .map_err(|e| anyhow::anyhow!("cannot connect to {database_url}: {e}"))?;
-            let mut conn = pool.get()?;
-            let applied = crate::db::run_migrations(&mut conn)?;
-            tracing::info!(
-                applied,
-                backend = database_url.backend_name(),
-                "database ready"
-            );
-            Ok(pool)
-        })
-        .await??;
-
         // Building the hasher computes the dummy hash (~20 ms of argon2): off the executor.
         let cost = config.password_hashing;
         let passwords = tokio::task::spawn_blocking(move || Passwords::new(cost)).await??;
-        if let Some(password) = crate::auth::bootstrap::ensure_admin(
-            &pool,
-            &passwords,
-            config.bootstrap_admin_password.clone(),
-        )
-        .await?
-        {
-            // Printed once, to the operator's terminal only (never to the structured log).
-            eprintln!(
-                "\nCreated the first account: username `admin`, one-time password `{password}`\n\
-                 Log in with it and choose a new password (POST /api/v1/me/password).\n"
-            );
-        }
-
-        let secret = match &config.jwt_secret {
-            Some(secret) => secret.clone(),
-            None => {
-                tracing::warn!(
-                    "KARVON_JWT_SECRET is not set: using a random secret; every token dies when the server restarts"
-                );
-                JwtSecret::random()
-            }
+        let url = config.database.database_url.clone();
+        let pool_size = config.database.database_pool_size;
+        let pool =
+            tokio::task::spawn_blocking(move || crate::db::build_pool(&url, pool_size)).await?;
+        let startup = Startup {
+            pool: pool.clone(),
+            passwords: passwords.clone(),
+            config: config.clone(),
+        };
+        let answers = pool.clone();
+        let preparing = if tokio::task::spawn_blocking(move || answers.answers()).await? {
+            startup.prepare().await?;
+            None
+        } else {
+            Some(tokio::spawn(startup.prepare()))
         };
         let state = web::Data::new(AppState {
             pool,
-            tokens: TokenKeys::new(&secret, config.access_token_ttl()),
+            tokens: TokenKeys::new(&jwt_secret(&config), config.access_token_ttl()),
             passwords,
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
         });
-
-        let spec = api_spec();
-        let known_routes = web::Data::new(KnownRoutes::from_openapi(&spec));
-        // Unmatched paths share one label: otherwise every probed URL becomes a new series.
-        let metrics = PrometheusMetricsBuilder::new("karvon")
-            .endpoint("/metrics")
-            .mask_unmatched_patterns("UNMATCHED")
-            .build()
-            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
-        let body_limit = usize::try_from(config.body_limit_bytes).unwrap_or(BodyLimit::DEFAULT);
-        let cors_origins: Vec<String> = config
-            .cors_origins
-            .iter()
-            .filter(|origin| !origin.is_empty())
-            .cloned()
-            .collect();
-        let trust_proxy = TrustProxyHeaders(config.trust_proxy_headers);
-
+        let parts = AppParts::new(state, &config)?;
+        let (metrics_server, metrics_port) = match config.metrics_bind {
+            Some(bind) => {
+                let (server, port) = metrics_server(bind, parts.metrics.registry.clone())?;
+                (Some(server), Some(port))
+            }
+            None => (None, None),
+        };
         let listener = TcpListener::bind(config.bind)?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            let cors = cors_origins.iter().fold(
-                Cors::default()
-                    .allowed_methods(["GET", "POST", "PATCH"])
-                    .allowed_headers([
-                        header::AUTHORIZATION,
-                        header::CONTENT_TYPE,
-                        header::IF_MATCH,
-                        header::HeaderName::from_static("idempotency-key"),
-                        header::HeaderName::from_static("x-request-id"),
-                    ])
-                    .expose_headers([
-                        header::ETAG,
-                        header::RETRY_AFTER,
-                        header::HeaderName::from_static("x-request-id"),
-                    ])
-                    .max_age(3600),
-                |cors, origin| cors.allowed_origin(origin),
-            );
-            let (app, _) = App::new()
-                .into_utoipa_app()
-                .configure(routes)
-                .split_for_parts();
-            app.app_data(state.clone())
-                .app_data(known_routes.clone())
-                .app_data(BodyLimit(body_limit))
-                .app_data(trust_proxy)
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(web::PathConfig::default().error_handler(|error, _| {
-                    ApiError::bad_request(format!("invalid path parameter: {error}")).into()
-                }))
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", spec.clone()))
-                .service(web::resource("/docs").to(|| async {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header((header::LOCATION, "/docs/"))
-                        .finish()
-                }))
-                .default_service(web::to(fallback::not_matched))
-                .wrap(from_fn(crate::http::idempotency::idempotent_posts))
-                .wrap(cors)
-                .wrap(metrics.clone())
-                .wrap(from_fn(crate::http::middleware::request_context))
+        let server = HttpServer::new(move || parts.app())
+            .shutdown_timeout(config.shutdown_timeout_secs)
+            .listen(listener)?
+            .run();
+        Ok(Self {
+            port,
+            server,
+            metrics_server,
+            metrics_port,
+            preparing,
         })
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
-        Ok(Self { port, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `/metrics` listener, when `METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// A handle to stop the server (tests stop it before dropping their database).
@@ -188,8 +144,212 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 10 s) and exits.
+    /// Serves until SIGTERM/SIGINT, then stops accepting, lets in-flight requests finish (up to
+    /// `SHUTDOWN_TIMEOUT_SECS`) and returns.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
+        let served = match self.preparing {
+            None => self.server.await,
+            Some(preparing) => serve_while_preparing(self.server, preparing).await,
+        };
+        if let Some((handle, server)) = metrics {
+            handle.stop(true).await;
+            let _ = server.await;
+        }
+        served
+    }
+}
+
+/// Serves while start-up waits for the database; stops the server if start-up gives up.
+async fn serve_while_preparing(
+    server: Server,
+    mut preparing: tokio::task::JoinHandle<anyhow::Result<()>>,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    let prepared = tokio::select! {
+        served = &mut server => {
+            preparing.abort();
+            return served.map_err(std::io::Error::other)?;
+        }
+        prepared = &mut preparing => prepared.map_err(anyhow::Error::from).and_then(|p| p),
+    };
+    if let Err(cause) = &prepared {
+        tracing::error!(%cause, "start-up gave up; stopping");
+        handle.stop(false).await;
+    }
+    let served = server.await.map_err(std::io::Error::other)?;
+    prepared.map_err(std::io::Error::other).and(served)
+}
+
+/// What start-up does with the database before requests may use it.
+struct Startup {
+    pool: crate::db::Pool,
+    passwords: Passwords,
+    config: ServeConfig,
+}
+
+impl Startup {
+    /// Waits for the database (bounded), migrates, creates the first admin, opens the pool.
+    async fn prepare(self) -> anyhow::Result<()> {
+        let database = self.config.database.clone();
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let patience = std::time::Duration::from_secs(database.database_startup_wait_secs);
+            pool.wait_until_reachable(&database.database_url, patience)?;
+            let mut conn = pool.get()?;
+            let applied = crate::db::run_migrations(&mut conn)?;
+            let backend = database.database_url.backend_name();
+            tracing::info!(applied, backend, "database ready");
+            Ok(())
+        })
+        .await??;
+        let configured = self.config.bootstrap_admin_password.clone();
+        let created =
+            crate::auth::bootstrap::ensure_admin(&self.pool, &self.passwords, configured).await?;
+        if let Some(password) = created {
+            // Printed once, to the operator's terminal only (never to the structured log).
+            eprintln!(
+                "\nCreated the first account: username `admin`, one-time password `{password}`\n\
+                 Log in with it and choose a new password (POST /api/v1/me/password).\n"
+            );
+        }
+        self.pool.mark_migrated();
+        Ok(())
+    }
+}
+
+fn jwt_secret(config: &ServeConfig) -> JwtSecret {
+    config.jwt_secret.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "KARVON_JWT_SECRET is not set: using a random secret; every token dies when the server restarts"
+        );
+        JwtSecret::random()
+    })
+}
+
+impl AppParts {
+    fn new(state: web::Data<AppState>, config: &ServeConfig) -> anyhow::Result<Self> {
+        let spec = api_spec();
+        // Unmatched paths share one label: otherwise every probed URL becomes a new series.
+        // No endpoint here: metrics are served only by the separate `METRICS_BIND` listener.
+        let metrics = PrometheusMetricsBuilder::new("karvon")
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        Ok(Self {
+            state,
+            known_routes: web::Data::new(KnownRoutes::from_openapi(&spec)),
+            spec,
+            metrics,
+            body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(BodyLimit::DEFAULT),
+            cors_origins: config
+                .cors_origins
+                .iter()
+                .filter(|origin| !origin.is_empty())
+                .cloned()
+                .collect(),
+            trust_proxy: TrustProxyHeaders(config.trust_proxy_headers),
+        })
+    }
+
+    fn cors(&self) -> Cors {
+        self.cors_origins.iter().fold(
+            Cors::default()
+                .allowed_methods(["GET", "POST", "PATCH"])
+                .allowed_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_MATCH,
+                    header::HeaderName::from_static("idempotency-key"),
+                    header::HeaderName::from_static("x-request-id"),
+                ])
+                .expose_headers([
+                    header::ETAG,
+                    header::RETRY_AFTER,
+                    header::HeaderName::from_static("x-request-id"),
+                ])
+                .max_age(3600),
+            |cors, origin| cors.allowed_origin(origin),
+        )
+    }
+
+    /// One worker's application. Swagger UI stays outside the measured scope: its catch-all
+    /// path is a regex the metrics middleware cannot turn into a label (it warned per request).
+    fn app(
+        &self,
+    ) -> App<
+        impl actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        // Swagger UI first: the measured scope below matches every path.
+        let (app, _) = App::new()
+            .service(
+                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", self.spec.clone()),
+            )
+            .service(web::resource("/docs").to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }))
+            .into_utoipa_app()
+            .service(
+                scope::scope("")
+                    .wrap(self.metrics.clone())
+                    .configure(routes)
+                    .default_service(web::to(fallback::not_matched)),
+            )
+            .split_for_parts();
+        app.app_data(self.state.clone())
+            .app_data(self.known_routes.clone())
+            .app_data(BodyLimit(self.body_limit))
+            .app_data(self.trust_proxy)
+            .app_data(web::PayloadConfig::new(self.body_limit))
+            .app_data(web::PathConfig::default().error_handler(|error, _| {
+                ApiError::bad_request(format!("invalid path parameter: {error}")).into()
+            }))
+            .default_service(web::to(fallback::not_matched))
+            .wrap(from_fn(crate::http::idempotency::idempotent_posts))
+            .wrap(self.cors())
+            .wrap(from_fn(crate::http::middleware::request_context))
+    }
+}
+
+/// Prometheus text format on its own listener, so traffic patterns are not public.
+fn metrics_server(bind: std::net::SocketAddr, registry: Registry) -> anyhow::Result<(Server, u16)> {
+    let listener = TcpListener::bind(bind)?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving /metrics");
+    let server = HttpServer::new(move || {
+        let registry = registry.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let registry = registry.clone();
+                async move { metrics_text(&registry) }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    Ok((server, address.port()))
+}
+
+fn metrics_text(registry: &Registry) -> HttpResponse {
+    let mut buffer = Vec::new();
+    match TextEncoder::new().encode(&registry.gather(), &mut buffer) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(buffer),
+        Err(error) => ApiError::internal(error).error_response(),
     }
 }

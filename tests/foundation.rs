@@ -1,6 +1,6 @@
 mod common;
 
-use common::{on_each_backend, problem};
+use common::{on_each_backend, on_each_backend_with, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -247,9 +247,35 @@ async fn security_headers_are_set() {
     .await;
 }
 
+fn with_metrics_listener(config: &mut karvon::config::ServeConfig) {
+    config.metrics_bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let address = app.metrics_address.as_deref().expect("metrics listener");
+    let response = app
+        .client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_not_served_on_the_public_port() {
+    on_each_backend_with(with_metrics_listener, |app| async move {
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(metrics_text(&app).await.contains("requests_total"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern() {
-    on_each_backend(|app| async move {
+    on_each_backend_with(with_metrics_listener, |app| async move {
         let centre = app.create_centre("Khujand").await;
         for _ in 0..3 {
             let response = app
@@ -257,9 +283,7 @@ async fn metrics_count_requests_by_route_pattern() {
                 .await;
             assert_eq!(response.status(), StatusCode::OK);
         }
-        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let text = response.text().await.unwrap();
+        let text = metrics_text(&app).await;
         let line = text
             .lines()
             .find(|line| {
@@ -302,20 +326,12 @@ async fn readyz_answers_503_problem_quickly_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn metrics_do_not_grow_a_series_per_unknown_path() {
-    on_each_backend(|app| async move {
+    on_each_backend_with(with_metrics_listener, |app| async move {
         for i in 0..3 {
             let response = app.get(&format!("/api/v1/probe-{i}-xyz"), &app.admin).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
         }
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&app).await;
         assert!(
             text.contains(r#"status="404""#),
             "unknown paths are counted:\n{text}"

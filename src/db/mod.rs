@@ -5,11 +5,14 @@
 
 pub mod schema;
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::ApiError;
@@ -24,8 +27,40 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type Pool = r2d2::Pool<ConnectionManager>;
-pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+/// How long a request waits for a pooled connection before it answers 503.
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connection pool, and whether the database is known to be unreachable (so an outage is
+/// logged once when it starts and once when it ends, not on every request).
+#[derive(Clone)]
+pub struct Pool {
+    connections: r2d2::Pool<ConnectionManager>,
+    outage: Arc<AtomicBool>,
+    /// False until start-up has migrated the database: requests answer 503 until then.
+    migrated: Arc<AtomicBool>,
+}
+
+/// A pooled connection, and whether it was seen to lose its server. r2d2 asks `has_broken` when
+/// the connection comes back, and a lost one is closed instead of being handed out again: after a
+/// database restart every dead connection fails at most one request.
+pub struct PooledDb {
+    db: DbConnection,
+    lost: bool,
+}
+
+impl Deref for PooledDb {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.db
+    }
+}
+
+impl DerefMut for PooledDb {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.db
+    }
+}
 
 /// Where the data lives, parsed from `DATABASE_URL`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,10 +132,27 @@ PRAGMA foreign_keys = ON;
 PRAGMA synchronous = FULL;";
 
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PooledDb;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<PooledDb, r2d2::Error> {
+        let db = self.open()?;
+        Ok(PooledDb { db, lost: false })
+    }
+
+    fn is_valid(&self, conn: &mut PooledDb) -> Result<(), r2d2::Error> {
+        conn.db
+            .batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PooledDb) -> bool {
+        conn.lost || conn.db.is_broken()
+    }
+}
+
+impl ConnectionManager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
                 .map(DbConnection::Postgresql)
@@ -114,30 +166,94 @@ impl ManageConnection for ConnectionManager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
-    }
 }
 
-pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Result<Pool, r2d2::PoolError> {
+/// A pool that connects lazily: building it never fails, so a server can start while the
+/// database is still down and wait for it (see [`Pool::wait_until_reachable`]).
+pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
     let manager = ConnectionManager { url: url.clone() };
     if let DatabaseUrl::Sqlite(_) = url {
         // Switch the file to WAL once, alone: WAL is persistent, and several fresh connections
         // switching at the same moment would contend for the exclusive lock it needs.
         drop(manager.connect());
     }
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(5))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        // A check per checkout would cost a round trip on every request; lost connections are
+        // detected by the failing query instead (`PooledDb::lost`).
         .test_on_check_out(false)
-        .build(manager)
+        // r2d2 would log every failed reconnection attempt; `Pool` logs an outage once.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(manager);
+    Pool {
+        connections,
+        outage: Arc::new(AtomicBool::new(false)),
+        migrated: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+impl Pool {
+    /// A connection within [`CHECKOUT_TIMEOUT`], or 503 when the database cannot be reached.
+    pub fn checkout(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
+        if !self.migrated.load(Ordering::Acquire) {
+            return Err(ApiError::unavailable());
+        }
+        self.connections.get().map_err(|error| {
+            self.outage_began(&error);
+            ApiError::unavailable()
+        })
+    }
+
+    /// For commands (migrate, create-user, seed-demo): a connection or the reason there is none.
+    pub fn get(&self) -> anyhow::Result<r2d2::PooledConnection<ConnectionManager>> {
+        self.connections
+            .get()
+            .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))
+    }
+
+    /// Opens the pool to requests, once start-up has migrated the database.
+    pub fn mark_migrated(&self) {
+        self.migrated.store(true, Ordering::Release);
+    }
+
+    /// Whether a connection can be had right now (within [`CHECKOUT_TIMEOUT`]).
+    pub fn answers(&self) -> bool {
+        self.connections.get().is_ok()
+    }
+
+    /// Waits at start-up until the database answers, for at most `patience`, logging why not.
+    pub fn wait_until_reachable(&self, url: &DatabaseUrl, patience: Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match self.connections.get() {
+                Ok(_) => return Ok(()),
+                Err(error) if std::time::Instant::now() < deadline => tracing::warn!(
+                    database = %url,
+                    cause = %error,
+                    "waiting for the database; retrying until DATABASE_STARTUP_WAIT_SECS runs out"
+                ),
+                Err(error) => anyhow::bail!(
+                    "cannot connect to {url} (waited {} s): {error}",
+                    patience.as_secs()
+                ),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn outage_began(&self, cause: &dyn std::fmt::Display) {
+        if !self.outage.swap(true, Ordering::Relaxed) {
+            tracing::error!(%cause, "the database is unreachable; answering 503 until it returns");
+        }
+    }
+
+    fn reachable(&self) {
+        if self.outage.load(Ordering::Relaxed) && self.outage.swap(false, Ordering::Relaxed) {
+            tracing::info!("the database is reachable again");
+        }
+    }
 }
 
 /// Applies every pending embedded migration of the connection's backend.
@@ -164,8 +280,16 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(ApiError::from_pool)?;
-        work(&mut conn)
+        let mut conn = pool.checkout()?;
+        let outcome = work(&mut conn);
+        match &outcome {
+            Err(error) if error.is_connection_lost() => {
+                conn.lost = true;
+                pool.outage_began(&error.cause());
+            }
+            _ => pool.reachable(),
+        }
+        outcome
     })
     .await
     .map_err(|_| ApiError::internal("database worker stopped"))?

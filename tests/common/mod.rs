@@ -32,6 +32,8 @@ pub struct TestApp {
     pub database_url: DatabaseUrl,
     /// An admin's access token (the bootstrap admin, password already changed).
     pub admin: String,
+    /// `http://127.0.0.1:PORT` of the `/metrics` listener, when the test configured one.
+    pub metrics_address: Option<String>,
     handle: actix_web::dev::ServerHandle,
     /// On PostgreSQL: (admin URL, database name), so a test can drop the database under the server.
     postgres: Option<(String, String)>,
@@ -157,6 +159,9 @@ pub async fn spawn(
     configure(&mut config);
     let app = Application::build(config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     tokio::spawn(app.run());
     let client = reqwest::Client::builder()
@@ -169,6 +174,7 @@ pub async fn spawn(
         backend,
         database_url: url,
         admin: String::new(),
+        metrics_address,
         handle,
         postgres: None,
     };
