@@ -245,9 +245,8 @@ impl ApiError {
     /// 503 with `Retry-After`: the database cannot be reached. Logged by the pool, once per
     /// outage, not here.
     pub fn unavailable() -> Self {
-        let mut error = Self::service_unavailable(
-            "the database is not reachable right now; try again shortly",
-        );
+        let mut error =
+            Self::service_unavailable("the database is not reachable right now; try again shortly");
         error.retry_after_secs = Some(5);
         error
     }

@@ -6,8 +6,8 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpResponse, HttpServer};
 use actix_web::ResponseError;
+use actix_web::{web, App, HttpResponse, HttpServer};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::{Encoder, Registry, TextEncoder};
 use utoipa::OpenApi;
@@ -92,8 +92,8 @@ impl Application {
             passwords: passwords.clone(),
             config: config.clone(),
         };
-        let answers = pool.clone();
-        let preparing = if tokio::task::spawn_blocking(move || answers.answers()).await? {
+        let probe = pool.clone();
+        let preparing = if tokio::task::spawn_blocking(move || probe.try_connect().is_ok()).await? {
             startup.prepare().await?;
             None
         } else {
@@ -195,11 +195,10 @@ struct Startup {
 impl Startup {
     /// Waits for the database (bounded), migrates, creates the first admin, opens the pool.
     async fn prepare(self) -> anyhow::Result<()> {
+        self.wait_for_database().await?;
         let database = self.config.database.clone();
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let patience = std::time::Duration::from_secs(database.database_startup_wait_secs);
-            pool.wait_until_reachable(&database.database_url, patience)?;
             let mut conn = pool.get()?;
             let applied = crate::db::run_migrations(&mut conn)?;
             let backend = database.database_url.backend_name();
@@ -219,6 +218,39 @@ impl Startup {
         }
         self.pool.mark_migrated();
         Ok(())
+    }
+
+    /// Retries every second for `DATABASE_STARTUP_WAIT_SECS`, logging why every ten seconds.
+    /// Only each attempt blocks, so stopping the server stops the waiting.
+    async fn wait_for_database(&self) -> anyhow::Result<()> {
+        let database = &self.config.database;
+        let patience = std::time::Duration::from_secs(database.database_startup_wait_secs);
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0u64;
+        loop {
+            let pool = self.pool.clone();
+            let Err(cause) = tokio::task::spawn_blocking(move || pool.try_connect()).await? else {
+                return Ok(());
+            };
+            if started.elapsed() >= patience {
+                anyhow::bail!(
+                    "cannot connect to {} (waited {} s, DATABASE_STARTUP_WAIT_SECS): {cause}",
+                    database.database_url,
+                    patience.as_secs()
+                );
+            }
+            if attempts % 10 == 0 {
+                tracing::warn!(
+                    database = %database.database_url,
+                    %cause,
+                    waited_secs = started.elapsed().as_secs(),
+                    patience_secs = patience.as_secs(),
+                    "waiting for the database; /readyz and the API answer 503 until it answers"
+                );
+            }
+            attempts += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 }
 

@@ -169,7 +169,7 @@ impl ConnectionManager {
 }
 
 /// A pool that connects lazily: building it never fails, so a server can start while the
-/// database is still down and wait for it (see [`Pool::wait_until_reachable`]).
+/// database is still down and wait for it (see [`Pool::try_connect`]).
 pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
     let manager = ConnectionManager { url: url.clone() };
     if let DatabaseUrl::Sqlite(_) = url {
@@ -218,29 +218,9 @@ impl Pool {
         self.migrated.store(true, Ordering::Release);
     }
 
-    /// Whether a connection can be had right now (within [`CHECKOUT_TIMEOUT`]).
-    pub fn answers(&self) -> bool {
-        self.connections.get().is_ok()
-    }
-
-    /// Waits at start-up until the database answers, for at most `patience`, logging why not.
-    pub fn wait_until_reachable(&self, url: &DatabaseUrl, patience: Duration) -> anyhow::Result<()> {
-        let deadline = std::time::Instant::now() + patience;
-        loop {
-            match self.connections.get() {
-                Ok(_) => return Ok(()),
-                Err(error) if std::time::Instant::now() < deadline => tracing::warn!(
-                    database = %url,
-                    cause = %error,
-                    "waiting for the database; retrying until DATABASE_STARTUP_WAIT_SECS runs out"
-                ),
-                Err(error) => anyhow::bail!(
-                    "cannot connect to {url} (waited {} s): {error}",
-                    patience.as_secs()
-                ),
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
+    /// A connection can be had right now (within [`CHECKOUT_TIMEOUT`]), or why not.
+    pub fn try_connect(&self) -> Result<(), r2d2::PoolError> {
+        self.connections.get().map(drop)
     }
 
     fn outage_began(&self, cause: &dyn std::fmt::Display) {

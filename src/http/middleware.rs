@@ -49,7 +49,8 @@ pub async fn request_context(
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if status >= 500 {
+        // 503s are expected during an outage, which the pool logs once: not an error per request.
+        if status >= 500 && status != 503 {
             tracing::error!(%route, status, latency_ms, "request failed");
         } else {
             tracing::info!(%route, status, latency_ms, "request");

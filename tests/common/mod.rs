@@ -186,7 +186,33 @@ pub async fn spawn(
     test_app
 }
 
+/// A second server over the same database, as a replica behind a load balancer would be. Both
+/// must be configured with the same JWT secret (`configure`) for tokens to work on either.
+pub async fn spawn_replica(of: &TestApp, configure: &dyn Fn(&mut ServeConfig)) -> TestApp {
+    let mut config = ServeConfig::for_tests(of.database_url.clone());
+    configure(&mut config);
+    let app = Application::build(config).await.expect("build replica");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    TestApp {
+        address,
+        client: of.client.clone(),
+        backend: of.backend,
+        database_url: of.database_url.clone(),
+        admin: of.admin.clone(),
+        metrics_address: None,
+        handle,
+        postgres: None,
+    }
+}
+
 impl TestApp {
+    /// Stops the server (a replica, before its database goes).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,0 +1,139 @@
+//! Karvon runs as stateless replicas behind a load balancer on one PostgreSQL: whatever one
+//! replica knows about sessions, idempotency keys and login attempts, the others know at once.
+
+mod common;
+
+use common::{spawn, spawn_replica, Backend, PostgresDatabase, TestApp};
+use karvon::config::{JwtSecret, ServeConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const SHARED_SECRET: &[u8] = b"replicas-share-this-secret-of-48-bytes-0123456789";
+
+fn shared_secret(config: &mut ServeConfig) {
+    config.jwt_secret = Some(JwtSecret::from_bytes(SHARED_SECRET).expect("secret"));
+}
+
+/// Two servers over one fresh PostgreSQL database, or `None` without PostgreSQL (outside CI).
+async fn two_replicas() -> Option<(TestApp, TestApp, PostgresDatabase)> {
+    let admin_url = match std::env::var("KARVON_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
+            );
+            return None;
+        }
+    };
+    let database = PostgresDatabase::create(&admin_url);
+    let first = spawn(database.url.clone(), Backend::Postgres, &shared_secret).await;
+    let second = spawn_replica(&first, &shared_secret).await;
+    Some((first, second, database))
+}
+
+#[tokio::test]
+async fn a_session_started_on_one_replica_works_on_the_other_and_logout_cuts_both() {
+    let Some((first, second, _database)) = two_replicas().await else {
+        return;
+    };
+    let token = first.login("admin", common::ADMIN_PASSWORD).await;
+    assert_eq!(
+        second.get("/api/v1/me", &token).await.status(),
+        StatusCode::OK
+    );
+
+    let logout = second
+        .request(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    for replica in [&first, &second] {
+        let response = replica.get("/api/v1/me", &token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replayed_on_the_other_replica_replays() {
+    let Some((first, second, _database)) = two_replicas().await else {
+        return;
+    };
+    let body = json!({"name": "MRC Khujand", "city": "Khujand", "country": "TJ"});
+    let send = |replica: &TestApp| {
+        replica
+            .client
+            .post(replica.url("/api/v1/centres"))
+            .bearer_auth(&replica.admin)
+            .header("Idempotency-Key", "create-khujand-1")
+            .json(&body)
+            .send()
+    };
+    let created = send(&first).await.expect("first");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let replayed = send(&second).await.expect("replay");
+    assert_eq!(replayed.status(), StatusCode::CREATED);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    let replayed: serde_json::Value = replayed.json().await.unwrap();
+    assert_eq!(replayed["id"], created["id"]);
+
+    let list: serde_json::Value = first
+        .get("/api/v1/centres", &first.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let named = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|centre| centre["name"] == "MRC Khujand")
+        .count();
+    assert_eq!(named, 1, "one centre, whichever replica answered");
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_on_both_replicas_count_together() {
+    let Some((first, second, _database)) = two_replicas().await else {
+        return;
+    };
+    let mut refused = Vec::new();
+    for round in 0..4 {
+        refused.push(wrong_login(&first).await);
+        refused.push(wrong_login(&second).await);
+        if round == 0 {
+            assert!(refused.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+        }
+    }
+    assert!(
+        refused.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "8 failures split over two replicas were never throttled: {refused:?}"
+    );
+    let right = first
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": common::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    first.stop().await;
+    second.stop().await;
+}
+
+async fn wrong_login(replica: &TestApp) -> StatusCode {
+    replica
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": "not the password at all"})),
+        )
+        .await
+        .status()
+}
