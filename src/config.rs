@@ -86,8 +86,9 @@ pub struct ServeConfig {
     #[arg(long, env = "KARVON_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
 
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy;
-    /// otherwise clients could dodge login throttling by forging it).
+    /// Take the client address from the last `X-Forwarded-For` entry, the one the reverse proxy
+    /// appends (only behind a trusted proxy; otherwise clients could dodge login throttling by
+    /// forging it).
     #[arg(long, env = "KARVON_TRUST_PROXY_HEADERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy_headers: bool,
 }

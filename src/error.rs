@@ -182,6 +182,15 @@ impl ApiError {
         )
     }
 
+    pub fn request_header_fields_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            format!("the request headers together are larger than {limit} bytes"),
+        )
+    }
+
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -12,6 +12,7 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::http::middleware::MAX_REQUEST_HEADER_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -73,8 +74,22 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     ("503", "ServiceUnavailable", "The database is unreachable"),
 ];
 
+/// The input limits, written from the constants that enforce them.
+fn limits() -> String {
+    format!(
+        "\n\nTimestamps are RFC 3339 between the years {} and {} (UTC). Request headers larger \
+than {} KiB in total answer 431 Request Header Fields Too Large.",
+        crate::time::EARLIEST_YEAR,
+        crate::time::LATEST_YEAR,
+        MAX_REQUEST_HEADER_BYTES / 1024
+    )
+}
+
 impl Modify for DocumentWide {
     fn modify(&self, openapi: &mut OpenApiDoc) {
+        if let Some(description) = openapi.info.description.as_mut() {
+            description.push_str(&limits());
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
+use crate::time::Timestamp;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_audit_events);
@@ -82,8 +83,8 @@ pub struct ListAuditEvents {
     pub actor_id: Option<String>,
     /// Admins only: events of one centre.
     pub centre_id: Option<String>,
-    /// Events recorded at or after this time (audit events never change).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Recorded at or after this time (RFC 3339, years 1900–9999); events never change.
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

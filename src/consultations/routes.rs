@@ -1,6 +1,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -12,9 +12,10 @@ use crate::auth::staff::{Role, Staff};
 use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
-use crate::http::pagination::decode_cursor;
+use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
+use crate::time::Timestamp;
 use crate::validation::Validator;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -32,8 +33,8 @@ fn respond(status: StatusCode, consultation: ConsultationResponse) -> HttpRespon
 
 /// A consultation time is plausible when it is not in the future (10 minutes of clock skew
 /// allowed) and not more than ten years back (paper records being entered late).
-fn check_occurred_at(v: &mut Validator, at: DateTime<Utc>) {
-    let now = Utc::now();
+fn check_occurred_at(v: &mut Validator, at: Timestamp) {
+    let (at, now) = (at.utc(), Utc::now());
     if at > now + Duration::minutes(10) {
         v.fail("occurred_at", "must not be in the future");
     } else if at < now - Duration::days(3653) {
@@ -219,7 +220,7 @@ async fn list_consultations(
     staff.require(&[Role::Counsellor, Role::Supervisor])?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = consultations::table.filter(visible(&staff)).into_boxed();
         if let Some(case_id) = &query.case_id {
@@ -252,7 +253,7 @@ async fn list_consultations(
         if let Some(since) = query.updated_since {
             q = q.filter(consultations::updated_at.ge(since.naive_utc()));
         }
-        if let Some((at, id)) = after {
+        if let Some((CursorTime(at), id)) = after {
             q = q.filter(
                 consultations::occurred_at
                     .lt(at)

@@ -1,6 +1,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -13,9 +13,10 @@ use crate::cases::model::Case;
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::http::pagination::decode_cursor;
+use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
+use crate::time::Timestamp;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
 
@@ -36,8 +37,8 @@ fn respond(status: StatusCode, follow_up: FollowUp) -> HttpResponse {
 }
 
 /// A due time is plausible from a day ago (logging a call just made) to two years ahead.
-fn check_due_at(v: &mut Validator, due_at: DateTime<Utc>) {
-    let now = Utc::now();
+fn check_due_at(v: &mut Validator, due_at: Timestamp) {
+    let (due_at, now) = (due_at.utc(), Utc::now());
     if due_at < now - Duration::days(1) || due_at > now + Duration::days(730) {
         v.fail("due_at", "must be between yesterday and two years ahead");
     }
@@ -168,7 +169,7 @@ async fn list_follow_ups(
     require_case_role(&staff)?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     let rows = crate::db::run(&state.pool, move |conn| {
         let now = crate::time::now();
         let mut q = follow_ups::table.filter(visible(&staff)).into_boxed();
@@ -207,7 +208,7 @@ async fn list_follow_ups(
         if let Some(since) = query.updated_since {
             q = q.filter(follow_ups::updated_at.ge(since.naive_utc()));
         }
-        if let Some((due, id)) = after {
+        if let Some((CursorTime(due), id)) = after {
             q = q.filter(
                 follow_ups::due_at
                     .gt(due)

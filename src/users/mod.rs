@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::staff::Role;
 use crate::db::schema::users;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = users)]
@@ -114,8 +115,8 @@ pub struct ListUsers {
     pub role: Option<Role>,
     pub centre_id: Option<String>,
     pub active: Option<bool>,
-    /// Only accounts changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only accounts changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
