@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// Registers every API route under `/api/v1`, and the operational ones at the root.
 fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.configure(crate::ops::configure).service(
-        scope::scope("/api/v1")
+        scope::scope(crate::http::representation::API_BASE)
             .configure(crate::auth::configure)
             .configure(crate::centres::configure)
             .configure(crate::users::configure)
@@ -143,6 +143,8 @@ impl Application {
                     ])
                     .expose_headers([
                         header::ETAG,
+                        header::LOCATION,
+                        header::CONTENT_LOCATION,
                         header::RETRY_AFTER,
                         header::HeaderName::from_static("x-request-id"),
                     ])
