@@ -17,6 +17,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
 use crate::error::ApiError;
 use crate::http::fallback::{self, KnownRoutes};
+use crate::http::idempotency::FingerprintKey;
 use crate::http::json::BodyLimit;
 use crate::http::request::TrustProxyHeaders;
 use crate::openapi::{ApiDoc, DocumentWide};
@@ -109,6 +110,7 @@ impl Application {
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
+            fingerprint_key: FingerprintKey::derive(&secret),
         });
 
         let spec = api_spec();
@@ -145,6 +147,7 @@ impl Application {
                         header::ETAG,
                         header::LOCATION,
                         header::CONTENT_LOCATION,
+                        header::HeaderName::from_static(crate::http::idempotency::REPLAYED_HEADER),
                         header::RETRY_AFTER,
                         header::HeaderName::from_static("x-request-id"),
                     ])
