@@ -5,13 +5,18 @@
 //! [`DocumentWide`] runs after the handlers' paths are collected (see `startup::api_spec`).
 
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::http::idempotency::accepts_key;
 use crate::http::middleware::MAX_REQUEST_HEADER_BYTES;
 
 #[derive(OpenApi)]
@@ -22,7 +27,7 @@ use crate::http::middleware::MAX_REQUEST_HEADER_BYTES;
 cases, referrals and follow-ups, scoped by role and centre.\n\n\
 Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
 (`limit`, `cursor` → `next_cursor`). Mutable resources carry `version` and an `ETag`; \
-`PATCH` requires `If-Match`. `POST` accepts `Idempotency-Key`.",
+`PATCH` requires `If-Match`. Most `POST`s accept `Idempotency-Key` (see the parameter).",
         license(name = "AGPL-3.0-or-later")
     ),
     servers((url = "/", description = "This server")),
@@ -148,6 +153,8 @@ impl Modify for DocumentWide {
             }
         }
 
+        document_idempotency(openapi);
+
         let metrics = OperationBuilder::new()
             .tag("operations")
             .summary(Some("Prometheus metrics"))
@@ -191,4 +198,84 @@ fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut utoipa::openapi::pat
     .into_iter()
     .filter_map(|(method, op)| op.map(|op| (method, op)))
     .collect()
+}
+
+const IDEMPOTENCY_KEY: &str = "Makes a retry safe on a flaky network. A second `POST` with the \
+same key and body, by the same user within 24 hours, creates or changes nothing: it answers the \
+first response's status with the resource as it is now (read again under your current access, \
+`Idempotent-Replayed: true`). The same key with another body answers 422; while the first request \
+is still running, 409. A failed request is not remembered, so its retry runs again. Not accepted \
+by `auth/*`, `me/password` and `users`, which carry passwords or hand out tokens: there the key is \
+ignored and the request runs as usual.";
+
+/// Declares `Idempotency-Key` on every `POST` that honours it, the headers its success
+/// responses carry, and that the other `POST`s ignore it.
+fn document_idempotency(openapi: &mut OpenApiDoc) {
+    let key = idempotency_key_parameter();
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/api/")) else {
+            continue;
+        };
+        if !accepts_key(path) {
+            operation
+                .description
+                .get_or_insert_with(String::new)
+                .push_str(
+                    "\n\n`Idempotency-Key` is ignored here: nothing of this request is stored.",
+                );
+            continue;
+        }
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(key.clone()));
+        for (status, response) in operation.responses.responses.iter_mut() {
+            if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                add_success_headers(status, response);
+            }
+        }
+    }
+}
+
+fn add_success_headers(status: &str, response: &mut utoipa::openapi::response::Response) {
+    let header =
+        |description: &str| RefOr::T(HeaderBuilder::new().description(Some(description)).build());
+    let replayed = HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::Boolean)))
+        .description(Some(
+            "`true` when this answers a retry with the same `Idempotency-Key`",
+        ))
+        .build();
+    response
+        .headers
+        .insert("Idempotent-Replayed".to_owned(), RefOr::T(replayed));
+    if response.content.is_empty() {
+        return;
+    }
+    response.headers.insert(
+        "Content-Location".to_owned(),
+        header("The path of the resource shown: `GET` it to read it again"),
+    );
+    if status == "201" {
+        response.headers.insert(
+            "Location".to_owned(),
+            header("The path of the created resource"),
+        );
+    }
+}
+
+fn idempotency_key_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(IDEMPOTENCY_KEY))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .example(Some(serde_json::json!("5f0c1e2a-register-gulru")))
+        .build()
 }

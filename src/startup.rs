@@ -17,6 +17,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
 use crate::error::ApiError;
 use crate::http::fallback::{self, KnownRoutes};
+use crate::http::idempotency::FingerprintKey;
 use crate::http::json::BodyLimit;
 use crate::http::request::TrustProxyHeaders;
 use crate::openapi::{ApiDoc, DocumentWide};
@@ -25,7 +26,7 @@ use crate::state::AppState;
 /// Registers every API route under `/api/v1`, and the operational ones at the root.
 fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.configure(crate::ops::configure).service(
-        scope::scope("/api/v1")
+        scope::scope(crate::http::representation::API_BASE)
             .configure(crate::auth::configure)
             .configure(crate::centres::configure)
             .configure(crate::users::configure)
@@ -109,6 +110,7 @@ impl Application {
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
+            fingerprint_key: FingerprintKey::derive(&secret),
         });
 
         let spec = api_spec();
@@ -143,6 +145,9 @@ impl Application {
                     ])
                     .expose_headers([
                         header::ETAG,
+                        header::LOCATION,
+                        header::CONTENT_LOCATION,
+                        header::HeaderName::from_static(crate::http::idempotency::REPLAYED_HEADER),
                         header::RETRY_AFTER,
                         header::HeaderName::from_static("x-request-id"),
                     ])

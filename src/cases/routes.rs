@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,7 +11,7 @@ use crate::db::schema::{case_events, cases, migrants};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -28,9 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, case: Case) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(case.version)))
-        .json(CaseResponse::from(case))
+    representation(status, "cases", &case.id, case.version).json(CaseResponse::from(case))
 }
 
 fn record_case_event(

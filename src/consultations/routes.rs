@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
@@ -13,7 +13,7 @@ use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::validation::Validator;
@@ -26,9 +26,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, consultation: ConsultationResponse) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(consultation.version)))
-        .json(consultation)
+    representation(
+        status,
+        "consultations",
+        &consultation.id,
+        consultation.version,
+    )
+    .json(consultation)
 }
 
 /// A consultation time is plausible when it is not in the future (10 minutes of clock skew

@@ -85,9 +85,8 @@ diesel::table! {
         idempotency_key -> Text,
         request_fingerprint -> Text,
         response_status -> Integer,
-        response_body -> Text,
-        response_etag -> Nullable<Text>,
         created_at -> Timestamp,
+        content_location -> Nullable<Text>,
     }
 }
 

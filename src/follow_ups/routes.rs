@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
@@ -14,7 +14,7 @@ use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::users::queries::check_assignable;
@@ -31,8 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, follow_up: FollowUp) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(follow_up.version)))
+    representation(status, "follow-ups", &follow_up.id, follow_up.version)
         .json(FollowUpResponse::new(follow_up, crate::time::now()))
 }
 

@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::Datelike;
 use diesel::prelude::*;
@@ -17,7 +17,7 @@ use crate::db::schema::{audit_events, migrant_name_tokens, migrants};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -32,8 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, migrant: Migrant, flags: Vec<Vulnerability>) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(migrant.version)))
+    representation(status, "migrants", &migrant.id, migrant.version)
         .json(MigrantResponse::new(migrant, flags))
 }
 

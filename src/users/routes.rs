@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,7 +11,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::users;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -23,9 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 pub fn respond(status: StatusCode, user: User) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(user.version)))
-        .json(UserResponse::from(user))
+    representation(status, "users", &user.id, user.version).json(UserResponse::from(user))
 }
 
 /// Create a staff account (admin).
