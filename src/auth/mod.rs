@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod password;
+pub mod pseudonyms;
 mod routes;
 pub mod staff;
 pub mod throttle;
