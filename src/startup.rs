@@ -13,6 +13,7 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
 use crate::error::ApiError;
@@ -106,6 +107,7 @@ impl Application {
             pool,
             tokens: TokenKeys::new(&secret, config.access_token_ttl()),
             passwords,
+            pseudonyms: Pseudonyms::new(&secret),
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),

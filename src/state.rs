@@ -1,6 +1,8 @@
-//! What every handler shares: the pool, token keys and the password hasher.
+//! What every handler shares: the pool, token keys, the password hasher and the keyed hash of
+//! login names.
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::db::Pool;
 
@@ -8,5 +10,6 @@ pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
+    pub pseudonyms: Pseudonyms,
     pub refresh_ttl: chrono::Duration,
 }
