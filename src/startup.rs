@@ -55,6 +55,8 @@ pub fn api_spec() -> utoipa::openapi::OpenApi {
 pub struct Application {
     port: u16,
     server: Server,
+    pool: crate::db::Pool,
+    housekeeping_interval: std::time::Duration,
 }
 
 impl Application {
@@ -104,7 +106,7 @@ impl Application {
             }
         };
         let state = web::Data::new(AppState {
-            pool,
+            pool: pool.clone(),
             tokens: TokenKeys::new(&secret, config.access_token_ttl()),
             passwords,
             pseudonyms: Pseudonyms::new(&secret),
@@ -178,7 +180,14 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            pool,
+            housekeeping_interval: std::time::Duration::from_secs(
+                config.housekeeping_interval_secs,
+            ),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -191,7 +200,11 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 10 s) and exits.
+    /// Housekeeping runs alongside, and stops with the server.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let housekeeping = crate::housekeeping::spawn(self.pool, self.housekeeping_interval);
+        let served = self.server.await;
+        housekeeping.abort();
+        served
     }
 }

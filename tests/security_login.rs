@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{on_each_backend, on_each_backend_with, problem, Account, Backend, TestApp};
 use diesel::prelude::*;
 use karvon::auth::throttle::{delay_after, PAIR_LIMIT};
-use karvon::db::schema::{audit_events, login_throttle, sessions};
+use karvon::db::schema::{audit_events, login_throttle, refresh_tokens, sessions};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -437,6 +437,103 @@ async fn a_right_current_password_does_not_count_as_a_failure() {
         }
         app.login(&counsellor.username, "a-brand-new-passphrase")
             .await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------- housekeeping
+
+/// Moves a session's expiry into the past.
+fn expire_session(app: &TestApp, session_id: &str) {
+    diesel::update(sessions::table.find(session_id))
+        .set(sessions::expires_at.eq(karvon::time::now() - chrono::Duration::days(1)))
+        .execute(&mut app.db())
+        .unwrap();
+}
+
+fn session_ids(app: &TestApp, user_id: &str) -> Vec<String> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::id.asc())
+        .select(sessions::id)
+        .load(&mut app.db())
+        .unwrap()
+}
+
+fn tokens_of(app: &TestApp, session_id: &str) -> i64 {
+    refresh_tokens::table
+        .filter(refresh_tokens::session_id.eq(session_id))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn purges_delete_expired_rows_and_keep_live_ones() {
+    on_each_backend(|app| async move {
+        let counsellor = counsellor(&app).await;
+        let old_sessions = session_ids(&app, &counsellor.id);
+        let live = app.login(&counsellor.username, &counsellor.password).await;
+        for old in &old_sessions {
+            expire_session(&app, old);
+        }
+        let wrong = login_from(&app, "someone-else", WRONG, None).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        app.age_login_throttle(16);
+        let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        // someone-else at this address and anywhere (expired); dilnoza at this address and
+        // anywhere, and the address (live).
+        assert_eq!(throttle_rows(&app), 5);
+
+        let mut conn = app.db();
+        let now = karvon::time::now();
+        let purged = karvon::auth::throttle::purge_expired(&mut conn, now).unwrap();
+        assert_eq!(purged, 2);
+        assert_eq!(throttle_rows(&app), 3);
+        let purged = karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap();
+        assert_eq!(purged, old_sessions.len());
+        for old in &old_sessions {
+            assert_eq!(tokens_of(&app, old), 0);
+        }
+        let kept = session_ids(&app, &counsellor.id);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(tokens_of(&app, &kept[0]), 1);
+        assert_eq!(app.get("/api/v1/me", &live).await.status(), StatusCode::OK);
+
+        // Running them again (another replica) finds nothing to do.
+        assert_eq!(
+            karvon::auth::throttle::purge_expired(&mut conn, now).unwrap(),
+            0
+        );
+        assert_eq!(
+            karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap(),
+            0
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_server_runs_housekeeping_on_its_interval() {
+    let every_second = |config: &mut karvon::config::ServeConfig| {
+        config.housekeeping_interval_secs = 1;
+    };
+    on_each_backend_with(every_second, |app| async move {
+        let counsellor = counsellor(&app).await;
+        let expired = session_ids(&app, &counsellor.id);
+        app.login(&counsellor.username, &counsellor.password).await;
+        for session in &expired {
+            expire_session(&app, session);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while session_ids(&app, &counsellor.id).len() > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "expired sessions were not purged"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
 }
