@@ -91,6 +91,11 @@ pub struct ServeConfig {
     /// forging it).
     #[arg(long, env = "KARVON_TRUST_PROXY_HEADERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy_headers: bool,
+
+    /// Seconds between housekeeping runs (purging passed login-throttle windows and expired
+    /// sessions).
+    #[arg(long, env = "KARVON_HOUSEKEEPING_INTERVAL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub housekeeping_interval_secs: u64,
 }
 
 impl ServeConfig {
@@ -115,6 +120,7 @@ impl ServeConfig {
             password_hashing: PasswordHashing::FastInsecure,
             bootstrap_admin_password: None,
             trust_proxy_headers: false,
+            housekeeping_interval_secs: 600,
         }
     }
 }

@@ -139,7 +139,7 @@ impl Modify for DocumentWide {
                         "412" | "428" => method == HttpMethod::Patch,
                         "413" | "415" => has_body,
                         "422" => is_api && (has_body || method == HttpMethod::Post),
-                        "429" => is_login,
+                        "429" => is_login || path.ends_with("/me/password"),
                         _ => false,
                     })
                     .collect();

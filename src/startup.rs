@@ -13,6 +13,7 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
 use crate::error::ApiError;
@@ -55,6 +56,8 @@ pub fn api_spec() -> utoipa::openapi::OpenApi {
 pub struct Application {
     port: u16,
     server: Server,
+    pool: crate::db::Pool,
+    housekeeping_interval: std::time::Duration,
 }
 
 impl Application {
@@ -104,9 +107,10 @@ impl Application {
             }
         };
         let state = web::Data::new(AppState {
-            pool,
+            pool: pool.clone(),
             tokens: TokenKeys::new(&secret, config.access_token_ttl()),
             passwords,
+            pseudonyms: Pseudonyms::new(&secret),
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
@@ -181,7 +185,14 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            pool,
+            housekeeping_interval: std::time::Duration::from_secs(
+                config.housekeeping_interval_secs,
+            ),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -194,7 +205,11 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 10 s) and exits.
+    /// Housekeeping runs alongside, and stops with the server.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let housekeeping = crate::housekeeping::spawn(self.pool, self.housekeeping_interval);
+        let served = self.server.await;
+        housekeeping.abort();
+        served
     }
 }

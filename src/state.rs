@@ -1,7 +1,8 @@
-//! What every handler shares: the pool, token keys, the password hasher and the key of
-//! Idempotency-Key fingerprints.
+//! What every handler shares: the pool, token keys, the password hasher, the keyed hash of
+//! login names and the key of Idempotency-Key fingerprints.
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::db::Pool;
 use crate::http::idempotency::FingerprintKey;
@@ -10,6 +11,7 @@ pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
+    pub pseudonyms: Pseudonyms,
     pub refresh_ttl: chrono::Duration,
     pub fingerprint_key: FingerprintKey,
 }

@@ -53,12 +53,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_attempts (id) {
-        id -> Text,
-        username_key -> Text,
-        client_ip -> Text,
-        succeeded -> Bool,
-        at -> Timestamp,
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        throttled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -307,7 +306,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     refresh_tokens,
-    login_attempts,
+    login_throttle,
     audit_events,
     idempotency_keys,
     migrants,

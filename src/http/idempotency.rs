@@ -215,12 +215,8 @@ async fn reserve(
 ) -> Result<Reservation, ApiError> {
     let (user_id, key) = (keyed.user_id.clone(), keyed.key.clone());
     crate::db::run(&state.pool, move |conn| {
+        // Expired keys of everyone are purged by housekeeping, off the request path.
         let now = crate::time::now();
-        // Outside the reservation: a purge that loses a lock race with another request's purge
-        // is no reason to refuse this request.
-        if let Err(error) = purge_expired(conn, now) {
-            tracing::warn!(%error, "could not purge expired idempotency keys");
-        }
         crate::db::write_transaction(conn, |conn| {
             reserve_in(conn, &user_id, &key, &fingerprint, now)
         })
