@@ -1,4 +1,5 @@
-//! Per-request facts every audit event and log line needs: the request id and the client address.
+//! Per-request facts every audit event and log line needs: the request id, the client address
+//! and the endpoint.
 
 use std::future::{ready, Ready};
 
@@ -19,6 +20,9 @@ pub struct TrustProxyHeaders(pub bool);
 pub struct RequestMeta {
     pub request_id: String,
     pub client_ip: String,
+    /// Method and route pattern (`GET /api/v1/cases/{id}`): ids stay out, so it names the
+    /// endpoint, not the record.
+    pub endpoint: Option<String>,
 }
 
 impl RequestMeta {
@@ -41,9 +45,13 @@ impl RequestMeta {
                 .map(|addr| addr.ip().to_string())
                 .unwrap_or_default()
         };
+        let endpoint = req
+            .match_pattern()
+            .map(|pattern| format!("{} {pattern}", req.method()));
         Self {
             request_id,
             client_ip,
+            endpoint,
         }
     }
 }
