@@ -201,7 +201,7 @@ async fn list_cases(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = cases::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
             q = q.filter(cases::status.eq(status.as_str()));
@@ -227,14 +227,22 @@ async fn list_cases(
         if let Some(before) = before {
             q = q.filter(cases::id.lt(before));
         }
-        Ok(q.order(cases::id.desc())
+        let rows = q
+            .order(cases::id.desc())
             .limit(limit.fetch())
-            .load::<Case>(conn)?)
+            .load::<Case>(conn)?;
+        let page = Page::from_rows(rows, limit, |c| c.id.clone());
+        if !page.items.is_empty() {
+            Event::new("case.list", "case", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|c| c.migrant_id.as_str()))
+                .record(conn)?;
+        }
+        Ok(page.map(CaseResponse::from))
     })
     .await?;
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |c| c.id.clone()).map(CaseResponse::from),
-    ))
+    Ok(web::Json(page))
 }
 
 /// Read a case (audited).
@@ -300,10 +308,10 @@ async fn update_case(
                 changed.push("priority");
             }
         }
-        if changed.is_empty() {
-            return Ok(case);
+        if !changed.is_empty() {
+            save(conn, &mut case)?;
         }
-        save(conn, &mut case)?;
+        // Audited even when nothing changed: the answer shows the case.
         audit(conn, &staff, "case.update", &case, changed)?;
         Ok(case)
     })
@@ -339,6 +347,8 @@ async fn assign_case(
         }
         check_assignable(conn, &case.centre_id, &input.assigned_to, "assigned_to")?;
         if case.assigned_to == input.assigned_to {
+            // Nothing to change, but the answer shows the case.
+            audit(conn, &staff, "case.reassign", &case, vec![])?;
             return Ok(case);
         }
         case.assigned_to = input.assigned_to;

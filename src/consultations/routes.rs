@@ -267,16 +267,13 @@ async fn list_consultations(
             .load::<Consultation>(conn)?;
         let page = Page::from_rows(rows, limit, |c| (c.occurred_at, c.id.clone()));
         if !page.items.is_empty() {
-            // Consultation notes are personal data: reading a list is audited too.
-            Event::new(
-                "consultation.list",
-                "consultation",
-                query.case_id.as_deref(),
-            )
-            .by(&staff)
-            .centre(staff.centre_id.as_deref())
-            .subject(query.migrant_id.as_deref())
-            .record(conn)?;
+            // Consultation notes are personal data: a page names everyone on it (anonymous
+            // consultations name nobody).
+            Event::new("consultation.list", "consultation", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().filter_map(|c| c.migrant_id.as_deref()))
+                .record(conn)?;
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
     })
@@ -380,6 +377,7 @@ async fn update_consultation(
             store_topics(conn, &c.id, topics)?;
             changed.push("topics");
         }
+        // Audited even when nothing changed: the answer shows the consultation.
         if !changed.is_empty() {
             let previous = c.version;
             c.version += 1;
@@ -403,13 +401,13 @@ async fn update_consultation(
             if updated != 1 {
                 return Err(ApiError::precondition_failed());
             }
-            Event::new("consultation.update", "consultation", Some(&c.id))
-                .by(&staff)
-                .centre(Some(&c.centre_id))
-                .subject(c.migrant_id.as_deref())
-                .changed(changed)
-                .record(conn)?;
         }
+        Event::new("consultation.update", "consultation", Some(&c.id))
+            .by(&staff)
+            .centre(Some(&c.centre_id))
+            .subject(c.migrant_id.as_deref())
+            .changed(changed)
+            .record(conn)?;
         let mut built = responses(conn, vec![c])?;
         built
             .pop()
