@@ -12,6 +12,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -139,6 +140,7 @@ async fn create_case(
             ));
         }
         check_assignable(conn, &centre, &assignee, "assigned_to")?;
+        let grants_access = write_grants_access(conn, &staff, &input.migrant_id)?;
         let now = crate::time::now();
         let case = Case {
             id: uuid::Uuid::now_v7().to_string(),
@@ -178,6 +180,9 @@ async fn create_case(
             &case,
             vec!["migrant_id", "summary", "priority", "assigned_to"],
         )?;
+        if grants_access {
+            record_access_granted(conn, &staff, &case.migrant_id)?;
+        }
         Ok(case)
     })
     .await?;

@@ -14,6 +14,7 @@ use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -148,6 +149,10 @@ async fn create_consultation(
             }
             (None, None) => None,
         };
+        let grants_access = match &migrant_id {
+            Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
+            None => false,
+        };
         let now = crate::time::now();
         let anonymous = input.anonymous;
         let consultation = Consultation {
@@ -194,6 +199,9 @@ async fn create_consultation(
             "outcome",
         ])
         .record(conn)?;
+        if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
+            record_access_granted(conn, &staff, migrant_id)?;
+        }
         let mut built = responses(conn, vec![consultation])?;
         built
             .pop()
