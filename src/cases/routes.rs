@@ -12,6 +12,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -137,6 +138,7 @@ async fn create_case(
             ));
         }
         check_assignable(conn, &centre, &assignee, "assigned_to")?;
+        let grants_access = write_grants_access(conn, &staff, &input.migrant_id)?;
         let now = crate::time::now();
         let case = Case {
             id: uuid::Uuid::now_v7().to_string(),
@@ -176,6 +178,9 @@ async fn create_case(
             &case,
             vec!["migrant_id", "summary", "priority", "assigned_to"],
         )?;
+        if grants_access {
+            record_access_granted(conn, &staff, &case.migrant_id)?;
+        }
         Ok(case)
     })
     .await?;
@@ -199,7 +204,7 @@ async fn list_cases(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = cases::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
             q = q.filter(cases::status.eq(status.as_str()));
@@ -225,14 +230,22 @@ async fn list_cases(
         if let Some(before) = before {
             q = q.filter(cases::id.lt(before));
         }
-        Ok(q.order(cases::id.desc())
+        let rows = q
+            .order(cases::id.desc())
             .limit(limit.fetch())
-            .load::<Case>(conn)?)
+            .load::<Case>(conn)?;
+        let page = Page::from_rows(rows, limit, |c| c.id.clone());
+        if !page.items.is_empty() {
+            Event::new("case.list", "case", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|c| c.migrant_id.as_str()))
+                .record(conn)?;
+        }
+        Ok(page.map(CaseResponse::from))
     })
     .await?;
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |c| c.id.clone()).map(CaseResponse::from),
-    ))
+    Ok(web::Json(page))
 }
 
 /// Read a case (audited).
@@ -298,10 +311,10 @@ async fn update_case(
                 changed.push("priority");
             }
         }
-        if changed.is_empty() {
-            return Ok(case);
+        if !changed.is_empty() {
+            save(conn, &mut case)?;
         }
-        save(conn, &mut case)?;
+        // Audited even when nothing changed: the answer shows the case.
         audit(conn, &staff, "case.update", &case, changed)?;
         Ok(case)
     })
@@ -337,6 +350,8 @@ async fn assign_case(
         }
         check_assignable(conn, &case.centre_id, &input.assigned_to, "assigned_to")?;
         if case.assigned_to == input.assigned_to {
+            // Nothing to change, but the answer shows the case.
+            audit(conn, &staff, "case.reassign", &case, vec![])?;
             return Ok(case);
         }
         case.assigned_to = input.assigned_to;

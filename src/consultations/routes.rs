@@ -14,6 +14,7 @@ use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::validation::Validator;
@@ -153,6 +154,10 @@ async fn create_consultation(
             }
             (None, None) => None,
         };
+        let grants_access = match &migrant_id {
+            Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
+            None => false,
+        };
         let now = crate::time::now();
         let anonymous = input.anonymous;
         let consultation = Consultation {
@@ -199,6 +204,9 @@ async fn create_consultation(
             "outcome",
         ])
         .record(conn)?;
+        if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
+            record_access_granted(conn, &staff, migrant_id)?;
+        }
         let mut built = responses(conn, vec![consultation])?;
         built
             .pop()
@@ -272,16 +280,13 @@ async fn list_consultations(
             .load::<Consultation>(conn)?;
         let page = Page::from_rows(rows, limit, |c| (c.occurred_at, c.id.clone()));
         if !page.items.is_empty() {
-            // Consultation notes are personal data: reading a list is audited too.
-            Event::new(
-                "consultation.list",
-                "consultation",
-                query.case_id.as_deref(),
-            )
-            .by(&staff)
-            .centre(staff.centre_id.as_deref())
-            .subject(query.migrant_id.as_deref())
-            .record(conn)?;
+            // Consultation notes are personal data: a page names everyone on it (anonymous
+            // consultations name nobody).
+            Event::new("consultation.list", "consultation", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().filter_map(|c| c.migrant_id.as_deref()))
+                .record(conn)?;
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
     })
@@ -385,6 +390,7 @@ async fn update_consultation(
             store_topics(conn, &c.id, topics)?;
             changed.push("topics");
         }
+        // Audited even when nothing changed: the answer shows the consultation.
         if !changed.is_empty() {
             let previous = c.version;
             c.version += 1;
@@ -408,13 +414,13 @@ async fn update_consultation(
             if updated != 1 {
                 return Err(ApiError::precondition_failed());
             }
-            Event::new("consultation.update", "consultation", Some(&c.id))
-                .by(&staff)
-                .centre(Some(&c.centre_id))
-                .subject(c.migrant_id.as_deref())
-                .changed(changed)
-                .record(conn)?;
         }
+        Event::new("consultation.update", "consultation", Some(&c.id))
+            .by(&staff)
+            .centre(Some(&c.centre_id))
+            .subject(c.migrant_id.as_deref())
+            .changed(changed)
+            .record(conn)?;
         let mut built = responses(conn, vec![c])?;
         built
             .pop()

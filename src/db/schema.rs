@@ -74,7 +74,14 @@ diesel::table! {
         request_id -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         changed_fields -> Text,
-        subject_id -> Nullable<Text>,
+        endpoint -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_event_subjects (migrant_id, event_id) {
+        event_id -> Text,
+        migrant_id -> Text,
     }
 }
 
@@ -300,6 +307,7 @@ diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(consultation_topics -> consultations (consultation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(audit_event_subjects -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centres,
@@ -308,6 +316,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_throttle,
     audit_events,
+    audit_event_subjects,
     idempotency_keys,
     migrants,
     migrant_name_tokens,

@@ -50,6 +50,23 @@ fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
         .first(conn)
 }
 
+/// Records that the caller was shown a follow-up (its note and case are about the person).
+fn audit(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    f: &FollowUp,
+    action: &str,
+    changed: Vec<&str>,
+) -> QueryResult<()> {
+    let migrant_id = migrant_of(conn, &f.case_id)?;
+    Event::new(action, "follow_up", Some(&f.id))
+        .by(staff)
+        .centre(Some(&f.centre_id))
+        .subject(Some(&migrant_id))
+        .changed(changed)
+        .record(conn)
+}
+
 /// Writes a changed follow-up with a version check, and its audit event.
 fn save(
     conn: &mut DbConnection,
@@ -81,14 +98,7 @@ fn save(
     if updated != 1 {
         return Err(ApiError::precondition_failed());
     }
-    let migrant_id = migrant_of(conn, &f.case_id)?;
-    Event::new(action, "follow_up", Some(&f.id))
-        .by(staff)
-        .centre(Some(&f.centre_id))
-        .subject(Some(&migrant_id))
-        .changed(changed)
-        .record(conn)?;
-    Ok(())
+    Ok(audit(conn, staff, f, action, changed)?)
 }
 
 /// Schedule a follow-up on a case.
@@ -169,7 +179,7 @@ async fn list_follow_ups(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let now = crate::time::now();
         let mut q = follow_ups::table.filter(visible(&staff)).into_boxed();
         if let Some(assignee) = query.assigned_to {
@@ -214,19 +224,37 @@ async fn list_follow_ups(
                     .or(follow_ups::due_at.eq(due).and(follow_ups::id.gt(id))),
             );
         }
-        Ok(q.order((follow_ups::due_at.asc(), follow_ups::id.asc()))
+        let rows = q
+            .order((follow_ups::due_at.asc(), follow_ups::id.asc()))
             .limit(limit.fetch())
-            .load::<FollowUp>(conn)?)
+            .load::<FollowUp>(conn)?;
+        let page = Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()));
+        audit_page(conn, &staff, &page.items)?;
+        Ok(page.map(|f| FollowUpResponse::new(f, now)))
     })
     .await?;
-    let now = crate::time::now();
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()))
-            .map(|f| FollowUpResponse::new(f, now)),
-    ))
+    Ok(web::Json(page))
 }
 
-/// Read a follow-up.
+/// One event naming the people of a page of follow-ups, found through their cases in one
+/// query. An empty page shows nobody and records nothing.
+fn audit_page(conn: &mut DbConnection, staff: &Staff, items: &[FollowUp]) -> QueryResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let case_ids: Vec<&str> = items.iter().map(|f| f.case_id.as_str()).collect();
+    let migrant_ids: Vec<String> = cases::table
+        .filter(cases::id.eq_any(&case_ids))
+        .select(cases::migrant_id)
+        .load(conn)?;
+    Event::new("follow_up.list", "follow_up", None)
+        .by(staff)
+        .centre(staff.centre_id.as_deref())
+        .subjects(migrant_ids.iter().map(String::as_str))
+        .record(conn)
+}
+
+/// Read a follow-up (audited).
 #[utoipa::path(
     tag = "follow-ups",
     params(("id" = String, Path, description = "Follow-up id")),
@@ -240,8 +268,12 @@ async fn get_follow_up(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let follow_up =
-        crate::db::run(&state.pool, move |conn| load_visible(conn, &staff, &id)).await?;
+    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+        let follow_up = load_visible(conn, &staff, &id)?;
+        audit(conn, &staff, &follow_up, "follow_up.read", vec![])?;
+        Ok(follow_up)
+    })
+    .await?;
     Ok(respond(StatusCode::OK, follow_up))
 }
 
@@ -293,7 +325,10 @@ async fn update_follow_up(
             f.note = note;
             changed.push("note");
         }
-        if !changed.is_empty() {
+        if changed.is_empty() {
+            // Nothing to change, but the answer shows the follow-up.
+            audit(conn, &staff, &f, "follow_up.update", changed)?;
+        } else {
             save(conn, &staff, &mut f, "follow_up.update", changed)?;
         }
         Ok(f)

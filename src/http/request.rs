@@ -1,4 +1,5 @@
-//! Per-request facts every audit event and log line needs: the request id and the client address.
+//! Per-request facts every audit event and log line needs: the request id, the client address
+//! and the endpoint.
 
 use std::future::{ready, Ready};
 use std::net::{IpAddr, SocketAddr};
@@ -21,6 +22,9 @@ pub struct TrustProxyHeaders(pub bool);
 pub struct RequestMeta {
     pub request_id: String,
     pub client_ip: String,
+    /// Method and route pattern (`GET /api/v1/cases/{id}`): ids stay out, so it names the
+    /// endpoint, not the record.
+    pub endpoint: Option<String>,
 }
 
 impl RequestMeta {
@@ -39,9 +43,13 @@ impl RequestMeta {
             .or_else(|| req.peer_addr().map(|addr| addr.ip()))
             .map(|ip| ip.to_string())
             .unwrap_or_default();
+        let endpoint = req
+            .match_pattern()
+            .map(|pattern| format!("{} {pattern}", req.method()));
         Self {
             request_id,
             client_ip,
+            endpoint,
         }
     }
 }

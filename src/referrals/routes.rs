@@ -203,6 +203,7 @@ async fn list_referrals(
             Event::new("referral.list", "referral", None)
                 .by(&staff)
                 .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|r| r.migrant_id.as_str()))
                 .record(conn)?;
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
