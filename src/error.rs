@@ -124,6 +124,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 403 for staff of a deactivated centre, on every request.
+    pub fn centre_inactive() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "centre-inactive",
+            "Forbidden",
+            "your centre is inactive: its staff cannot work in Karvon until an administrator \
+             reactivates it",
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
