@@ -81,12 +81,13 @@ pub fn check_centre(
 /// Reads a user about to be changed, in the caller's write transaction. On PostgreSQL the row
 /// stays locked until the transaction ends: an assignment to this user (which locks the row to
 /// share, see [`check_assignable`]) waits for the change and then sees it, and a change waits for
-/// a running assignment and then sees the work it gave. On SQLite the write transaction
-/// (`BEGIN IMMEDIATE`) already keeps every other writer out.
+/// a running assignment and then sees the work it gave. `NO KEY UPDATE` is enough for that and
+/// does not hold up inserts that merely reference the user (sessions, audit rows). On SQLite the
+/// write transaction (`BEGIN IMMEDIATE`) already keeps every other writer out.
 pub fn lock_for_change(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
     let query = users::table.filter(users::id.eq(id));
     match conn {
-        DbConnection::Postgresql(pg) => query.for_update().first(pg).optional(),
+        DbConnection::Postgresql(pg) => query.for_no_key_update().first(pg).optional(),
         DbConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
     }
 }
