@@ -172,8 +172,7 @@ async fn get_user(
     Ok(respond(StatusCode::OK, user))
 }
 
-/// Update, move, deactivate or reset the password of a staff account (admin; `If-Match`
-/// required).
+/// Update, move, deactivate or reset a staff account (admin; `If-Match` required).
 ///
 /// Moving a counsellor or supervisor to another centre, deactivating them or making them an
 /// admin takes their open cases and scheduled follow-ups away from them: send `reassign_to` to
