@@ -342,44 +342,20 @@ type Write = (&'static str, Method, String, Value, StatusCode);
 /// follow-up: (what, method, path, body, expected status).
 fn case_writes(s: &Scene, case: &str, referral: &str, follow_up: &str) -> Vec<Write> {
     let due = rfc3339(Utc::now() + Duration::days(2));
-    let consultation = json!({
-        "case_id": case, "occurred_at": rfc3339(Utc::now() - Duration::hours(1)),
-        "channel": "phone", "duration_minutes": 10, "topics": ["health"], "language": "tg",
-        "notes": "Asked about the clinic",
-    });
     let refer = json!({"provider_id": s.provider, "reason": "legal help", "urgency": "high"});
-    let new_case = json!({"migrant_id": s.migrant, "summary": "x"});
+    let assign = json!({"assigned_to": s.c2.id, "reason": "x"});
     let on_case = |action: &str| format!("/api/v1/cases/{case}/{action}");
     let on_follow_up = |action: &str| format!("/api/v1/follow-ups/{follow_up}/{action}");
     let post = |what, path, body| (what, Method::POST, path, body, NOT_FOUND);
-    let patch = |what, path, body| (what, Method::PATCH, path, body, NOT_FOUND);
-    let unprocessable = |what, path, body| {
-        (
-            what,
-            Method::POST,
-            path,
-            body,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-    };
-    vec![
+    let mut writes = vec![
         post("close", on_case("close"), json!({"reason": "done"})),
-        post(
-            "assign",
-            on_case("assign"),
-            json!({"assigned_to": s.c2.id, "reason": "x"}),
-        ),
+        post("assign", on_case("assign"), assign),
         post("reopen", on_case("reopen"), json!({"reason": "x"})),
         post("refer", on_case("referrals"), refer),
         post(
             "schedule",
             on_case("follow-ups"),
             json!({"due_at": due, "kind": "call"}),
-        ),
-        post(
-            "move referral",
-            format!("/api/v1/referrals/{referral}/transitions"),
-            json!({"to": "sent", "note": "emailed"}),
         ),
         post(
             "complete",
@@ -392,6 +368,30 @@ fn case_writes(s: &Scene, case: &str, referral: &str, follow_up: &str) -> Vec<Wr
             json!({"reason": "not needed"}),
         ),
         post("miss", on_follow_up("miss"), json!({"note": "no answer"})),
+    ];
+    let transition = format!("/api/v1/referrals/{referral}/transitions");
+    writes.push(post(
+        "move referral",
+        transition,
+        json!({"to": "sent", "note": "sent"}),
+    ));
+    writes.extend(record_writes(s, case, follow_up));
+    writes
+}
+
+/// Changes to the case's records, and new records naming them in the body (422).
+fn record_writes(s: &Scene, case: &str, follow_up: &str) -> Vec<Write> {
+    let due = rfc3339(Utc::now() + Duration::days(2));
+    let consultation = json!({
+        "case_id": case, "occurred_at": rfc3339(Utc::now() - Duration::hours(1)),
+        "channel": "phone", "duration_minutes": 10, "topics": ["health"], "language": "tg",
+        "notes": "Asked about the clinic",
+    });
+    let new_case = json!({"migrant_id": s.migrant, "summary": "x"});
+    let patch = |what, path, body| (what, Method::PATCH, path, body, NOT_FOUND);
+    let refused = StatusCode::UNPROCESSABLE_ENTITY;
+    let consultation_path = format!("/api/v1/consultations/{}", s.closed_consultation);
+    vec![
         patch(
             "update case",
             format!("/api/v1/cases/{case}"),
@@ -404,7 +404,7 @@ fn case_writes(s: &Scene, case: &str, referral: &str, follow_up: &str) -> Vec<Wr
         ),
         patch(
             "update consultation",
-            format!("/api/v1/consultations/{}", s.closed_consultation),
+            consultation_path,
             json!({"notes": "x"}),
         ),
         patch(
@@ -412,12 +412,20 @@ fn case_writes(s: &Scene, case: &str, referral: &str, follow_up: &str) -> Vec<Wr
             format!("/api/v1/migrants/{}", s.migrant),
             json!({"phone": "+992901111111"}),
         ),
-        unprocessable(
+        (
             "consult on the case",
+            Method::POST,
             "/api/v1/consultations".into(),
             consultation,
+            refused,
         ),
-        unprocessable("open a case", "/api/v1/cases".into(), new_case),
+        (
+            "open a case",
+            Method::POST,
+            "/api/v1/cases".into(),
+            new_case,
+            refused,
+        ),
     ]
 }
 
@@ -742,6 +750,42 @@ async fn a_bad_reassign_to_is_a_422_and_changes_nothing() {
     .await;
 }
 
+/// The audit events since `from` were written by one request: a `case.reassign` per case, a
+/// `follow_up.reassign` per follow-up and the `user.update` of `user`.
+fn assert_one_request(
+    app: &TestApp,
+    from: usize,
+    cases: &[String],
+    follow_ups: &[String],
+    user: &str,
+) {
+    let trail = &audit_trail(app)[from..];
+    let request = trail.last().and_then(|(_, _, request)| request.clone());
+    assert!(request.is_some());
+    assert!(
+        trail.iter().all(|(_, _, r)| *r == request),
+        "one request: {trail:?}"
+    );
+    let mut actions: Vec<(String, String)> = trail
+        .iter()
+        .map(|(action, entity, _)| (action.clone(), entity.clone().unwrap_or_default()))
+        .collect();
+    actions.sort();
+    let named = |action: &str, ids: &[String]| -> Vec<(String, String)> {
+        ids.iter()
+            .map(|id| (action.to_owned(), id.clone()))
+            .collect()
+    };
+    let mut expected = [
+        named("case.reassign", cases),
+        named("follow_up.reassign", follow_ups),
+        named("user.update", &[user.to_owned()]),
+    ]
+    .concat();
+    expected.sort();
+    assert_eq!(actions, expected, "{:?}", app.backend);
+}
+
 /// With `reassign_to`, the user change, every case's reassignment (case event and audit row, as
 /// `POST cases/{id}/assign` writes them) and every follow-up's move happen in one request.
 #[tokio::test]
@@ -772,31 +816,7 @@ async fn reassign_to_moves_cases_and_follow_ups_with_the_user_change() {
             "closed cases stay"
         );
 
-        let trail = &audit_trail(&app)[trail_before..];
-        let request = trail.last().and_then(|(_, _, request)| request.clone());
-        assert!(request.is_some());
-        assert!(
-            trail.iter().all(|(_, _, r)| *r == request),
-            "one request: {trail:?}"
-        );
-        let mut actions: Vec<(String, String)> = trail
-            .iter()
-            .map(|(action, entity, _)| (action.clone(), entity.clone().unwrap_or_default()))
-            .collect();
-        actions.sort();
-        let mut expected: Vec<(String, String)> = cases
-            .iter()
-            .map(|c| ("case.reassign".to_owned(), c.clone()))
-            .chain(
-                follow_ups
-                    .iter()
-                    .map(|f| ("follow_up.reassign".to_owned(), f.clone())),
-            )
-            .chain([("user.update".to_owned(), s.c1.id.clone())])
-            .collect();
-        expected.sort();
-        assert_eq!(actions, expected, "{:?}", app.backend);
-
+        assert_one_request(&app, trail_before, &cases, &follow_ups, &s.c1.id);
         let timeline = expect(
             app.get(&format!("/api/v1/cases/{}/timeline", s.case), &s.c2.token)
                 .await,

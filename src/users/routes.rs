@@ -189,7 +189,7 @@ async fn get_user(
         (status = 200, description = "The updated account", body = UserResponse),
         (
             status = 409,
-            description = "The user still holds open work and no `reassign_to` was sent (or: the last active admin, a stale concurrent change)",
+            description = "The user still holds open work and no `reassign_to` was sent, or this is the last active admin",
             content_type = "application/problem+json",
             body = OpenWorkProblem
         ),
@@ -235,50 +235,59 @@ async fn update_user(
     };
 
     let user = crate::db::transaction(&state.pool, move |conn| {
-        let mut user = lock_for_change(conn, &id)?.ok_or_else(|| ApiError::not_found("user"))?;
-        if_match.check(user.version)?;
-        let before = user.clone();
-        let reassign_to = input.reassign_to.clone();
-        let Change {
-            fields,
-            end_sessions,
-        } = apply(conn, &mut user, input, new_hash)?;
-        match (handover::reason(&before, &user), reassign_to.as_deref()) {
-            (Some(reason), successor) => {
-                handover::hand_over(conn, &staff, &before, reason, successor)?
-            }
-            (None, Some(_)) => {
-                return Err(ApiError::unprocessable_field(
-                    "reassign_to",
-                    "only a move to another centre, a deactivation or a change to admin hands work over",
-                ))
-            }
-            (None, None) => {}
-        }
-        if fields.is_empty() {
-            return Ok(user);
-        }
-        store(conn, &mut user)?;
-        if let Some(reason) = end_sessions {
-            revoke_sessions(conn, &user.id, reason)?;
-        }
-        let action = match (
-            fields.contains(&"active") && !user.active,
-            fields.contains(&"password"),
-        ) {
-            (true, _) => "user.deactivate",
-            (false, true) => "user.password_reset",
-            _ => "user.update",
-        };
-        Event::new(action, "user", Some(&user.id))
-            .by(&staff)
-            .centre(user.centre_id.as_deref())
-            .changed(fields)
-            .record(conn)?;
-        Ok(user)
+        change_user(conn, &staff, &id, if_match, input, new_hash)
     })
     .await?;
     Ok(respond(StatusCode::OK, user))
+}
+
+/// The change of a user, in one write transaction: the user row locked, open work handed over
+/// (or the change refused), the user stored, sessions ended, the audit row written.
+fn change_user(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+    if_match: IfMatch,
+    input: UpdateUser,
+    new_hash: Option<String>,
+) -> Result<User, ApiError> {
+    let mut user = lock_for_change(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    if_match.check(user.version)?;
+    let before = user.clone();
+    let reassign_to = input.reassign_to.clone();
+    let Change {
+        fields,
+        end_sessions,
+    } = apply(conn, &mut user, input, new_hash)?;
+    match (handover::reason(&before, &user), reassign_to.as_deref()) {
+        (Some(reason), successor) => handover::hand_over(conn, staff, &before, reason, successor)?,
+        (None, Some(_)) => return Err(ApiError::unprocessable_field(
+            "reassign_to",
+            "only a move to another centre, a deactivation or a change to admin hands work over",
+        )),
+        (None, None) => {}
+    }
+    if fields.is_empty() {
+        return Ok(user);
+    }
+    store(conn, &mut user)?;
+    if let Some(reason) = end_sessions {
+        revoke_sessions(conn, &user.id, reason)?;
+    }
+    let action = match (
+        fields.contains(&"active") && !user.active,
+        fields.contains(&"password"),
+    ) {
+        (true, _) => "user.deactivate",
+        (false, true) => "user.password_reset",
+        _ => "user.update",
+    };
+    Event::new(action, "user", Some(&user.id))
+        .by(staff)
+        .centre(user.centre_id.as_deref())
+        .changed(fields)
+        .record(conn)?;
+    Ok(user)
 }
 
 /// What [`apply`] changed: the fields, and why the user's sessions end, if they do.
