@@ -58,8 +58,11 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldError>,
-    retry_after_secs: Option<u64>,
+    /// Seconds; a u32 keeps `ApiError` small (it is every handler's error type).
+    retry_after_secs: Option<u32>,
     allow: Option<Box<str>>,
+    /// RFC 9457 extension members, written beside the standard ones.
+    extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 const PROBLEM_BASE: &str = "https://karvon.example/problems/";
@@ -79,6 +82,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_secs: None,
             allow: None,
+            extensions: None,
         }
     }
 
@@ -124,6 +128,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 403 for staff of a deactivated centre, on every request.
+    pub fn centre_inactive() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "centre-inactive",
+            "Forbidden",
+            "your centre is inactive: its staff cannot work in Karvon until an administrator \
+             reactivates it",
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -153,6 +168,14 @@ impl ApiError {
         let mut error = Self::conflict(detail);
         error.errors = errors;
         error
+    }
+
+    /// Adds the members of `members` (a struct serialising to a JSON object) to the problem.
+    pub fn with_extensions(mut self, members: &impl Serialize) -> Self {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(members) {
+            self.extensions = Some(Box::new(map));
+        }
+        self
     }
 
     pub fn precondition_failed() -> Self {
@@ -224,7 +247,7 @@ impl ApiError {
             "Too many requests",
             format!("too many failed attempts; try again in {retry_after_secs} seconds"),
         );
-        error.retry_after_secs = Some(retry_after_secs);
+        error.retry_after_secs = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
         error
     }
 
@@ -299,7 +322,21 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"karvon\""));
         }
-        response.json(self.problem())
+        match &self.extensions {
+            None => response.json(self.problem()),
+            Some(members) => {
+                let mut body = serde_json::to_value(self.problem())
+                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+                if let serde_json::Value::Object(standard) = &mut body {
+                    for (name, value) in members.iter() {
+                        standard
+                            .entry(name.clone())
+                            .or_insert_with(|| value.clone());
+                    }
+                }
+                response.json(body)
+            }
+        }
     }
 }
 

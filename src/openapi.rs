@@ -59,7 +59,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Malformed or invalid input; `errors` names each invalid field",
     ),
     ("401", "Unauthorized", "No valid access token"),
-    ("403", "Forbidden", "Your role may not do this"),
+    (
+        "403",
+        "Forbidden",
+        "Your role may not do this, or your centre is inactive (`type` ending `/centre-inactive`)",
+    ),
     ("404", "NotFound", "No such resource, or not in your scope"),
     ("409", "Conflict", "Conflicts with the current state"),
     (

@@ -343,32 +343,54 @@ async fn assign_case(
     v.text("reason", &input.reason, 1, 1000);
     v.finish()?;
     let case = crate::db::transaction(&state.pool, move |conn| {
-        let mut case = load_visible(conn, &staff, &id)?;
+        let case = load_visible(conn, &staff, &id)?;
         staff.require(&[Role::Supervisor])?;
         if !case.is_open() {
             return Err(ApiError::conflict("the case is closed; reopen it first"));
         }
-        check_assignable(conn, &case.centre_id, &input.assigned_to, "assigned_to")?;
-        if case.assigned_to == input.assigned_to {
-            // Nothing to change, but the answer shows the case.
-            audit(conn, &staff, "case.reassign", &case, vec![])?;
-            return Ok(case);
-        }
-        case.assigned_to = input.assigned_to;
-        save(conn, &mut case)?;
-        record_case_event(
+        reassign(
             conn,
-            &case.id,
             &staff,
-            "assigned",
-            Some(&case.assigned_to),
-            Some(input.reason.trim()),
-        )?;
-        audit(conn, &staff, "case.reassign", &case, vec!["assigned_to"])?;
-        Ok(case)
+            case,
+            &input.assigned_to,
+            input.reason.trim(),
+            "assigned_to",
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, case))
+}
+
+/// Gives an open case to `assignee`, who must be an active counsellor or supervisor of the
+/// case's centre (422 naming `field` otherwise), with its `assigned` case event and audit row,
+/// in the caller's transaction. The one way a case changes hands: `POST cases/{id}/assign` and
+/// the hand-over when a staff member moves, leaves or becomes an admin.
+pub fn reassign(
+    conn: &mut DbConnection,
+    actor: &Staff,
+    mut case: Case,
+    assignee: &str,
+    reason: &str,
+    field: &str,
+) -> Result<Case, ApiError> {
+    check_assignable(conn, &case.centre_id, assignee, field)?;
+    if case.assigned_to == assignee {
+        // Nothing to change, but the answer shows the case.
+        audit(conn, actor, "case.reassign", &case, vec![])?;
+        return Ok(case);
+    }
+    case.assigned_to = assignee.to_owned();
+    save(conn, &mut case)?;
+    record_case_event(
+        conn,
+        &case.id,
+        actor,
+        "assigned",
+        Some(&case.assigned_to),
+        Some(reason),
+    )?;
+    audit(conn, actor, "case.reassign", &case, vec!["assigned_to"])?;
+    Ok(case)
 }
 
 /// Close a case (its counsellor or a supervisor); a reason is required.

@@ -6,6 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_scheduled, load_visible, visible};
 use super::model::*;
+use super::queries::{audit, save};
 use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::cases::access::{load_writable, require_case_role};
@@ -41,64 +42,6 @@ fn check_due_at(v: &mut Validator, due_at: Timestamp) {
     if due_at < now - Duration::days(1) || due_at > now + Duration::days(730) {
         v.fail("due_at", "must be between yesterday and two years ahead");
     }
-}
-
-fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
-    cases::table
-        .filter(cases::id.eq(case_id))
-        .select(cases::migrant_id)
-        .first(conn)
-}
-
-/// Records that the caller was shown a follow-up (its note and case are about the person).
-fn audit(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    f: &FollowUp,
-    action: &str,
-    changed: Vec<&str>,
-) -> QueryResult<()> {
-    let migrant_id = migrant_of(conn, &f.case_id)?;
-    Event::new(action, "follow_up", Some(&f.id))
-        .by(staff)
-        .centre(Some(&f.centre_id))
-        .subject(Some(&migrant_id))
-        .changed(changed)
-        .record(conn)
-}
-
-/// Writes a changed follow-up with a version check, and its audit event.
-fn save(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    f: &mut FollowUp,
-    action: &str,
-    changed: Vec<&str>,
-) -> Result<(), ApiError> {
-    let previous = f.version;
-    f.version += 1;
-    f.updated_at = crate::time::now();
-    let updated = diesel::update(
-        follow_ups::table
-            .filter(follow_ups::id.eq(&f.id))
-            .filter(follow_ups::version.eq(previous)),
-    )
-    .set((
-        follow_ups::assigned_to.eq(&f.assigned_to),
-        follow_ups::due_at.eq(f.due_at),
-        follow_ups::kind.eq(&f.kind),
-        follow_ups::note.eq(&f.note),
-        follow_ups::status.eq(&f.status),
-        follow_ups::outcome.eq(&f.outcome),
-        follow_ups::closed_at.eq(f.closed_at),
-        follow_ups::version.eq(f.version),
-        follow_ups::updated_at.eq(f.updated_at),
-    ))
-    .execute(conn)?;
-    if updated != 1 {
-        return Err(ApiError::precondition_failed());
-    }
-    Ok(audit(conn, staff, f, action, changed)?)
 }
 
 /// Schedule a follow-up on a case.
