@@ -91,8 +91,9 @@ pub struct ServeConfig {
     #[arg(long, env = "KARVON_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
 
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy;
-    /// otherwise clients could dodge login throttling by forging it).
+    /// Take the client address from the last `X-Forwarded-For` entry, the one the reverse proxy
+    /// appends (only behind a trusted proxy; otherwise clients could dodge login throttling by
+    /// forging it).
     #[arg(long, env = "KARVON_TRUST_PROXY_HEADERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy_headers: bool,
 
@@ -104,6 +105,10 @@ pub struct ServeConfig {
     /// On SIGTERM/SIGINT: seconds to let in-flight requests finish before exiting.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub shutdown_timeout_secs: u64,
+    /// Seconds between housekeeping runs (purging passed login-throttle windows and expired
+    /// sessions).
+    #[arg(long, env = "KARVON_HOUSEKEEPING_INTERVAL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub housekeeping_interval_secs: u64,
 }
 
 impl ServeConfig {
@@ -131,6 +136,7 @@ impl ServeConfig {
             trust_proxy_headers: false,
             metrics_bind: None,
             shutdown_timeout_secs: 10,
+            housekeeping_interval_secs: 600,
         }
     }
 }

@@ -58,10 +58,20 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldError>,
-    retry_after_secs: Option<u64>,
-    allow: Option<Box<str>>,
+    /// Seconds; a u32 keeps `ApiError` small (it is every handler's error type).
+    retry_after_secs: Option<u32>,
+    /// What only a few errors carry, boxed so that the common ones stay small.
+    extras: Option<Box<Extras>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Extras {
+    /// The `Allow` header of a 405.
+    allow: Option<String>,
     /// Why the database could not be used, for the log (never sent to the client).
-    database_cause: Option<Box<str>>,
+    database_cause: Option<String>,
+    /// RFC 9457 extension members, written beside the standard ones.
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 const PROBLEM_BASE: &str = "https://karvon.example/problems/";
@@ -80,8 +90,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
-            allow: None,
-            database_cause: None,
+            extras: None,
         }
     }
 
@@ -127,6 +136,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 403 for staff of a deactivated centre, on every request.
+    pub fn centre_inactive() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "centre-inactive",
+            "Forbidden",
+            "your centre is inactive: its staff cannot work in Karvon until an administrator \
+             reactivates it",
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -143,7 +163,7 @@ impl ApiError {
             "Method not allowed",
             format!("this resource allows {allow}"),
         );
-        error.allow = Some(allow.into_boxed_str());
+        error.extras_mut().allow = Some(allow);
         error
     }
 
@@ -156,6 +176,18 @@ impl ApiError {
         let mut error = Self::conflict(detail);
         error.errors = errors;
         error
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Adds the members of `members` (a struct serialising to a JSON object) to the problem.
+    pub fn with_extensions(mut self, members: &impl Serialize) -> Self {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(members) {
+            self.extras_mut().extensions = Some(map);
+        }
+        self
     }
 
     pub fn precondition_failed() -> Self {
@@ -182,6 +214,15 @@ impl ApiError {
             "payload-too-large",
             "Payload too large",
             format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    pub fn request_header_fields_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            format!("the request headers together are larger than {limit} bytes"),
         )
     }
 
@@ -218,7 +259,7 @@ impl ApiError {
             "Too many requests",
             format!("too many failed attempts; try again in {retry_after_secs} seconds"),
         );
-        error.retry_after_secs = Some(retry_after_secs);
+        error.retry_after_secs = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
         error
     }
 
@@ -254,7 +295,7 @@ impl ApiError {
     /// The connection's server went away in the middle of the request (restart, failover).
     fn connection_lost(cause: &str) -> Self {
         let mut error = Self::unavailable();
-        error.database_cause = Some(cause.into());
+        error.extras_mut().database_cause = Some(cause.to_owned());
         error
     }
 
@@ -268,12 +309,15 @@ impl ApiError {
 
     /// Whether the request failed because its database connection died.
     pub fn is_connection_lost(&self) -> bool {
-        self.database_cause.is_some()
+        self.extras.as_ref().is_some_and(|e| e.database_cause.is_some())
     }
 
     /// What the database said when the connection died (empty otherwise).
     pub fn cause(&self) -> &str {
-        self.database_cause.as_deref().unwrap_or_default()
+        self.extras
+            .as_ref()
+            .and_then(|e| e.database_cause.as_deref())
+            .unwrap_or_default()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -314,7 +358,8 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if let Some(allow) = &self.allow {
+        let extras = self.extras.as_deref();
+        if let Some(allow) = extras.and_then(|e| e.allow.as_deref()) {
             if let Ok(value) = HeaderValue::from_str(allow) {
                 response.insert_header((header::ALLOW, value));
             }
@@ -322,7 +367,21 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"karvon\""));
         }
-        response.json(self.problem())
+        match extras.and_then(|e| e.extensions.as_ref()) {
+            None => response.json(self.problem()),
+            Some(members) => {
+                let mut body = serde_json::to_value(self.problem())
+                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+                if let serde_json::Value::Object(standard) = &mut body {
+                    for (name, value) in members.iter() {
+                        standard
+                            .entry(name.clone())
+                            .or_insert_with(|| value.clone());
+                    }
+                }
+                response.json(body)
+            }
+        }
     }
 }
 

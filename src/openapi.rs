@@ -5,13 +5,17 @@
 //! [`DocumentWide`] runs after the handlers' paths are collected (see `startup::api_spec`).
 
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{HttpMethod, PathItem};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Array, ObjectBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::http::idempotency::accepts_key;
+use crate::http::middleware::MAX_REQUEST_HEADER_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +25,7 @@ use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
 cases, referrals and follow-ups, scoped by role and centre.\n\n\
 Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
 (`limit`, `cursor` → `next_cursor`). Mutable resources carry `version` and an `ETag`; \
-`PATCH` requires `If-Match`. `POST` accepts `Idempotency-Key`.",
+`PATCH` requires `If-Match`. Most `POST`s accept `Idempotency-Key` (see the parameter).",
         license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later")
     ),
     servers((url = "/", description = "This server")),
@@ -53,7 +57,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Malformed or invalid input; `errors` names each invalid field",
     ),
     ("401", "Unauthorized", "No valid access token"),
-    ("403", "Forbidden", "Your role may not do this"),
+    (
+        "403",
+        "Forbidden",
+        "Your role may not do this, or your centre is inactive (`type` ending `/centre-inactive`)",
+    ),
     ("404", "NotFound", "No such resource, or not in your scope"),
     ("409", "Conflict", "Conflicts with the current state"),
     (
@@ -73,8 +81,22 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     ("503", "ServiceUnavailable", "The database is unreachable"),
 ];
 
+/// The input limits, written from the constants that enforce them.
+fn limits() -> String {
+    format!(
+        "\n\nTimestamps are RFC 3339 between the years {} and {} (UTC). Request headers larger \
+than {} KiB in total answer 431 Request Header Fields Too Large.",
+        crate::time::EARLIEST_YEAR,
+        crate::time::LATEST_YEAR,
+        MAX_REQUEST_HEADER_BYTES / 1024
+    )
+}
+
 impl Modify for DocumentWide {
     fn modify(&self, openapi: &mut OpenApiDoc) {
+        if let Some(description) = openapi.info.description.as_mut() {
+            description.push_str(&limits());
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -123,7 +145,7 @@ impl Modify for DocumentWide {
                         "412" | "428" => method == HttpMethod::Patch,
                         "413" | "415" => has_body,
                         "422" => is_api && (has_body || method == HttpMethod::Post),
-                        "429" => is_login,
+                        "429" => is_login || path.ends_with("/me/password"),
                         _ => false,
                     })
                     .collect();
@@ -135,6 +157,28 @@ impl Modify for DocumentWide {
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
                 }
             }
+        }
+
+        document_idempotency(openapi);
+        reference_page_items(openapi);
+    }
+}
+
+/// utoipa writes each `Page<T>` with `T` inlined; point `items` at `T`'s component instead, so
+/// a list and a single read share one schema (and generated clients one type).
+fn reference_page_items(openapi: &mut OpenApiDoc) {
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    let named: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Page_").filter(|i| named.iter().any(|n| n == i)) else {
+            continue;
+        };
+        if let RefOr::T(Schema::Object(page)) = schema {
+            let items = Array::new(Ref::from_schema_name(item));
+            page.properties
+                .insert("items".to_owned(), RefOr::T(Schema::Array(items)));
         }
     }
 }
@@ -150,4 +194,84 @@ fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut utoipa::openapi::pat
     .into_iter()
     .filter_map(|(method, op)| op.map(|op| (method, op)))
     .collect()
+}
+
+const IDEMPOTENCY_KEY: &str = "Makes a retry safe on a flaky network. A second `POST` with the \
+same key and body, by the same user within 24 hours, creates or changes nothing: it answers the \
+first response's status with the resource as it is now (read again under your current access, \
+`Idempotent-Replayed: true`). The same key with another body answers 422; while the first request \
+is still running, 409. A failed request is not remembered, so its retry runs again. Not accepted \
+by `auth/*`, `me/password` and `users`, which carry passwords or hand out tokens: there the key is \
+ignored and the request runs as usual.";
+
+/// Declares `Idempotency-Key` on every `POST` that honours it, the headers its success
+/// responses carry, and that the other `POST`s ignore it.
+fn document_idempotency(openapi: &mut OpenApiDoc) {
+    let key = idempotency_key_parameter();
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/api/")) else {
+            continue;
+        };
+        if !accepts_key(path) {
+            operation
+                .description
+                .get_or_insert_with(String::new)
+                .push_str(
+                    "\n\n`Idempotency-Key` is ignored here: nothing of this request is stored.",
+                );
+            continue;
+        }
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(key.clone()));
+        for (status, response) in operation.responses.responses.iter_mut() {
+            if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                add_success_headers(status, response);
+            }
+        }
+    }
+}
+
+fn add_success_headers(status: &str, response: &mut utoipa::openapi::response::Response) {
+    let header =
+        |description: &str| RefOr::T(HeaderBuilder::new().description(Some(description)).build());
+    let replayed = HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::Boolean)))
+        .description(Some(
+            "`true` when this answers a retry with the same `Idempotency-Key`",
+        ))
+        .build();
+    response
+        .headers
+        .insert("Idempotent-Replayed".to_owned(), RefOr::T(replayed));
+    if response.content.is_empty() {
+        return;
+    }
+    response.headers.insert(
+        "Content-Location".to_owned(),
+        header("The path of the resource shown: `GET` it to read it again"),
+    );
+    if status == "201" {
+        response.headers.insert(
+            "Location".to_owned(),
+            header("The path of the created resource"),
+        );
+    }
+}
+
+fn idempotency_key_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(IDEMPOTENCY_KEY))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .example(Some(serde_json::json!("5f0c1e2a-register-gulru")))
+        .build()
 }

@@ -15,10 +15,12 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
 use crate::error::ApiError;
 use crate::http::fallback::{self, KnownRoutes};
+use crate::http::idempotency::FingerprintKey;
 use crate::http::json::BodyLimit;
 use crate::http::request::TrustProxyHeaders;
 use crate::openapi::{ApiDoc, DocumentWide};
@@ -27,7 +29,7 @@ use crate::state::AppState;
 /// Registers every API route under `/api/v1`, and the operational ones at the root.
 fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.configure(crate::ops::configure).service(
-        scope::scope("/api/v1")
+        scope::scope(crate::http::representation::API_BASE)
             .configure(crate::auth::configure)
             .configure(crate::centres::configure)
             .configure(crate::users::configure)
@@ -56,6 +58,8 @@ pub fn api_spec() -> utoipa::openapi::OpenApi {
 pub struct Application {
     port: u16,
     server: Server,
+    pool: crate::db::Pool,
+    housekeeping_interval: std::time::Duration,
     metrics_server: Option<Server>,
     metrics_port: Option<u16>,
     /// Start-up work still waiting for the database (it was down when the server started).
@@ -99,13 +103,16 @@ impl Application {
         } else {
             Some(tokio::spawn(startup.prepare()))
         };
+        let secret = jwt_secret(&config);
         let state = web::Data::new(AppState {
-            pool,
-            tokens: TokenKeys::new(&jwt_secret(&config), config.access_token_ttl()),
+            pool: pool.clone(),
+            tokens: TokenKeys::new(&secret, config.access_token_ttl()),
             passwords,
+            pseudonyms: Pseudonyms::new(&secret),
             refresh_ttl: chrono::Duration::days(
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
+            fingerprint_key: FingerprintKey::derive(&secret),
         });
         let parts = AppParts::new(state, &config)?;
         let (metrics_server, metrics_port) = match config.metrics_bind {
@@ -124,6 +131,10 @@ impl Application {
         Ok(Self {
             port,
             server,
+            pool,
+            housekeeping_interval: std::time::Duration::from_secs(
+                config.housekeeping_interval_secs,
+            ),
             metrics_server,
             metrics_port,
             preparing,
@@ -145,8 +156,9 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT, then stops accepting, lets in-flight requests finish (up to
-    /// `SHUTDOWN_TIMEOUT_SECS`) and returns.
+    /// `SHUTDOWN_TIMEOUT_SECS`) and returns. Housekeeping runs alongside, and stops with it.
     pub async fn run(self) -> std::io::Result<()> {
+        let housekeeping = crate::housekeeping::spawn(self.pool, self.housekeeping_interval);
         let metrics = self.metrics_server.map(|server| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -155,6 +167,7 @@ impl Application {
             None => self.server.await,
             Some(preparing) => serve_while_preparing(self.server, preparing).await,
         };
+        housekeeping.abort();
         if let Some((handle, server)) = metrics {
             handle.stop(true).await;
             let _ = server.await;
@@ -301,6 +314,9 @@ impl AppParts {
                 ])
                 .expose_headers([
                     header::ETAG,
+                    header::LOCATION,
+                    header::CONTENT_LOCATION,
+                    header::HeaderName::from_static(crate::http::idempotency::REPLAYED_HEADER),
                     header::RETRY_AFTER,
                     header::HeaderName::from_static("x-request-id"),
                 ])

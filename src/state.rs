@@ -1,12 +1,17 @@
-//! What every handler shares: the pool, token keys and the password hasher.
+//! What every handler shares: the pool, token keys, the password hasher, the keyed hash of
+//! login names and the key of Idempotency-Key fingerprints.
 
 use crate::auth::password::Passwords;
+use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::db::Pool;
+use crate::http::idempotency::FingerprintKey;
 
 pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
+    pub pseudonyms: Pseudonyms,
     pub refresh_ttl: chrono::Duration,
+    pub fingerprint_key: FingerprintKey,
 }

@@ -458,7 +458,7 @@ async fn the_lock_lifts_after_fifteen_minutes() {
         fail_logins(&app, &counsellor.username, 5).await;
         let locked = login_attempt(&app, &counsellor.username, &counsellor.password).await;
         assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
-        app.age_login_attempts(16);
+        app.age_login_throttle(16);
         let right = login_attempt(&app, &counsellor.username, &counsellor.password).await;
         assert_eq!(right.status(), StatusCode::OK);
     })
@@ -863,8 +863,11 @@ async fn logins_failures_lockouts_and_logouts_are_audited() {
         let locked = login_attempt(&app, &counsellor.username, &counsellor.password).await;
         assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
 
+        let again = login_attempt(&app, &counsellor.username, &counsellor.password).await;
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+
         let by_user = app.audit_actions(&counsellor.id);
-        for action in ["auth.login", "auth.login_failed", "auth.lockout"] {
+        for action in ["auth.login", "auth.login_failed", "auth.login_throttled"] {
             assert!(
                 by_user.iter().any(|a| a == action),
                 "{action} in {by_user:?}"
@@ -874,10 +877,19 @@ async fn logins_failures_lockouts_and_logouts_are_audited() {
             by_user.iter().filter(|a| *a == "auth.login_failed").count(),
             5
         );
+        // One event for the lock, none for each refused attempt.
+        assert_eq!(
+            by_user
+                .iter()
+                .filter(|a| *a == "auth.login_throttled")
+                .count(),
+            1
+        );
         let all = actions(&audit_items(&app, &app.admin, "").await);
         assert!(all.iter().any(|a| a == "auth.logout"), "{all:?}");
-        assert!(
-            all.iter().any(|a| a == "auth.login_refused_locked"),
+        assert_eq!(
+            all.iter().filter(|a| *a == "auth.login_throttled").count(),
+            1,
             "{all:?}"
         );
     })

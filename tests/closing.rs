@@ -223,7 +223,7 @@ async fn a_supervisor_forces_the_close_and_every_open_item_is_cancelled_with_a_n
             assert!(body["closed_at"].is_string());
             assert_eq!(
                 app.audit_actions(id),
-                ["follow_up.create", "follow_up.cancel"]
+                ["follow_up.create", "follow_up.cancel", "follow_up.read"]
             );
         }
         for ((id, from), before) in work.open.iter().zip(history_before) {

@@ -524,9 +524,16 @@ async fn rescheduling_needs_the_current_version() {
         let reassigned = expect(response, StatusCode::OK, "reassign").await;
         assert_eq!(reassigned["assigned_to"], care.colleague.id.as_str());
         assert_eq!(reassigned["due_at"], rfc3339(new_due));
+        // Reads are audited too (the etag read, and the check after the stale PATCH).
         assert_eq!(
             app.audit_actions(&id),
-            ["follow_up.create", "follow_up.update", "follow_up.update"]
+            [
+                "follow_up.create",
+                "follow_up.read",
+                "follow_up.update",
+                "follow_up.read",
+                "follow_up.update"
+            ]
         );
         // The rescheduled time is what the agenda sorts by.
         let theirs = app

@@ -575,7 +575,7 @@ async fn access_log_lists_reads_and_changes_of_the_persons_records() {
         assert_eq!(seen, expected);
         assert!(items
             .iter()
-            .all(|e| e["subject_id"] == world.migrant.as_str()));
+            .all(|e| e["subject_ids"] == json!([world.migrant])));
         let update = items
             .iter()
             .find(|e| e["action"] == "migrant.update")

@@ -3,16 +3,9 @@
 
 mod common;
 
-use common::{spawn, spawn_replica, Backend, PostgresDatabase, TestApp};
-use karvon::config::{JwtSecret, ServeConfig};
+use common::{spawn, Backend, PostgresDatabase, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-const SHARED_SECRET: &[u8] = b"replicas-share-this-secret-of-48-bytes-0123456789";
-
-fn shared_secret(config: &mut ServeConfig) {
-    config.jwt_secret = Some(JwtSecret::from_bytes(SHARED_SECRET).expect("secret"));
-}
 
 /// Two servers over one fresh PostgreSQL database, or `None` without PostgreSQL (outside CI).
 async fn two_replicas() -> Option<(TestApp, TestApp, PostgresDatabase)> {
@@ -27,8 +20,8 @@ async fn two_replicas() -> Option<(TestApp, TestApp, PostgresDatabase)> {
         }
     };
     let database = PostgresDatabase::create(&admin_url);
-    let first = spawn(database.url.clone(), Backend::Postgres, &shared_secret).await;
-    let second = spawn_replica(&first, &shared_secret).await;
+    let first = spawn(database.url.clone(), Backend::Postgres, &|_| {}).await;
+    let second = first.replica().await;
     Some((first, second, database))
 }
 

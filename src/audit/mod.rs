@@ -1,14 +1,18 @@
 //! The append-only audit trail: who did what to which record, when, from where.
 //!
-//! Events are written in the same transaction as the change they describe. Nothing here (or
-//! anywhere) updates or deletes them; on PostgreSQL a trigger refuses it, on SQLite too.
+//! Events are written in the same transaction as the change or read they describe. Nothing here
+//! (or anywhere) updates or deletes them or their subjects; on both backends triggers refuse it.
+//!
+//! Every response that shows a person's data records one event naming each person shown as a
+//! subject (`audit_event_subjects`): a single read names one, a page of a list all on the page.
+//! An empty page shows nobody and records nothing.
 
 pub mod routes;
 
 use diesel::prelude::*;
 
 use crate::auth::staff::Staff;
-use crate::db::schema::audit_events;
+use crate::db::schema::{audit_event_subjects, audit_events};
 use crate::db::DbConnection;
 use crate::http::RequestMeta;
 
@@ -18,7 +22,7 @@ pub struct Event<'a> {
     entity_type: &'a str,
     entity_id: Option<&'a str>,
     centre_id: Option<&'a str>,
-    subject_id: Option<&'a str>,
+    subjects: Vec<&'a str>,
     changed_fields: Vec<&'a str>,
     actor_id: Option<&'a str>,
     actor_username: Option<&'a str>,
@@ -32,7 +36,7 @@ impl<'a> Event<'a> {
             entity_type,
             entity_id,
             centre_id: None,
-            subject_id: None,
+            subjects: Vec::new(),
             changed_fields: Vec::new(),
             actor_id: None,
             actor_username: None,
@@ -65,9 +69,16 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// The migrant whose personal data the event concerns (for their access log).
+    /// A migrant whose personal data the event concerns (for their access log); `None` (an
+    /// anonymous consultation) adds nobody.
     pub fn subject(mut self, migrant_id: Option<&'a str>) -> Self {
-        self.subject_id = migrant_id;
+        self.subjects.extend(migrant_id);
+        self
+    }
+
+    /// Every migrant a response shows, e.g. the people on a page of a list.
+    pub fn subjects(mut self, migrant_ids: impl IntoIterator<Item = &'a str>) -> Self {
+        self.subjects.extend(migrant_ids);
         self
     }
 
@@ -77,11 +88,15 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub fn record(self, conn: &mut DbConnection) -> QueryResult<()> {
+    /// Writes the event and its subjects: two statements whatever the number of subjects. Call
+    /// it inside the transaction of the read or write it describes, so that a failure here
+    /// fails the request instead of answering unaudited.
+    pub fn record(mut self, conn: &mut DbConnection) -> QueryResult<()> {
+        let id = uuid::Uuid::now_v7().to_string();
         let changed = serde_json::to_string(&self.changed_fields).unwrap_or_else(|_| "[]".into());
         diesel::insert_into(audit_events::table)
             .values((
-                audit_events::id.eq(uuid::Uuid::now_v7().to_string()),
+                audit_events::id.eq(&id),
                 audit_events::at.eq(chrono::Utc::now().naive_utc()),
                 audit_events::actor_id.eq(self.actor_id),
                 audit_events::actor_username.eq(self.actor_username),
@@ -92,9 +107,31 @@ impl<'a> Event<'a> {
                 audit_events::request_id.eq(self.meta.map(|m| m.request_id.as_str())),
                 audit_events::client_ip.eq(self.meta.map(|m| m.client_ip.as_str())),
                 audit_events::changed_fields.eq(changed),
-                audit_events::subject_id.eq(self.subject_id),
+                audit_events::endpoint.eq(self.meta.and_then(|m| m.endpoint.as_deref())),
             ))
-            .execute(conn)
-            .map(|_| ())
+            .execute(conn)?;
+        self.subjects.sort_unstable();
+        self.subjects.dedup();
+        if self.subjects.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = self
+            .subjects
+            .iter()
+            .map(|migrant_id| {
+                (
+                    audit_event_subjects::event_id.eq(&id),
+                    audit_event_subjects::migrant_id.eq(*migrant_id),
+                )
+            })
+            .collect();
+        // One multi-row statement, on the concrete connection: diesel's multi-backend
+        // connection has no batch insert.
+        let insert = diesel::insert_into(audit_event_subjects::table).values(&rows);
+        match conn {
+            DbConnection::Postgresql(pg) => insert.execute(pg),
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        }
+        .map(|_| ())
     }
 }

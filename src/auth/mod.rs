@@ -1,8 +1,10 @@
 //! Authentication: password login, access and refresh tokens, throttling, and the `Staff`
 //! extractor every protected handler uses.
 
+pub mod attempts;
 pub mod bootstrap;
 pub mod password;
+pub mod pseudonyms;
 mod routes;
 pub mod staff;
 pub mod throttle;

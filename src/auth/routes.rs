@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::attempts::{self, Claimant};
 use super::password::check_policy;
 use super::staff::PendingStaff;
-use super::throttle;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use crate::audit::Event;
 use crate::db::schema::{refresh_tokens, sessions, users};
@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::{Json, RequestMeta};
 use crate::state::AppState;
 use crate::users::queries::{find_by_username, revoke_sessions};
-use crate::users::{username_key, User};
+use crate::users::User;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(login)
@@ -114,8 +114,10 @@ fn issue_tokens(
 
 /// Log in with username and password.
 ///
-/// More than 5 failed attempts for a username, or 20 from one address, within 15 minutes answer
-/// 429 with `Retry-After` until the window passes, even with the right password.
+/// Failed attempts are throttled: more than 5 for a username from one client address, or 20 from
+/// one address, within 15 minutes answer 429 with `Retry-After` until the window passes, even
+/// with the right password. Failures for a username from other addresses only slow its attempts
+/// down (up to 4 s each), so that nobody can lock a person out from elsewhere.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -137,66 +139,37 @@ async fn login(
     if !(1..=64).contains(&username_len) || !(1..=256).contains(&password_len) {
         return Err(ApiError::unauthorized("wrong username or password"));
     }
-    let key = username_key(&input.username);
-
-    let (lookup_key, lookup_ip) = (key.clone(), meta.client_ip.clone());
-    let lock_meta = meta.clone();
-    let claimed = input.username.clone();
-    let (locked, user) = crate::db::run(&state.pool, move |conn| {
-        let now = crate::time::now();
-        let locked = throttle::locked_for(conn, &lookup_key, &lookup_ip, now)?;
-        if locked.is_some() {
-            Event::new("auth.login_refused_locked", "user", None)
-                .claimed_by(&claimed, None, &lock_meta)
-                .record(conn)?;
-            return Ok((locked, None));
-        }
-        Ok((None, find_by_username(conn, &claimed)?))
-    })
+    let typed = input.username.clone();
+    let user = crate::db::run(&state.pool, move |conn| Ok(find_by_username(conn, &typed)?)).await?;
+    let claimant = Claimant::new(user.as_ref(), &input.username, &state.pseudonyms);
+    // An inactive account is checked against the dummy hash: it fails like a wrong password.
+    let stored_hash = user
+        .as_ref()
+        .filter(|u| u.active)
+        .map(|u| u.password_hash.clone());
+    let verified = attempts::throttled_verify(
+        &state,
+        claimant,
+        meta.clone(),
+        stored_hash,
+        input.password,
+        "auth.login_failed",
+    )
     .await?;
-    if let Some(retry_after) = locked {
-        return Err(ApiError::too_many_requests(retry_after));
-    }
-
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = state.passwords.verify(stored_hash, input.password).await?;
-    let succeeded = password_ok && user.as_ref().is_some_and(|u| u.active);
-
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
     let app = state.clone();
-    let claimed = input.username;
-    let outcome = crate::db::transaction(&state.pool, move |conn| {
-        let now = crate::time::now();
-        throttle::record_attempt(conn, &key, &meta.client_ip, succeeded, now)?;
-        let user_id = user.as_ref().map(|u| u.id.as_str());
-        let centre_id = user.as_ref().and_then(|u| u.centre_id.as_deref());
-        match user.as_ref().filter(|_| succeeded) {
-            Some(user) => {
-                let tokens = start_session(conn, &app, user)?;
-                Event::new("auth.login", "user", Some(&user.id))
-                    .claimed_by(&user.username, Some(&user.id), &meta)
-                    .centre(centre_id)
-                    .record(conn)?;
-                Ok(Some(tokens))
-            }
-            None => {
-                Event::new("auth.login_failed", "user", user_id)
-                    .claimed_by(&claimed, user_id, &meta)
-                    .centre(centre_id)
-                    .record(conn)?;
-                if throttle::locked_for(conn, &key, &meta.client_ip, now)?.is_some() {
-                    Event::new("auth.lockout", "user", user_id)
-                        .claimed_by(&claimed, user_id, &meta)
-                        .centre(centre_id)
-                        .record(conn)?;
-                }
-                Ok(None)
-            }
-        }
+    let tokens = crate::db::transaction(&state.pool, move |conn| {
+        let tokens = start_session(conn, &app, &user)?;
+        Event::new("auth.login", "user", Some(&user.id))
+            .claimed_by(&user.username, Some(&user.id), &meta)
+            .centre(user.centre_id.as_deref())
+            .record(conn)?;
+        Ok(tokens)
     })
     .await?;
-    outcome
-        .map(web::Json)
-        .ok_or_else(|| ApiError::unauthorized("wrong username or password"))
+    Ok(web::Json(tokens))
 }
 
 enum RefreshOutcome {
@@ -344,6 +317,9 @@ async fn me(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpRespo
 }
 
 /// Change your own password. Every session of yours ends: log in again with the new password.
+///
+/// A wrong `current_password` (422) counts as a failed login for your account and is throttled
+/// the same way (429 with `Retry-After`).
 #[utoipa::path(
     tag = "auth",
     request_body = ChangePasswordRequest,
@@ -365,13 +341,18 @@ async fn change_password(
             .first::<User>(conn)?)
     })
     .await?;
-    let current_ok = state
-        .passwords
-        .verify(
-            Some(user.password_hash.clone()),
-            input.current_password.clone(),
-        )
-        .await?;
+    // A wrong current password counts as a failed login for the account (someone holding a
+    // stolen access token must not be able to guess the password without limit or trace).
+    let claimant = Claimant::new(Some(&user), &user.username, &state.pseudonyms);
+    let current_ok = attempts::throttled_verify(
+        &state,
+        claimant,
+        staff.meta.clone(),
+        Some(user.password_hash.clone()),
+        input.current_password.clone(),
+        "auth.password_change_failed",
+    )
+    .await?;
     if !current_ok {
         return Err(ApiError::unprocessable_field(
             "current_password",

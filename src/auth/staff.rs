@@ -2,7 +2,10 @@
 //!
 //! The JWT is checked first (signature, algorithm, expiry, issuer, audience); then one primary-key
 //! lookup confirms that its session is live and its user active, and reads the user's current
-//! role and centre. So logout, deactivation and password changes cut access at the next request.
+//! role and centre and whether that centre is active. So logout, deactivation, password changes,
+//! transfers and demotions take effect at the next request, and staff of an inactive centre are
+//! refused (403) on every request — here, so that no handler can forget it. Login itself still
+//! succeeds for them: the session works again as soon as the centre is reactivated.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +17,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::schema::{sessions, users};
+use crate::db::schema::{centres, sessions, users};
 use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::state::AppState;
@@ -87,7 +90,8 @@ impl Staff {
 /// such users with 403.
 pub struct PendingStaff(pub Staff);
 
-type StaffRow = (String, String, String, Option<String>, bool);
+/// (id, username, role, centre, must_change_password, centre active).
+type StaffRow = (String, String, String, Option<String>, bool, Option<bool>);
 
 /// Checks the bearer token and its session; also returns `must_change_password`.
 pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
@@ -118,7 +122,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiE
     let row: Option<StaffRow> = crate::db::run(&state.pool, move |conn| {
         let now = chrono::Utc::now().naive_utc();
         Ok(sessions::table
-            .inner_join(users::table)
+            .inner_join(users::table.left_join(centres::table))
             .filter(sessions::id.eq(&lookup_session))
             .filter(sessions::user_id.eq(&user_id))
             .filter(sessions::revoked_at.is_null())
@@ -130,17 +134,22 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiE
                 users::role,
                 users::centre_id,
                 users::must_change_password,
+                centres::active.nullable(),
             ))
             .first::<StaffRow>(conn)
             .optional()?)
     })
     .await?;
-    let (id, username, role, centre_id, must_change_password) =
+    let (id, username, role, centre_id, must_change_password, centre_active) =
         row.ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
+    let role = Role::from_db(&role);
+    if role != Role::Admin && centre_active != Some(true) {
+        return Err(ApiError::centre_inactive());
+    }
     let staff = Staff {
         id,
         username,
-        role: Role::from_db(&role),
+        role,
         centre_id,
         session_id,
         meta,

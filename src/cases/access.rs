@@ -1,7 +1,11 @@
 //! Who may see and change which case — the one place these rules live.
 //!
-//! - Read a case and everything on it: counsellors, cases assigned to them; supervisors, their
-//!   centre's cases. Admins: none (they never read personal data).
+//! - Read a case and everything on it: counsellors, cases of their centre assigned to them;
+//!   supervisors, their centre's cases. Admins: none (they never read personal data).
+//!
+//! Every rule names the caller's current centre, even where it also names the caller: a case
+//! may stay assigned to someone who has since moved to another centre (a closed case, reopened
+//! later), and they must not keep it.
 //! - Write on a case (update, consultation, referral, follow-up): the same people, while the case
 //!   is open.
 //! - Reassign, reopen: supervisors. Close: the assigned counsellor or a supervisor.
@@ -21,11 +25,14 @@ pub type CaseFilter = Box<dyn BoxableExpression<cases::table, MultiBackend, SqlT
 
 /// The cases the caller may read.
 pub fn visible(staff: &Staff) -> CaseFilter {
+    let centre = staff.centre_id.clone().unwrap_or_default();
     match staff.role {
-        Role::Supervisor => {
-            Box::new(cases::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
-        }
-        Role::Counsellor => Box::new(cases::assigned_to.eq(staff.id.clone())),
+        Role::Supervisor => Box::new(cases::centre_id.eq(centre)),
+        Role::Counsellor => Box::new(
+            cases::centre_id
+                .eq(centre)
+                .and(cases::assigned_to.eq(staff.id.clone())),
+        ),
         Role::Admin => Box::new(cases::id.ne(cases::id)),
     }
 }

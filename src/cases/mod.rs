@@ -5,7 +5,7 @@ pub mod model;
 mod routes;
 pub mod timeline;
 
-pub use routes::configure;
+pub use routes::{configure, reassign};
 
 use crate::auth::staff::Staff;
 use crate::db::DbConnection;

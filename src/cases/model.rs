@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::cases;
+use crate::time::Timestamp;
 
 crate::text_enum!(CaseStatus { Open => "open", Closed => "closed" });
 
@@ -134,12 +135,12 @@ pub struct ListCases {
     pub priority: Option<Priority>,
     pub assigned_to: Option<String>,
     pub migrant_id: Option<String>,
-    /// Opened at or after this time (RFC 3339).
-    pub opened_after: Option<DateTime<Utc>>,
-    /// Opened before this time (RFC 3339).
-    pub opened_before: Option<DateTime<Utc>>,
-    /// Changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Opened at or after this time (RFC 3339, years 1900–9999).
+    pub opened_after: Option<Timestamp>,
+    /// Opened before this time (RFC 3339, years 1900–9999).
+    pub opened_before: Option<Timestamp>,
+    /// Changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,7 +11,8 @@ use crate::db::schema::{case_events, cases, migrants};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -28,9 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, case: Case) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(case.version)))
-        .json(CaseResponse::from(case))
+    representation(status, "cases", &case.id, case.version).json(CaseResponse::from(case))
 }
 
 fn record_case_event(
@@ -139,6 +138,7 @@ async fn create_case(
             ));
         }
         check_assignable(conn, &centre, &assignee, "assigned_to")?;
+        let grants_access = write_grants_access(conn, &staff, &input.migrant_id)?;
         let now = crate::time::now();
         let case = Case {
             id: uuid::Uuid::now_v7().to_string(),
@@ -178,6 +178,9 @@ async fn create_case(
             &case,
             vec!["migrant_id", "summary", "priority", "assigned_to"],
         )?;
+        if grants_access {
+            record_access_granted(conn, &staff, &case.migrant_id)?;
+        }
         Ok(case)
     })
     .await?;
@@ -201,7 +204,7 @@ async fn list_cases(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = cases::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
             q = q.filter(cases::status.eq(status.as_str()));
@@ -227,14 +230,22 @@ async fn list_cases(
         if let Some(before) = before {
             q = q.filter(cases::id.lt(before));
         }
-        Ok(q.order(cases::id.desc())
+        let rows = q
+            .order(cases::id.desc())
             .limit(limit.fetch())
-            .load::<Case>(conn)?)
+            .load::<Case>(conn)?;
+        let page = Page::from_rows(rows, limit, |c| c.id.clone());
+        if !page.items.is_empty() {
+            Event::new("case.list", "case", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|c| c.migrant_id.as_str()))
+                .record(conn)?;
+        }
+        Ok(page.map(CaseResponse::from))
     })
     .await?;
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |c| c.id.clone()).map(CaseResponse::from),
-    ))
+    Ok(web::Json(page))
 }
 
 /// Read a case (audited).
@@ -300,10 +311,10 @@ async fn update_case(
                 changed.push("priority");
             }
         }
-        if changed.is_empty() {
-            return Ok(case);
+        if !changed.is_empty() {
+            save(conn, &mut case)?;
         }
-        save(conn, &mut case)?;
+        // Audited even when nothing changed: the answer shows the case.
         audit(conn, &staff, "case.update", &case, changed)?;
         Ok(case)
     })
@@ -332,30 +343,54 @@ async fn assign_case(
     v.text("reason", &input.reason, 1, 1000);
     v.finish()?;
     let case = crate::db::transaction(&state.pool, move |conn| {
-        let mut case = load_visible(conn, &staff, &id)?;
+        let case = load_visible(conn, &staff, &id)?;
         staff.require(&[Role::Supervisor])?;
         if !case.is_open() {
             return Err(ApiError::conflict("the case is closed; reopen it first"));
         }
-        check_assignable(conn, &case.centre_id, &input.assigned_to, "assigned_to")?;
-        if case.assigned_to == input.assigned_to {
-            return Ok(case);
-        }
-        case.assigned_to = input.assigned_to;
-        save(conn, &mut case)?;
-        record_case_event(
+        reassign(
             conn,
-            &case.id,
             &staff,
-            "assigned",
-            Some(&case.assigned_to),
-            Some(input.reason.trim()),
-        )?;
-        audit(conn, &staff, "case.reassign", &case, vec!["assigned_to"])?;
-        Ok(case)
+            case,
+            &input.assigned_to,
+            input.reason.trim(),
+            "assigned_to",
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, case))
+}
+
+/// Gives an open case to `assignee`, who must be an active counsellor or supervisor of the
+/// case's centre (422 naming `field` otherwise), with its `assigned` case event and audit row,
+/// in the caller's transaction. The one way a case changes hands: `POST cases/{id}/assign` and
+/// the hand-over when a staff member moves, leaves or becomes an admin.
+pub fn reassign(
+    conn: &mut DbConnection,
+    actor: &Staff,
+    mut case: Case,
+    assignee: &str,
+    reason: &str,
+    field: &str,
+) -> Result<Case, ApiError> {
+    check_assignable(conn, &case.centre_id, assignee, field)?;
+    if case.assigned_to == assignee {
+        // Nothing to change, but the answer shows the case.
+        audit(conn, actor, "case.reassign", &case, vec![])?;
+        return Ok(case);
+    }
+    case.assigned_to = assignee.to_owned();
+    save(conn, &mut case)?;
+    record_case_event(
+        conn,
+        &case.id,
+        actor,
+        "assigned",
+        Some(&case.assigned_to),
+        Some(reason),
+    )?;
+    audit(conn, actor, "case.reassign", &case, vec!["assigned_to"])?;
+    Ok(case)
 }
 
 /// Close a case (its counsellor or a supervisor); a reason is required.

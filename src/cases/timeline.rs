@@ -15,7 +15,7 @@ use crate::auth::staff::Staff;
 use crate::consultations::model::{Consultation, ConsultationResponse};
 use crate::db::schema::{case_events, consultations, follow_ups, referral_transitions, referrals};
 use crate::error::ApiError;
-use crate::http::pagination::decode_cursor;
+use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
 
@@ -95,8 +95,6 @@ pub struct TimelineQuery {
     pub cursor: Option<String>,
 }
 
-type Key = (NaiveDateTime, String);
-
 #[derive(Queryable)]
 struct CaseEventRow {
     id: String,
@@ -148,14 +146,10 @@ pub async fn case_timeline(
     let id = id.into_inner();
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<Key> = decode_cursor(query.cursor.as_deref())?;
-    // Before everything: the first page. Not `NaiveDateTime::MIN`, which PostgreSQL's timestamp
-    // cannot hold (500 on the first page); a cursor is clamped to the same floor.
-    let floor = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .ok_or_else(|| ApiError::internal("timeline floor"))?;
-    let (at0, id0) = after.unwrap_or((floor, String::new()));
-    let at0 = at0.max(floor);
+    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    // The first page starts before every entry a client could have written.
+    let (CursorTime(at0), id0) =
+        after.unwrap_or((CursorTime(crate::time::earliest()), String::new()));
     let page = crate::db::transaction(&state.pool, move |conn| {
         let case = load_visible(conn, &staff, &id)?;
         let fetch = limit.fetch();

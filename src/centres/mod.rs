@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::staff::{Role, Staff};
 use crate::db::schema::centres;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = centres)]
@@ -89,8 +90,8 @@ pub struct UpdateCentre {
 #[into_params(parameter_in = Query)]
 pub struct ListCentres {
     pub active: Option<bool>,
-    /// Only centres changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only centres changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

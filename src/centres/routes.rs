@@ -1,4 +1,3 @@
-use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -9,7 +8,7 @@ use crate::auth::staff::{Role, Staff};
 use crate::db::schema::centres;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -21,9 +20,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: actix_web::http::StatusCode, centre: Centre) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(centre.version)))
-        .json(CentreResponse::from(centre))
+    representation(status, "centres", &centre.id, centre.version).json(CentreResponse::from(centre))
 }
 
 /// Create a centre (admin).

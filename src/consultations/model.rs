@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::consultations;
 use crate::migrants::model::{MigrationStatus, Sex};
+use crate::time::Timestamp;
 
 crate::text_enum!(Channel { WalkIn => "walk_in", Phone => "phone", Online => "online", Outreach => "outreach" });
 
@@ -149,7 +150,8 @@ pub struct CreateConsultation {
     pub case_id: Option<String>,
     /// For a one-off consultation without registration: only what statistics need.
     pub anonymous: Option<AnonymousProfile>,
-    pub occurred_at: DateTime<Utc>,
+    /// When it took place (RFC 3339): not in the future, at most ten years back.
+    pub occurred_at: Timestamp,
     pub channel: Channel,
     #[schema(minimum = 1, maximum = 600)]
     pub duration_minutes: i32,
@@ -169,7 +171,8 @@ pub struct CreateConsultation {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"duration_minutes": 30, "outcome": "Returned with documents"}))]
 pub struct UpdateConsultation {
-    pub occurred_at: Option<DateTime<Utc>>,
+    /// When it took place (RFC 3339): not in the future, at most ten years back.
+    pub occurred_at: Option<Timestamp>,
     pub channel: Option<Channel>,
     #[schema(minimum = 1, maximum = 600)]
     pub duration_minutes: Option<i32>,
@@ -194,12 +197,12 @@ pub struct ListConsultations {
     pub counsellor_id: Option<String>,
     pub topic: Option<Topic>,
     pub channel: Option<Channel>,
-    /// Occurred at or after this time (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
-    /// Occurred before this time (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
-    /// Changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Occurred at or after this time (RFC 3339, years 1900–9999).
+    pub from: Option<Timestamp>,
+    /// Occurred before this time (RFC 3339, years 1900–9999).
+    pub to: Option<Timestamp>,
+    /// Changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -1,6 +1,6 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -12,9 +12,11 @@ use crate::auth::staff::{Role, Staff};
 use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
-use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::pagination::{decode_cursor, CursorTime};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
+use crate::migrants::access::{record_access_granted, write_grants_access};
 use crate::state::AppState;
+use crate::time::Timestamp;
 use crate::validation::Validator;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -25,15 +27,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, consultation: ConsultationResponse) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(consultation.version)))
-        .json(consultation)
+    representation(
+        status,
+        "consultations",
+        &consultation.id,
+        consultation.version,
+    )
+    .json(consultation)
 }
 
 /// A consultation time is plausible when it is not in the future (10 minutes of clock skew
 /// allowed) and not more than ten years back (paper records being entered late).
-fn check_occurred_at(v: &mut Validator, at: DateTime<Utc>) {
-    let now = Utc::now();
+fn check_occurred_at(v: &mut Validator, at: Timestamp) {
+    let (at, now) = (at.utc(), Utc::now());
     if at > now + Duration::minutes(10) {
         v.fail("occurred_at", "must not be in the future");
     } else if at < now - Duration::days(3653) {
@@ -148,6 +154,10 @@ async fn create_consultation(
             }
             (None, None) => None,
         };
+        let grants_access = match &migrant_id {
+            Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
+            None => false,
+        };
         let now = crate::time::now();
         let anonymous = input.anonymous;
         let consultation = Consultation {
@@ -194,6 +204,9 @@ async fn create_consultation(
             "outcome",
         ])
         .record(conn)?;
+        if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
+            record_access_granted(conn, &staff, migrant_id)?;
+        }
         let mut built = responses(conn, vec![consultation])?;
         built
             .pop()
@@ -219,7 +232,7 @@ async fn list_consultations(
     staff.require(&[Role::Counsellor, Role::Supervisor])?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = consultations::table.filter(visible(&staff)).into_boxed();
         if let Some(case_id) = &query.case_id {
@@ -252,7 +265,7 @@ async fn list_consultations(
         if let Some(since) = query.updated_since {
             q = q.filter(consultations::updated_at.ge(since.naive_utc()));
         }
-        if let Some((at, id)) = after {
+        if let Some((CursorTime(at), id)) = after {
             q = q.filter(
                 consultations::occurred_at
                     .lt(at)
@@ -267,16 +280,13 @@ async fn list_consultations(
             .load::<Consultation>(conn)?;
         let page = Page::from_rows(rows, limit, |c| (c.occurred_at, c.id.clone()));
         if !page.items.is_empty() {
-            // Consultation notes are personal data: reading a list is audited too.
-            Event::new(
-                "consultation.list",
-                "consultation",
-                query.case_id.as_deref(),
-            )
-            .by(&staff)
-            .centre(staff.centre_id.as_deref())
-            .subject(query.migrant_id.as_deref())
-            .record(conn)?;
+            // Consultation notes are personal data: a page names everyone on it (anonymous
+            // consultations name nobody).
+            Event::new("consultation.list", "consultation", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().filter_map(|c| c.migrant_id.as_deref()))
+                .record(conn)?;
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
     })
@@ -380,6 +390,7 @@ async fn update_consultation(
             store_topics(conn, &c.id, topics)?;
             changed.push("topics");
         }
+        // Audited even when nothing changed: the answer shows the consultation.
         if !changed.is_empty() {
             let previous = c.version;
             c.version += 1;
@@ -403,13 +414,13 @@ async fn update_consultation(
             if updated != 1 {
                 return Err(ApiError::precondition_failed());
             }
-            Event::new("consultation.update", "consultation", Some(&c.id))
-                .by(&staff)
-                .centre(Some(&c.centre_id))
-                .subject(c.migrant_id.as_deref())
-                .changed(changed)
-                .record(conn)?;
         }
+        Event::new("consultation.update", "consultation", Some(&c.id))
+            .by(&staff)
+            .centre(Some(&c.centre_id))
+            .subject(c.migrant_id.as_deref())
+            .changed(changed)
+            .record(conn)?;
         let mut built = responses(conn, vec![c])?;
         built
             .pop()

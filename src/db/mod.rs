@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
+use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -312,5 +313,17 @@ where
             AnsiTransactionManager::rollback_transaction(sqlite)?;
             Err(error)
         }
+    }
+}
+
+/// Runs a statement the multi-backend connection cannot express (`ON CONFLICT`) on the native
+/// connection underneath: the same diesel query, rendered for whichever backend it is.
+pub fn execute_native<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<PgConnection> + ExecuteDsl<SqliteConnection>,
+{
+    match conn {
+        DbConnection::Postgresql(pg) => ExecuteDsl::execute(query, pg),
+        DbConnection::Sqlite(sqlite) => ExecuteDsl::execute(query, sqlite),
     }
 }

@@ -53,12 +53,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_attempts (id) {
-        id -> Text,
-        username_key -> Text,
-        client_ip -> Text,
-        succeeded -> Bool,
-        at -> Timestamp,
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        throttled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -75,7 +74,14 @@ diesel::table! {
         request_id -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         changed_fields -> Text,
-        subject_id -> Nullable<Text>,
+        endpoint -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_event_subjects (migrant_id, event_id) {
+        event_id -> Text,
+        migrant_id -> Text,
     }
 }
 
@@ -85,9 +91,8 @@ diesel::table! {
         idempotency_key -> Text,
         request_fingerprint -> Text,
         response_status -> Integer,
-        response_body -> Text,
-        response_etag -> Nullable<Text>,
         created_at -> Timestamp,
+        content_location -> Nullable<Text>,
     }
 }
 
@@ -302,14 +307,16 @@ diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(consultation_topics -> consultations (consultation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(audit_event_subjects -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centres,
     users,
     sessions,
     refresh_tokens,
-    login_attempts,
+    login_throttle,
     audit_events,
+    audit_event_subjects,
     idempotency_keys,
     migrants,
     migrant_name_tokens,

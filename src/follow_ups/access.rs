@@ -1,5 +1,5 @@
-//! Who may see and act on which follow-up: counsellors, the ones assigned to them and those on
-//! cases assigned to them; supervisors, their centre's; admins none.
+//! Who may see and act on which follow-up: counsellors, those of their centre assigned to them
+//! or on cases assigned to them; supervisors, their centre's; admins none.
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -15,16 +15,17 @@ pub type FollowUpFilter =
     Box<dyn BoxableExpression<follow_ups::table, MultiBackend, SqlType = Bool>>;
 
 pub fn visible(staff: &Staff) -> FollowUpFilter {
+    let centre = staff.centre_id.clone().unwrap_or_default();
     match staff.role {
-        Role::Supervisor => {
-            Box::new(follow_ups::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
-        }
+        Role::Supervisor => Box::new(follow_ups::centre_id.eq(centre)),
         Role::Counsellor => Box::new(
-            follow_ups::assigned_to.eq(staff.id.clone()).or(exists(
-                cases::table
-                    .filter(cases::id.eq(follow_ups::case_id))
-                    .filter(cases::assigned_to.eq(staff.id.clone())),
-            )),
+            follow_ups::centre_id.eq(centre).and(
+                follow_ups::assigned_to.eq(staff.id.clone()).or(exists(
+                    cases::table
+                        .filter(cases::id.eq(follow_ups::case_id))
+                        .filter(cases::assigned_to.eq(staff.id.clone())),
+                )),
+            ),
         ),
         Role::Admin => Box::new(follow_ups::id.ne(follow_ups::id)),
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::follow_ups;
+use crate::time::Timestamp;
 
 crate::text_enum!(
     FollowUpKind { Call => "call", Visit => "visit", ReferralCheck => "referral_check", Other => "other" }
@@ -80,7 +81,8 @@ impl FollowUpResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"due_at": "2026-12-01T09:00:00Z", "kind": "call", "note": "Check the lawyer has called her"}))]
 pub struct CreateFollowUp {
-    pub due_at: DateTime<Utc>,
+    /// When it is due (RFC 3339): from yesterday to two years ahead.
+    pub due_at: Timestamp,
     /// An active staff member of the centre; default the case's counsellor.
     pub assigned_to: Option<String>,
     pub kind: FollowUpKind,
@@ -91,8 +93,8 @@ pub struct CreateFollowUp {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateFollowUp {
-    /// Reschedule.
-    pub due_at: Option<DateTime<Utc>>,
+    /// Reschedule (RFC 3339): from yesterday to two years ahead.
+    pub due_at: Option<Timestamp>,
     pub assigned_to: Option<String>,
     pub kind: Option<FollowUpKind>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
@@ -133,12 +135,12 @@ pub struct ListFollowUps {
     pub assigned_to: Option<String>,
     pub status: Option<FollowUpStatus>,
     pub case_id: Option<String>,
-    /// Due before this time (RFC 3339).
-    pub due_before: Option<DateTime<Utc>>,
+    /// Due before this time (RFC 3339, years 1900–9999).
+    pub due_before: Option<Timestamp>,
     /// `true`: scheduled and past due.
     pub overdue: Option<bool>,
-    /// Changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -1,11 +1,12 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_scheduled, load_visible, visible};
 use super::model::*;
+use super::queries::{audit, save};
 use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::cases::access::{load_writable, require_case_role};
@@ -13,9 +14,10 @@ use crate::cases::model::Case;
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::pagination::{decode_cursor, CursorTime};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
+use crate::time::Timestamp;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
 
@@ -30,65 +32,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, follow_up: FollowUp) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(follow_up.version)))
+    representation(status, "follow-ups", &follow_up.id, follow_up.version)
         .json(FollowUpResponse::new(follow_up, crate::time::now()))
 }
 
 /// A due time is plausible from a day ago (logging a call just made) to two years ahead.
-fn check_due_at(v: &mut Validator, due_at: DateTime<Utc>) {
-    let now = Utc::now();
+fn check_due_at(v: &mut Validator, due_at: Timestamp) {
+    let (due_at, now) = (due_at.utc(), Utc::now());
     if due_at < now - Duration::days(1) || due_at > now + Duration::days(730) {
         v.fail("due_at", "must be between yesterday and two years ahead");
     }
-}
-
-fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
-    cases::table
-        .filter(cases::id.eq(case_id))
-        .select(cases::migrant_id)
-        .first(conn)
-}
-
-/// Writes a changed follow-up with a version check, and its audit event.
-fn save(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    f: &mut FollowUp,
-    action: &str,
-    changed: Vec<&str>,
-) -> Result<(), ApiError> {
-    let previous = f.version;
-    f.version += 1;
-    f.updated_at = crate::time::now();
-    let updated = diesel::update(
-        follow_ups::table
-            .filter(follow_ups::id.eq(&f.id))
-            .filter(follow_ups::version.eq(previous)),
-    )
-    .set((
-        follow_ups::assigned_to.eq(&f.assigned_to),
-        follow_ups::due_at.eq(f.due_at),
-        follow_ups::kind.eq(&f.kind),
-        follow_ups::note.eq(&f.note),
-        follow_ups::status.eq(&f.status),
-        follow_ups::outcome.eq(&f.outcome),
-        follow_ups::closed_at.eq(f.closed_at),
-        follow_ups::version.eq(f.version),
-        follow_ups::updated_at.eq(f.updated_at),
-    ))
-    .execute(conn)?;
-    if updated != 1 {
-        return Err(ApiError::precondition_failed());
-    }
-    let migrant_id = migrant_of(conn, &f.case_id)?;
-    Event::new(action, "follow_up", Some(&f.id))
-        .by(staff)
-        .centre(Some(&f.centre_id))
-        .subject(Some(&migrant_id))
-        .changed(changed)
-        .record(conn)?;
-    Ok(())
 }
 
 /// Schedule a follow-up on a case.
@@ -168,8 +121,8 @@ async fn list_follow_ups(
     require_case_role(&staff)?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<(NaiveDateTime, String)> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let now = crate::time::now();
         let mut q = follow_ups::table.filter(visible(&staff)).into_boxed();
         if let Some(assignee) = query.assigned_to {
@@ -207,26 +160,44 @@ async fn list_follow_ups(
         if let Some(since) = query.updated_since {
             q = q.filter(follow_ups::updated_at.ge(since.naive_utc()));
         }
-        if let Some((due, id)) = after {
+        if let Some((CursorTime(due), id)) = after {
             q = q.filter(
                 follow_ups::due_at
                     .gt(due)
                     .or(follow_ups::due_at.eq(due).and(follow_ups::id.gt(id))),
             );
         }
-        Ok(q.order((follow_ups::due_at.asc(), follow_ups::id.asc()))
+        let rows = q
+            .order((follow_ups::due_at.asc(), follow_ups::id.asc()))
             .limit(limit.fetch())
-            .load::<FollowUp>(conn)?)
+            .load::<FollowUp>(conn)?;
+        let page = Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()));
+        audit_page(conn, &staff, &page.items)?;
+        Ok(page.map(|f| FollowUpResponse::new(f, now)))
     })
     .await?;
-    let now = crate::time::now();
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()))
-            .map(|f| FollowUpResponse::new(f, now)),
-    ))
+    Ok(web::Json(page))
 }
 
-/// Read a follow-up.
+/// One event naming the people of a page of follow-ups, found through their cases in one
+/// query. An empty page shows nobody and records nothing.
+fn audit_page(conn: &mut DbConnection, staff: &Staff, items: &[FollowUp]) -> QueryResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let case_ids: Vec<&str> = items.iter().map(|f| f.case_id.as_str()).collect();
+    let migrant_ids: Vec<String> = cases::table
+        .filter(cases::id.eq_any(&case_ids))
+        .select(cases::migrant_id)
+        .load(conn)?;
+    Event::new("follow_up.list", "follow_up", None)
+        .by(staff)
+        .centre(staff.centre_id.as_deref())
+        .subjects(migrant_ids.iter().map(String::as_str))
+        .record(conn)
+}
+
+/// Read a follow-up (audited).
 #[utoipa::path(
     tag = "follow-ups",
     params(("id" = String, Path, description = "Follow-up id")),
@@ -240,8 +211,12 @@ async fn get_follow_up(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let follow_up =
-        crate::db::run(&state.pool, move |conn| load_visible(conn, &staff, &id)).await?;
+    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+        let follow_up = load_visible(conn, &staff, &id)?;
+        audit(conn, &staff, &follow_up, "follow_up.read", vec![])?;
+        Ok(follow_up)
+    })
+    .await?;
     Ok(respond(StatusCode::OK, follow_up))
 }
 
@@ -293,7 +268,10 @@ async fn update_follow_up(
             f.note = note;
             changed.push("note");
         }
-        if !changed.is_empty() {
+        if changed.is_empty() {
+            // Nothing to change, but the answer shows the follow-up.
+            audit(conn, &staff, &f, "follow_up.update", changed)?;
+        } else {
             save(conn, &staff, &mut f, "follow_up.update", changed)?;
         }
         Ok(f)

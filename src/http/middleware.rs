@@ -1,6 +1,6 @@
-//! The outermost request middleware: request id, NUL guard for the URL, security headers and
-//! one structured access-log line per request (method, route pattern, status, latency — never
-//! bodies, tokens or query values).
+//! The outermost request middleware: request id, NUL guard for the URL, header size cap,
+//! security headers and one structured access-log line per request (method, route pattern,
+//! status, latency — never bodies, tokens or query values).
 
 use std::time::Instant;
 
@@ -16,6 +16,10 @@ use crate::http::request::RequestId;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The largest total size of a request's header fields (each counted as `name: value` plus its
+/// line end); larger → 431. Real clients send a few KiB; actix alone would buffer 128 KiB.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 16 * 1024;
+
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -28,18 +32,14 @@ pub async fn request_context(
     let started = Instant::now();
 
     // Errors from inner services are already rendered as responses by actix (our handlers,
-    // extractors and middleware all answer problem+json); only the NUL check answers here.
-    let mut response = if url_contains_nul(&req) {
-        req.error_response(ApiError::invalid_field(
-            "url",
-            "must not contain the NUL character",
-        ))
-        .map_into_boxed_body()
-    } else {
-        next.call(req)
+    // extractors and middleware all answer problem+json); only the checks below answer here.
+    let mut response = match refusal(&req) {
+        Some(error) => req.error_response(error).map_into_boxed_body(),
+        None => next
+            .call(req)
             .instrument(span.clone())
             .await?
-            .map_into_boxed_body()
+            .map_into_boxed_body(),
     };
 
     let route = response
@@ -75,6 +75,29 @@ fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     acceptable.then(|| value.to_owned())
+}
+
+/// What refuses a request before any route sees it.
+fn refusal(req: &ServiceRequest) -> Option<ApiError> {
+    if url_contains_nul(req) {
+        Some(ApiError::invalid_field(
+            "url",
+            "must not contain the NUL character",
+        ))
+    } else if header_bytes(req) > MAX_REQUEST_HEADER_BYTES {
+        Some(ApiError::request_header_fields_too_large(
+            MAX_REQUEST_HEADER_BYTES,
+        ))
+    } else {
+        None
+    }
+}
+
+fn header_bytes(req: &ServiceRequest) -> usize {
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 fn url_contains_nul(req: &ServiceRequest) -> bool {

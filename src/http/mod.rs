@@ -8,10 +8,12 @@ pub mod json;
 pub mod middleware;
 pub mod pagination;
 pub mod query;
+pub mod representation;
 pub mod request;
 
 pub use concurrency::{etag, IfMatch};
 pub use json::Json;
 pub use pagination::{Page, PageLimit};
 pub use query::Query;
+pub use representation::representation;
 pub use request::RequestMeta;

@@ -4,8 +4,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use chrono::NaiveDateTime;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -57,6 +58,22 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .map(Some)
         .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this API issued"))
+}
+
+/// A time inside a cursor: encoded as the plain `NaiveDateTime`, and on decoding refused
+/// outside the accepted years, which only a forged cursor holds (PostgreSQL would fail on it).
+#[derive(Clone, Copy, Debug)]
+pub struct CursorTime(pub NaiveDateTime);
+
+impl<'de> Deserialize<'de> for CursorTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = NaiveDateTime::deserialize(deserializer)?;
+        if crate::time::in_range(value) {
+            Ok(Self(value))
+        } else {
+            Err(D::Error::custom(crate::time::OUT_OF_RANGE))
+        }
+    }
 }
 
 impl<T> Page<T> {

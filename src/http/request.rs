@@ -1,8 +1,11 @@
-//! Per-request facts every audit event and log line needs: the request id and the client address.
+//! Per-request facts every audit event and log line needs: the request id, the client address
+//! and the endpoint.
 
 use std::future::{ready, Ready};
+use std::net::{IpAddr, SocketAddr};
 
 use actix_web::dev::Payload;
+use actix_web::http::header::X_FORWARDED_FOR;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::ApiError;
@@ -11,7 +14,7 @@ use crate::error::ApiError;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Whether `X-Forwarded-For` may be trusted for the client address (app data).
+/// Whether the last `X-Forwarded-For` entry may be trusted for the client address (app data).
 #[derive(Clone, Copy, Debug)]
 pub struct TrustProxyHeaders(pub bool);
 
@@ -19,6 +22,9 @@ pub struct TrustProxyHeaders(pub bool);
 pub struct RequestMeta {
     pub request_id: String,
     pub client_ip: String,
+    /// Method and route pattern (`GET /api/v1/cases/{id}`): ids stay out, so it names the
+    /// endpoint, not the record.
+    pub endpoint: Option<String>,
 }
 
 impl RequestMeta {
@@ -31,28 +37,33 @@ impl RequestMeta {
         let trust_proxy = req
             .app_data::<TrustProxyHeaders>()
             .is_some_and(|trust| trust.0);
-        let client_ip = if trust_proxy {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(strip_port)
-                .unwrap_or_default()
-        } else {
-            req.peer_addr()
-                .map(|addr| addr.ip().to_string())
-                .unwrap_or_default()
-        };
+        let client_ip = trust_proxy
+            .then(|| proxied_client(req))
+            .flatten()
+            .or_else(|| req.peer_addr().map(|addr| addr.ip()))
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let endpoint = req
+            .match_pattern()
+            .map(|pattern| format!("{} {pattern}", req.method()));
         Self {
             request_id,
             client_ip,
+            endpoint,
         }
     }
 }
 
-fn strip_port(addr: &str) -> String {
-    match addr.parse::<std::net::SocketAddr>() {
-        Ok(socket) => socket.ip().to_string(),
-        Err(_) => addr.to_owned(),
-    }
+/// The address the trusted proxy appended: the last entry of the last `X-Forwarded-For` line.
+/// Earlier entries come from the client (or proxies nobody vouches for) and may be forged; so
+/// may `Forwarded` and `X-Real-Ip`, which are ignored. `None` when absent or not an address.
+fn proxied_client(req: &HttpRequest) -> Option<IpAddr> {
+    let line = req.headers().get_all(X_FORWARDED_FOR).last()?;
+    let entry = line.to_str().ok()?.rsplit(',').next()?.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|socket| socket.ip()))
+        .ok()
 }
 
 impl FromRequest for RequestMeta {

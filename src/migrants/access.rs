@@ -7,12 +7,16 @@
 //!
 //! A migrant of another centre answers 404; one of the caller's centre that a counsellor may only
 //! find in search answers 403 (search already tells them the person exists).
+//!
+//! A counsellor who logs a consultation with someone, or opens a case for them, gains their full
+//! record: the walk-in workflow. Each such grant is audited as `migrant.access_granted`.
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::Migrant;
+use crate::audit::Event;
 use crate::auth::staff::{Role, Staff};
 use crate::db::schema::{cases, consultations, migrants};
 use crate::db::{DbConnection, MultiBackend};
@@ -69,16 +73,46 @@ pub fn load_in_centre(
         .ok_or_else(|| ApiError::not_found("migrant"))
 }
 
-/// A migrant whose full record the caller may use: 404 outside the centre, 403 when only
-/// searchable.
-pub fn load_full(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Migrant, ApiError> {
-    let migrant = load_in_centre(conn, staff, id)?;
+/// Whether the caller may read the person's full record.
+pub fn has_full_access(conn: &mut DbConnection, staff: &Staff, id: &str) -> QueryResult<bool> {
     let allowed = migrants::table
         .filter(migrants::id.eq(id))
         .filter(full_access(staff))
         .count()
         .get_result::<i64>(conn)?;
-    if allowed == 1 {
+    Ok(allowed == 1)
+}
+
+/// Call before a write that makes the caller the person's counsellor (logging a consultation
+/// with them, opening a case of their own): when it returns true, the write grants the full
+/// record, and [`record_access_granted`] must say so once it is done.
+pub fn write_grants_access(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    migrant_id: &str,
+) -> QueryResult<bool> {
+    Ok(staff.is(Role::Counsellor) && !has_full_access(conn, staff, migrant_id)?)
+}
+
+/// The audit event of a counsellor gaining a person's full record through their own write, so
+/// supervisors can review who widened their access (`GET audit-events?action=`).
+pub fn record_access_granted(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    migrant_id: &str,
+) -> QueryResult<()> {
+    Event::new("migrant.access_granted", "migrant", Some(migrant_id))
+        .by(staff)
+        .centre(staff.centre_id.as_deref())
+        .subject(Some(migrant_id))
+        .record(conn)
+}
+
+/// A migrant whose full record the caller may use: 404 outside the centre, 403 when only
+/// searchable.
+pub fn load_full(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Migrant, ApiError> {
+    let migrant = load_in_centre(conn, staff, id)?;
+    if has_full_access(conn, staff, id)? {
         Ok(migrant)
     } else {
         Err(ApiError::forbidden(

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::migrants;
 use crate::error::ApiError;
+use crate::time::Timestamp;
 use crate::validation::Validator;
 
 crate::text_enum!(
@@ -284,7 +285,8 @@ pub struct CreateMigrant {
     #[schema(min_length = 1, max_length = 100)]
     pub patronymic: Option<String>,
     pub sex: Sex,
-    /// Exact date of birth; or give `birth_year` alone when the date is unknown.
+    /// Exact date of birth (not in the future, age at most 110); or give `birth_year` alone
+    /// when the date is unknown.
     pub date_of_birth: Option<NaiveDate>,
     #[schema(example = 1994)]
     pub birth_year: Option<i32>,
@@ -324,6 +326,7 @@ pub struct UpdateMigrant {
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub patronymic: Option<Option<String>>,
     pub sex: Option<Sex>,
+    /// Not in the future, age at most 110; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
     pub date_of_birth: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
@@ -357,8 +360,8 @@ pub struct ListMigrants {
     #[param(pattern = "^[A-Z]{2}$")]
     pub nationality: Option<String>,
     pub migration_status: Option<MigrationStatus>,
-    /// Only records changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only records changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -373,6 +376,7 @@ pub struct DuplicateQuery {
     pub given_name: String,
     pub family_name: String,
     pub patronymic: Option<String>,
+    /// Not in the future, age at most 110.
     pub date_of_birth: Option<NaiveDate>,
     pub birth_year: Option<i32>,
     pub sex: Option<Sex>,

@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::Datelike;
 use diesel::prelude::*;
@@ -10,14 +10,14 @@ use super::names;
 use super::queries::{
     record_consent, store_name_tokens, store_vulnerabilities, summaries, vulnerabilities,
 };
-use crate::audit::routes::{AuditEvent, AuditRow};
+use crate::audit::routes::{access_log, AuditEvent};
 use crate::audit::Event;
 use crate::auth::staff::{Role, Staff};
-use crate::db::schema::{audit_events, migrant_name_tokens, migrants};
+use crate::db::schema::{migrant_name_tokens, migrants};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -32,8 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 fn respond(status: StatusCode, migrant: Migrant, flags: Vec<Vulnerability>) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(migrant.version)))
+    representation(status, "migrants", &migrant.id, migrant.version)
         .json(MigrantResponse::new(migrant, flags))
 }
 
@@ -160,7 +159,7 @@ async fn list_migrants(
         v.country("nationality", nationality);
     }
     v.finish()?;
-    let page = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = migrants::table
             .filter(migrants::centre_id.eq(centre))
             .into_boxed();
@@ -187,6 +186,13 @@ async fn list_migrants(
             .limit(limit.fetch())
             .load::<Migrant>(conn)?;
         let page = Page::from_rows(rows, limit, |m| m.id.clone());
+        if !page.items.is_empty() {
+            Event::new("migrant.list", "migrant", None)
+                .by(&staff)
+                .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|m| m.id.as_str()))
+                .record(conn)?;
+        }
         Ok(page.try_map_items(|items| summaries(conn, items))?)
     })
     .await?;
@@ -290,7 +296,7 @@ async fn find_duplicates(
             "must contain letters",
         ));
     }
-    let items = crate::db::run(&state.pool, move |conn| {
+    let items = crate::db::transaction(&state.pool, move |conn| {
         let candidates = candidates(conn, &centre, &query)?;
         let ids: Vec<&str> = candidates.iter().map(|m| m.id.as_str()).collect();
         let token_rows: Vec<(String, String)> = migrant_name_tokens::table
@@ -328,6 +334,13 @@ async fn find_duplicates(
             .into_iter()
             .filter_map(|(s, m, id)| rows.remove(&id).map(|migrant| ((s, m), migrant)))
             .unzip();
+        if !migrants.is_empty() {
+            Event::new("migrant.duplicates", "migrant", None)
+                .by(&staff)
+                .centre(Some(&centre))
+                .subjects(migrants.iter().map(|m| m.id.as_str()))
+                .record(conn)?;
+        }
         let summaries = summaries(conn, migrants)?;
         Ok(scores
             .into_iter()
@@ -546,6 +559,8 @@ async fn update_migrant(
             });
         }
         if changed.is_empty() {
+            // Nothing to change, but the answer is the full record: still audited.
+            audit_update(conn, &staff, &m, changed)?;
             let flags = vulnerabilities(conn, &m.id)?;
             return Ok((m, flags));
         }
@@ -592,17 +607,26 @@ async fn update_migrant(
         {
             store_name_tokens(conn, &m)?;
         }
-        Event::new("migrant.update", "migrant", Some(&m.id))
-            .by(&staff)
-            .centre(Some(&m.centre_id))
-            .subject(Some(&m.id))
-            .changed(changed)
-            .record(conn)?;
+        audit_update(conn, &staff, &m, changed)?;
         let flags = vulnerabilities(conn, &m.id)?;
         Ok((m, flags))
     })
     .await?;
     Ok(respond(StatusCode::OK, migrant, flags))
+}
+
+fn audit_update(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    migrant: &Migrant,
+    changed: Vec<&str>,
+) -> QueryResult<()> {
+    Event::new("migrant.update", "migrant", Some(&migrant.id))
+        .by(staff)
+        .centre(Some(&migrant.centre_id))
+        .subject(Some(&migrant.id))
+        .changed(changed)
+        .record(conn)
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -617,6 +641,11 @@ pub struct AccessLogQuery {
 }
 
 /// Who read or changed this person's records, newest first (supervisors).
+///
+/// Lists every event naming the person as a subject — single reads, list pages and searches
+/// that showed them (`endpoint` says which), and changes. Reading the log is audited itself
+/// (`migrant.read_access_log`, the person as entity but not as subject: the log shows ids, not
+/// their data, and does not grow each time it is read).
 #[utoipa::path(
     tag = "migrants",
     params(("id" = String, Path, description = "Migrant id"), AccessLogQuery),
@@ -634,21 +663,16 @@ async fn migrant_access_log(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let page = crate::db::transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         staff.require(&[Role::Supervisor])?;
-        let mut q = audit_events::table
-            .filter(audit_events::subject_id.eq(migrant.id))
-            .into_boxed();
-        if let Some(before) = before {
-            q = q.filter(audit_events::id.lt(before));
-        }
-        Ok(q.order(audit_events::id.desc())
-            .limit(limit.fetch())
-            .load::<AuditRow>(conn)?)
+        let page = access_log(conn, &migrant.id, before, limit)?;
+        Event::new("migrant.read_access_log", "migrant", Some(&migrant.id))
+            .by(&staff)
+            .centre(Some(&migrant.centre_id))
+            .record(conn)?;
+        Ok(page)
     })
     .await?;
-    Ok(web::Json(
-        Page::from_rows(rows, limit, |row| row.id.clone()).map(AuditEvent::from),
-    ))
+    Ok(web::Json(page))
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::service_providers;
+use crate::time::Timestamp;
 use crate::validation::Validator;
 
 crate::text_enum!(
@@ -177,8 +178,8 @@ pub struct ListProviders {
     pub active: Option<bool>,
     /// Part of the name, case- and accent-insensitive.
     pub q: Option<String>,
-    /// Changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -13,7 +13,7 @@ use crate::db::schema::{service_provider_languages, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -78,9 +78,7 @@ fn build(conn: &mut DbConnection, provider: Provider) -> Result<ProviderResponse
 }
 
 fn respond(status: StatusCode, body: ProviderResponse) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(body.version)))
-        .json(body)
+    representation(status, "service-providers", &body.id, body.version).json(body)
 }
 
 /// Add a provider to the directory: a global entry (admins) or the centre's own (supervisors).

@@ -1,6 +1,6 @@
 //! Who may see and move which referral: the people who may read / write on its case
-//! (see `cases::access`). Counsellors, referrals on cases assigned to them; supervisors, their
-//! centre's; admins none.
+//! (see `cases::access`). Counsellors, referrals of their centre on cases assigned to them;
+//! supervisors, their centre's; admins none.
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -16,15 +16,16 @@ pub type ReferralFilter =
     Box<dyn BoxableExpression<referrals::table, MultiBackend, SqlType = Bool>>;
 
 pub fn visible(staff: &Staff) -> ReferralFilter {
+    let centre = staff.centre_id.clone().unwrap_or_default();
     match staff.role {
-        Role::Supervisor => {
-            Box::new(referrals::centre_id.eq(staff.centre_id.clone().unwrap_or_default()))
-        }
-        Role::Counsellor => Box::new(exists(
-            cases::table
-                .filter(cases::id.eq(referrals::case_id))
-                .filter(cases::assigned_to.eq(staff.id.clone())),
-        )),
+        Role::Supervisor => Box::new(referrals::centre_id.eq(centre)),
+        Role::Counsellor => Box::new(
+            referrals::centre_id.eq(centre).and(exists(
+                cases::table
+                    .filter(cases::id.eq(referrals::case_id))
+                    .filter(cases::assigned_to.eq(staff.id.clone())),
+            )),
+        ),
         Role::Admin => Box::new(referrals::id.ne(referrals::id)),
     }
 }

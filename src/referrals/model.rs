@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::schema::referrals;
+use crate::time::Timestamp;
 
 crate::text_enum!(
     ReferralStatus {
@@ -153,7 +154,8 @@ pub struct CreateReferral {
     #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
     pub urgency: Urgency,
-    /// When the provider is expected to answer; past it the referral is overdue.
+    /// When the provider is expected to answer (from yesterday to two years ahead); past it
+    /// the referral is overdue.
     pub expected_response_by: Option<NaiveDate>,
 }
 
@@ -176,8 +178,8 @@ pub struct ListReferrals {
     pub case_id: Option<String>,
     /// `true`: only pending or sent referrals past their expected response date.
     pub overdue: Option<bool>,
-    /// Changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

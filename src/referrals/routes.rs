@@ -1,4 +1,4 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -13,7 +13,7 @@ use crate::db::schema::{migrants, referrals, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, Json, Page, PageLimit, Query};
+use crate::http::{representation, Json, Page, PageLimit, Query};
 use crate::migrants::model::{ConsentScope, Migrant, MigrantResponse};
 use crate::state::AppState;
 use crate::validation::Validator;
@@ -32,9 +32,7 @@ fn build(conn: &mut DbConnection, referral: Referral) -> Result<ReferralResponse
 }
 
 fn respond(status: StatusCode, body: ReferralResponse) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(body.version)))
-        .json(body)
+    representation(status, "referrals", &body.id, body.version).json(body)
 }
 
 /// Refer the case's migrant to a service provider.
@@ -205,6 +203,7 @@ async fn list_referrals(
             Event::new("referral.list", "referral", None)
                 .by(&staff)
                 .centre(staff.centre_id.as_deref())
+                .subjects(page.items.iter().map(|r| r.migrant_id.as_str()))
                 .record(conn)?;
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)

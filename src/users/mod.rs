@@ -2,6 +2,7 @@
 //! staff; everyone reads themselves (`GET /me`).
 
 pub mod cli;
+pub mod handover;
 pub mod queries;
 mod routes;
 
@@ -14,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::staff::Role;
 use crate::db::schema::users;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = users)]
@@ -93,7 +95,7 @@ pub struct CreateUser {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"active": false}))]
+#[schema(example = json!({"centre_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a45", "reassign_to": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a22"}))]
 pub struct UpdateUser {
     #[schema(min_length = 1, max_length = 200)]
     pub full_name: Option<String>,
@@ -105,6 +107,11 @@ pub struct UpdateUser {
     /// A new password set by the admin: the user must change it at next login; their sessions end.
     #[schema(min_length = 12, max_length = 256)]
     pub password: Option<String>,
+    /// With a move to another centre, a deactivation or a change to `admin` only: the user id of
+    /// an active counsellor or supervisor of the user's current centre (not the user) who takes
+    /// over the user's open cases and scheduled follow-ups in the same change. Without it such a
+    /// change answers 409 listing that work; with any other change, 422.
+    pub reassign_to: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -114,8 +121,8 @@ pub struct ListUsers {
     pub role: Option<Role>,
     pub centre_id: Option<String>,
     pub active: Option<bool>,
-    /// Only accounts changed at or after this time (RFC 3339).
-    pub updated_since: Option<DateTime<Utc>>,
+    /// Only accounts changed at or after this time (RFC 3339, years 1900–9999).
+    pub updated_since: Option<Timestamp>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -78,26 +78,45 @@ pub fn check_centre(
     }
 }
 
-/// 422 unless `user_id` is an active counsellor or supervisor of `centre`.
+/// Reads a user about to be changed, in the caller's write transaction. On PostgreSQL the row
+/// stays locked until the transaction ends: an assignment to this user (which locks the row to
+/// share, see [`check_assignable`]) waits for the change and then sees it, and a change waits for
+/// a running assignment and then sees the work it gave. `NO KEY UPDATE` is enough for that and
+/// does not hold up inserts that merely reference the user (sessions, audit rows). On SQLite the
+/// write transaction (`BEGIN IMMEDIATE`) already keeps every other writer out.
+pub fn lock_for_change(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+    let query = users::table.filter(users::id.eq(id));
+    match conn {
+        DbConnection::Postgresql(pg) => query.for_no_key_update().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
+    }
+}
+
+/// 422 unless `user_id` is an active counsellor or supervisor of `centre`. On PostgreSQL the
+/// user's row stays locked to share until the caller's transaction ends, so the user cannot be
+/// moved or deactivated between this check and the assignment it allows (see
+/// [`lock_for_change`]).
 pub fn check_assignable(
     conn: &mut DbConnection,
     centre: &str,
     user_id: &str,
     field: &str,
 ) -> Result<(), ApiError> {
-    let found = users::table
+    let query = users::table
         .filter(users::id.eq(user_id))
         .filter(users::centre_id.eq(centre))
         .filter(users::active.eq(true))
         .filter(users::role.eq_any(["counsellor", "supervisor"]))
-        .count()
-        .get_result::<i64>(conn)?;
-    if found == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable_field(
+        .select(users::id);
+    let found = match conn {
+        DbConnection::Postgresql(pg) => query.for_share().first::<String>(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => query.first::<String>(sqlite).optional()?,
+    };
+    match found {
+        Some(_) => Ok(()),
+        None => Err(ApiError::unprocessable_field(
             field,
-            "must be an active counsellor or supervisor of your centre",
-        ))
+            "must be an active counsellor or supervisor of the centre",
+        )),
     }
 }

@@ -1,17 +1,19 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::queries::{check_centre, revoke_sessions, visible_to};
+use super::handover::{self, OpenWorkProblem};
+use super::queries::{check_centre, lock_for_change, revoke_sessions, visible_to};
 use super::{username_key, valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
 use crate::audit::Event;
 use crate::auth::password::check_policy;
 use crate::auth::staff::{Role, Staff};
 use crate::db::schema::users;
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
-use crate::http::{etag, IfMatch, Json, Page, PageLimit, Query};
+use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -23,9 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 pub fn respond(status: StatusCode, user: User) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(user.version)))
-        .json(UserResponse::from(user))
+    representation(status, "users", &user.id, user.version).json(UserResponse::from(user))
 }
 
 /// Create a staff account (admin).
@@ -170,7 +170,12 @@ async fn get_user(
     Ok(respond(StatusCode::OK, user))
 }
 
-/// Update, deactivate or reset the password of a staff account (admin; `If-Match` required).
+/// Update, move, deactivate or reset a staff account (admin; `If-Match` required).
+///
+/// Moving a counsellor or supervisor to another centre, deactivating them or making them an
+/// admin takes their open cases and scheduled follow-ups away from them: send `reassign_to` to
+/// hand those over in the same change (each case gets an assignment event). Without it such a
+/// change answers 409 listing the work (`open_cases`, `scheduled_follow_ups` and their counts).
 #[utoipa::path(
     tag = "users",
     params(
@@ -178,7 +183,15 @@ async fn get_user(
         ("If-Match" = String, Header, description = "ETag of the version being changed"),
     ),
     request_body = UpdateUser,
-    responses((status = 200, description = "The updated account", body = UserResponse)),
+    responses(
+        (status = 200, description = "The updated account", body = UserResponse),
+        (
+            status = 409,
+            description = "The user still holds open work and no `reassign_to` was sent, or this is the last active admin",
+            content_type = "application/problem+json",
+            body = OpenWorkProblem
+        ),
+    ),
     security(("bearer" = []))
 )]
 #[patch("/users/{id}")]
@@ -220,109 +233,167 @@ async fn update_user(
     };
 
     let user = crate::db::transaction(&state.pool, move |conn| {
-        let mut user = users::table.filter(users::id.eq(&id)).first::<User>(conn)?;
-        if_match.check(user.version)?;
-        let mut changed = Vec::new();
-        if let Some(full_name) = input.full_name.map(|n| n.trim().to_owned()) {
-            if full_name != user.full_name {
-                user.full_name = full_name;
-                changed.push("full_name");
-            }
-        }
-        if input.email.is_some() && input.email != user.email {
-            user.email = input.email;
-            changed.push("email");
-        }
-        let old_role = Role::from_db(&user.role);
-        let role = input.role.unwrap_or(old_role);
-        if role != old_role {
-            user.role = role.as_str().to_owned();
-            changed.push("role");
-        }
-        let centre_id = if role == Role::Admin {
-            None
-        } else {
-            input.centre_id.or_else(|| user.centre_id.clone())
-        };
-        if centre_id != user.centre_id {
-            user.centre_id = centre_id;
-            changed.push("centre_id");
-        }
-        if changed.contains(&"role") || changed.contains(&"centre_id") {
-            check_centre(conn, role, user.centre_id.as_deref())?;
-        }
-        let mut end_sessions = None;
-        if let Some(active) = input.active {
-            if active != user.active {
-                user.active = active;
-                changed.push("active");
-                if !active {
-                    end_sessions = Some("deactivated");
-                }
-            }
-        }
-        if let Some(hash) = new_hash {
-            user.password_hash = hash;
-            user.must_change_password = true;
-            changed.push("password");
-            end_sessions = Some("password reset by admin");
-        }
-        if changed.is_empty() {
-            return Ok(user);
-        }
-        let leaves_admin_role = old_role == Role::Admin && (role != Role::Admin || !user.active);
-        if leaves_admin_role {
-            let other_admins = users::table
-                .filter(users::role.eq("admin"))
-                .filter(users::active.eq(true))
-                .filter(users::id.ne(&user.id))
-                .count()
-                .get_result::<i64>(conn)?;
-            if other_admins == 0 {
-                return Err(ApiError::conflict("this is the last active admin"));
-            }
-        }
-        let previous_version = user.version;
-        user.version += 1;
-        user.updated_at = crate::time::now();
-        let updated = diesel::update(
-            users::table
-                .filter(users::id.eq(&user.id))
-                .filter(users::version.eq(previous_version)),
-        )
-        .set((
-            users::full_name.eq(&user.full_name),
-            users::email.eq(&user.email),
-            users::role.eq(&user.role),
-            users::centre_id.eq(&user.centre_id),
-            users::active.eq(user.active),
-            users::must_change_password.eq(user.must_change_password),
-            users::password_hash.eq(&user.password_hash),
-            users::version.eq(user.version),
-            users::updated_at.eq(user.updated_at),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(ApiError::precondition_failed());
-        }
-        if let Some(reason) = end_sessions {
-            revoke_sessions(conn, &user.id, reason)?;
-        }
-        let action = match (
-            changed.contains(&"active") && !user.active,
-            changed.contains(&"password"),
-        ) {
-            (true, _) => "user.deactivate",
-            (false, true) => "user.password_reset",
-            _ => "user.update",
-        };
-        Event::new(action, "user", Some(&user.id))
-            .by(&staff)
-            .centre(user.centre_id.as_deref())
-            .changed(changed)
-            .record(conn)?;
-        Ok(user)
+        change_user(conn, &staff, &id, if_match, input, new_hash)
     })
     .await?;
     Ok(respond(StatusCode::OK, user))
+}
+
+/// The change of a user, in one write transaction: the user row locked, open work handed over
+/// (or the change refused), the user stored, sessions ended, the audit row written.
+fn change_user(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+    if_match: IfMatch,
+    input: UpdateUser,
+    new_hash: Option<String>,
+) -> Result<User, ApiError> {
+    let mut user = lock_for_change(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    if_match.check(user.version)?;
+    let before = user.clone();
+    let reassign_to = input.reassign_to.clone();
+    let Change {
+        fields,
+        end_sessions,
+    } = apply(conn, &mut user, input, new_hash)?;
+    match (handover::reason(&before, &user), reassign_to.as_deref()) {
+        (Some(reason), successor) => handover::hand_over(conn, staff, &before, reason, successor)?,
+        (None, Some(_)) => return Err(ApiError::unprocessable_field(
+            "reassign_to",
+            "only a move to another centre, a deactivation or a change to admin hands work over",
+        )),
+        (None, None) => {}
+    }
+    if fields.is_empty() {
+        return Ok(user);
+    }
+    store(conn, &mut user)?;
+    if let Some(reason) = end_sessions {
+        revoke_sessions(conn, &user.id, reason)?;
+    }
+    let action = match (
+        fields.contains(&"active") && !user.active,
+        fields.contains(&"password"),
+    ) {
+        (true, _) => "user.deactivate",
+        (false, true) => "user.password_reset",
+        _ => "user.update",
+    };
+    Event::new(action, "user", Some(&user.id))
+        .by(staff)
+        .centre(user.centre_id.as_deref())
+        .changed(fields)
+        .record(conn)?;
+    Ok(user)
+}
+
+/// What [`apply`] changed: the fields, and why the user's sessions end, if they do.
+struct Change {
+    fields: Vec<&'static str>,
+    end_sessions: Option<&'static str>,
+}
+
+/// Applies the requested changes to `user` (not yet stored): 422 for a centre that does not fit
+/// the role, 409 when the last active admin would go.
+fn apply(
+    conn: &mut DbConnection,
+    user: &mut User,
+    input: UpdateUser,
+    new_hash: Option<String>,
+) -> Result<Change, ApiError> {
+    let mut fields = Vec::new();
+    if let Some(full_name) = input.full_name.map(|n| n.trim().to_owned()) {
+        if full_name != user.full_name {
+            user.full_name = full_name;
+            fields.push("full_name");
+        }
+    }
+    if input.email.is_some() && input.email != user.email {
+        user.email = input.email;
+        fields.push("email");
+    }
+    let old_role = Role::from_db(&user.role);
+    let role = input.role.unwrap_or(old_role);
+    if role != old_role {
+        user.role = role.as_str().to_owned();
+        fields.push("role");
+    }
+    let centre_id = if role == Role::Admin {
+        None
+    } else {
+        input.centre_id.or_else(|| user.centre_id.clone())
+    };
+    if centre_id != user.centre_id {
+        user.centre_id = centre_id;
+        fields.push("centre_id");
+    }
+    if fields.contains(&"role") || fields.contains(&"centre_id") {
+        check_centre(conn, role, user.centre_id.as_deref())?;
+    }
+    let mut end_sessions = None;
+    if input.active.is_some_and(|active| active != user.active) {
+        user.active = !user.active;
+        fields.push("active");
+        if !user.active {
+            end_sessions = Some("deactivated");
+        }
+    }
+    if let Some(hash) = new_hash {
+        user.password_hash = hash;
+        user.must_change_password = true;
+        fields.push("password");
+        end_sessions = Some("password reset by admin");
+    }
+    let leaves_admin_role = old_role == Role::Admin && (role != Role::Admin || !user.active);
+    if !fields.is_empty() && leaves_admin_role {
+        check_other_admins(conn, &user.id)?;
+    }
+    Ok(Change {
+        fields,
+        end_sessions,
+    })
+}
+
+/// 409 unless another active admin remains.
+fn check_other_admins(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
+    let other_admins = users::table
+        .filter(users::role.eq("admin"))
+        .filter(users::active.eq(true))
+        .filter(users::id.ne(user_id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if other_admins == 0 {
+        return Err(ApiError::conflict("this is the last active admin"));
+    }
+    Ok(())
+}
+
+/// Writes the changed user with a version check (412 when someone else changed it first).
+fn store(conn: &mut DbConnection, user: &mut User) -> Result<(), ApiError> {
+    let previous_version = user.version;
+    user.version += 1;
+    user.updated_at = crate::time::now();
+    let updated = diesel::update(
+        users::table
+            .filter(users::id.eq(&user.id))
+            .filter(users::version.eq(previous_version)),
+    )
+    .set((
+        users::full_name.eq(&user.full_name),
+        users::email.eq(&user.email),
+        users::role.eq(&user.role),
+        users::centre_id.eq(&user.centre_id),
+        users::active.eq(user.active),
+        users::must_change_password.eq(user.must_change_password),
+        users::password_hash.eq(&user.password_hash),
+        users::version.eq(user.version),
+        users::updated_at.eq(user.updated_at),
+    ))
+    .execute(conn)?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::precondition_failed())
+    }
 }

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub database_url: DatabaseUrl,
+    /// The server's configuration (replicas reuse it, secrets included).
+    pub config: ServeConfig,
     /// An admin's access token (the bootstrap admin, password already changed).
     pub admin: String,
     /// `http://127.0.0.1:PORT` of the `/metrics` listener, when the test configured one.
@@ -157,7 +159,7 @@ pub async fn spawn(
     let mut config = ServeConfig::for_tests(url.clone());
     config.bootstrap_admin_password = Some(BOOTSTRAP_PASSWORD.to_owned());
     configure(&mut config);
-    let app = Application::build(config).await.expect("build app");
+    let app = Application::build(config.clone()).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app
         .metrics_port()
@@ -173,6 +175,7 @@ pub async fn spawn(
         client,
         backend,
         database_url: url,
+        config,
         admin: String::new(),
         metrics_address,
         handle,
@@ -186,33 +189,7 @@ pub async fn spawn(
     test_app
 }
 
-/// A second server over the same database, as a replica behind a load balancer would be. Both
-/// must be configured with the same JWT secret (`configure`) for tokens to work on either.
-pub async fn spawn_replica(of: &TestApp, configure: &dyn Fn(&mut ServeConfig)) -> TestApp {
-    let mut config = ServeConfig::for_tests(of.database_url.clone());
-    configure(&mut config);
-    let app = Application::build(config).await.expect("build replica");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run());
-    TestApp {
-        address,
-        client: of.client.clone(),
-        backend: of.backend,
-        database_url: of.database_url.clone(),
-        admin: of.admin.clone(),
-        metrics_address: None,
-        handle,
-        postgres: None,
-    }
-}
-
 impl TestApp {
-    /// Stops the server (a replica, before its database goes).
-    pub async fn stop(&self) {
-        self.handle.stop(false).await;
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -366,21 +343,53 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Simulates the passage of time for login throttling: moves every recorded login attempt
+    /// Simulates the passage of time for login throttling: moves every throttle window
     /// `minutes` into the past.
-    pub fn age_login_attempts(&self, minutes: i64) {
-        use karvon::db::schema::login_attempts;
+    pub fn age_login_throttle(&self, minutes: i64) {
+        use karvon::db::schema::login_throttle;
         let mut conn = self.db();
-        let rows: Vec<(String, chrono::NaiveDateTime)> = login_attempts::table
-            .select((login_attempts::id, login_attempts::at))
+        let rows: Vec<(String, chrono::NaiveDateTime)> = login_throttle::table
+            .select((
+                login_throttle::throttle_key,
+                login_throttle::window_started_at,
+            ))
             .load(&mut conn)
-            .expect("login attempts");
-        for (id, at) in rows {
-            diesel::update(login_attempts::table.filter(login_attempts::id.eq(id)))
-                .set(login_attempts::at.eq(at - chrono::Duration::minutes(minutes)))
+            .expect("login throttle");
+        for (key, at) in rows {
+            diesel::update(login_throttle::table.find(key))
+                .set(login_throttle::window_started_at.eq(at - chrono::Duration::minutes(minutes)))
                 .execute(&mut conn)
-                .expect("age login attempt");
+                .expect("age login throttle");
         }
+    }
+
+    /// A second server over the same database and secrets, as a replica behind a load balancer;
+    /// its `admin` token is its own login. Stopped when the test's runtime ends.
+    pub async fn replica(&self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("build replica");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run());
+        let mut replica = TestApp {
+            address,
+            client: self.client.clone(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            config: self.config.clone(),
+            admin: String::new(),
+            metrics_address: None,
+            handle,
+            postgres: None,
+        };
+        replica.admin = replica.login("admin", ADMIN_PASSWORD).await;
+        replica
+    }
+
+    /// Stops the server (a replica, before its test ends).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
     }
 
     /// On PostgreSQL, drops the test database while the server runs (to test readiness).
