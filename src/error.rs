@@ -309,7 +309,9 @@ impl ApiError {
 
     /// Whether the request failed because its database connection died.
     pub fn is_connection_lost(&self) -> bool {
-        self.extras.as_ref().is_some_and(|e| e.database_cause.is_some())
+        self.extras
+            .as_ref()
+            .is_some_and(|e| e.database_cause.is_some())
     }
 
     /// What the database said when the connection died (empty otherwise).

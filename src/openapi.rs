@@ -172,7 +172,10 @@ fn reference_page_items(openapi: &mut OpenApiDoc) {
     };
     let named: Vec<String> = components.schemas.keys().cloned().collect();
     for (name, schema) in components.schemas.iter_mut() {
-        let Some(item) = name.strip_prefix("Page_").filter(|i| named.iter().any(|n| n == i)) else {
+        let Some(item) = name
+            .strip_prefix("Page_")
+            .filter(|i| named.iter().any(|n| n == i))
+        else {
             continue;
         };
         if let RefOr::T(Schema::Object(page)) = schema {
