@@ -39,6 +39,13 @@ pub struct DatabaseConfig {
     /// (0: give up at once). Lets `docker-compose up` and orchestrators converge.
     #[arg(long, env = "DATABASE_STARTUP_WAIT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub database_startup_wait_secs: u64,
+
+    /// Test each pooled connection with `SELECT 1` before a request uses it. Off by default: a
+    /// dead connection is discarded when its first query fails (that request answers 503). On
+    /// costs a round trip per request (see bench/README.md); worth it only where idle
+    /// connections are often cut silently (some firewalls, poolers).
+    #[arg(long, env = "DATABASE_CHECK_ON_CHECKOUT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub database_check_on_checkout: bool,
 }
 
 /// Everything `karvon serve` needs.
@@ -124,6 +131,7 @@ impl ServeConfig {
                 database_url,
                 database_pool_size: 4,
                 database_startup_wait_secs: 0,
+                database_check_on_checkout: false,
             },
             log_format: LogFormat::Pretty,
             cors_origins: Vec::new(),

@@ -88,9 +88,13 @@ impl Application {
         let cost = config.password_hashing;
         let passwords = tokio::task::spawn_blocking(move || Passwords::new(cost)).await??;
         let url = config.database.database_url.clone();
-        let pool_size = config.database.database_pool_size;
+        let (pool_size, check) = (
+            config.database.database_pool_size,
+            config.database.database_check_on_checkout,
+        );
         let pool =
-            tokio::task::spawn_blocking(move || crate::db::build_pool(&url, pool_size)).await?;
+            tokio::task::spawn_blocking(move || crate::db::build_pool(&url, pool_size, check))
+                .await?;
         let startup = Startup {
             pool: pool.clone(),
             passwords: passwords.clone(),

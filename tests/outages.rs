@@ -413,3 +413,20 @@ async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     let errors = server.log_lines_containing(r#""level":"ERROR""#);
     assert_eq!(errors, 1, "one ERROR line for the whole outage");
 }
+
+#[tokio::test]
+async fn with_a_check_on_checkout_a_restart_costs_no_request() {
+    let Some(admin_url) = postgres_admin_url() else {
+        return;
+    };
+    let database = PostgresDatabase::create(&admin_url);
+    let check = |config: &mut ServeConfig| config.database.database_check_on_checkout = true;
+    let app = spawn(database.url.clone(), Backend::Postgres, &check).await;
+    assert!(burst(&app, 16).await.iter().all(|s| *s == StatusCode::OK));
+    assert!(terminate_backends(&admin_url, &database_name(&database.url)) >= 1);
+    let statuses = burst(&app, 16).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}

@@ -171,7 +171,7 @@ impl ConnectionManager {
 
 /// A pool that connects lazily: building it never fails, so a server can start while the
 /// database is still down and wait for it (see [`Pool::try_connect`]).
-pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
+pub fn build_pool(url: &DatabaseUrl, max_size: u32, check_on_checkout: bool) -> Pool {
     let manager = ConnectionManager { url: url.clone() };
     if let DatabaseUrl::Sqlite(_) = url {
         // Switch the file to WAL once, alone: WAL is persistent, and several fresh connections
@@ -182,9 +182,9 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(CHECKOUT_TIMEOUT)
-        // A check per checkout would cost a round trip on every request; lost connections are
-        // detected by the failing query instead (`PooledDb::lost`).
-        .test_on_check_out(false)
+        // Off by default: a check costs a round trip on every request, and lost connections are
+        // detected by their failing query instead (`PooledDb::lost`).
+        .test_on_check_out(check_on_checkout)
         // r2d2 would log every failed reconnection attempt; `Pool` logs an outage once.
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(manager);
