@@ -19,7 +19,7 @@ DB=karvon_poolcheck_$$
 URL=postgres://postgres@127.0.0.1:5432/$DB
 trap 'kill $(jobs -p) 2>/dev/null || true; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB"
-users=$("$BIN" seed-demo --database-url "$URL" --migrants 2000 2>/dev/null | tail -1 | sed 's/.*: //')
+users=$("$BIN" seed-demo --database-url "$URL" --migrants 2000 2>&1 | tail -1 | sed 's/.*: //')
 supervisor=${users%%,*}
 supervisor=${supervisor// /}
 
