@@ -11,8 +11,8 @@ use common::world::{
 use common::{on_each_backend, problem, TestApp};
 use diesel::prelude::*;
 use karvon::consultations::model::{AgeBand, Consultation};
-use karvon::migrants::model::{MigrationStatus, Sex};
 use karvon::db::schema::{consultation_topics, consultations};
+use karvon::migrants::model::{MigrationStatus, Sex};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
