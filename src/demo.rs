@@ -9,7 +9,8 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 
 use crate::auth::password::Passwords;
-use crate::cases::model::{Case, CaseStatus, Priority};
+use crate::auth::staff::Role;
+use crate::cases::model::{Case, CaseEventKind, CaseStatus, Priority};
 use crate::centres::Centre;
 use crate::config::{DatabaseConfig, PasswordHashing};
 use crate::consultations::model::{Channel, Consultation, Topic};
@@ -132,18 +133,24 @@ fn seed_blocking(
     };
     let mut staff = Vec::new();
     let mut usernames = Vec::new();
-    for (index, role) in ["supervisor", "counsellor", "counsellor", "counsellor"]
-        .iter()
-        .enumerate()
+    for (index, role) in [
+        Role::Supervisor,
+        Role::Counsellor,
+        Role::Counsellor,
+        Role::Counsellor,
+    ]
+    .into_iter()
+    .enumerate()
     {
-        let username = format!("demo.{role}{index}.{suffix}");
+        let role_name = role.as_str();
+        let username = format!("demo.{role_name}{index}.{suffix}");
         staff.push(User {
             id: uuid::Uuid::now_v7().to_string(),
             username_key: username_key(&username),
             username: username.clone(),
-            full_name: format!("Demo {role} {index}"),
+            full_name: format!("Demo {role_name} {index}"),
             email: None,
-            role: (*role).to_owned(),
+            role,
             centre_id: Some(centre.id.clone()),
             active: true,
             must_change_password: false,
@@ -178,7 +185,7 @@ fn seed_blocking(
                 centre_id: Some(centre.id.clone()),
                 name_key: name_key(&name),
                 name,
-                kind: kind.as_str().to_owned(),
+                kind,
                 description: None,
                 address: None,
                 city: Some("Dushanbe".into()),
@@ -201,7 +208,10 @@ fn seed_blocking(
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let counsellors: Vec<&User> = staff.iter().filter(|u| u.role == "counsellor").collect();
+    let counsellors: Vec<&User> = staff
+        .iter()
+        .filter(|u| u.role == Role::Counsellor)
+        .collect();
     let mut rng = rand::rng();
     let today = chrono::Utc::now().date_naive();
     for batch_start in (0..migrant_count).step_by(500) {
@@ -234,7 +244,7 @@ fn seed_blocking(
                         .unwrap_or("Rahimov")
                         .to_owned(),
                     patronymic: None,
-                    sex: sex.as_str().to_owned(),
+                    sex,
                     date_of_birth: dob,
                     birth_year: Some(year),
                     nationality: "TJ".into(),
@@ -244,9 +254,7 @@ fn seed_blocking(
                     migration_status: MigrationStatus::ALL
                         .choose(&mut rng)
                         .copied()
-                        .unwrap_or(MigrationStatus::Prospective)
-                        .as_str()
-                        .to_owned(),
+                        .unwrap_or(MigrationStatus::Prospective),
                     destination_country: Some(
                         if rng.random_bool(0.8) { "RU" } else { "KZ" }.into(),
                     ),
@@ -274,13 +282,11 @@ fn seed_blocking(
                         centre_id: centre.id.clone(),
                         assigned_to: counsellor.id.clone(),
                         opened_by: counsellor.id.clone(),
-                        status: CaseStatus::Open.as_str().to_owned(),
+                        status: CaseStatus::Open,
                         priority: Priority::ALL
                             .choose(&mut rng)
                             .copied()
-                            .unwrap_or(Priority::Normal)
-                            .as_str()
-                            .to_owned(),
+                            .unwrap_or(Priority::Normal),
                         summary: "Demo case: unpaid wages abroad".into(),
                         opened_at: created,
                         closed_at: None,
@@ -298,7 +304,7 @@ fn seed_blocking(
                             case_events::case_id.eq(&case.id),
                             case_events::at.eq(created),
                             case_events::actor_id.eq(&counsellor.id),
-                            case_events::kind.eq("opened"),
+                            case_events::kind.eq(CaseEventKind::Opened),
                             case_events::assigned_to.eq(&counsellor.id),
                         ))
                         .execute(conn)?;
@@ -322,9 +328,7 @@ fn seed_blocking(
                         channel: Channel::ALL
                             .choose(&mut rng)
                             .copied()
-                            .unwrap_or(Channel::WalkIn)
-                            .as_str()
-                            .to_owned(),
+                            .unwrap_or(Channel::WalkIn),
                         duration_minutes: rng.random_range(5..60),
                         language: "tg".into(),
                         notes: "Demo consultation notes".into(),

@@ -10,8 +10,9 @@ use common::world::{
 };
 use common::{on_each_backend, problem, TestApp};
 use diesel::prelude::*;
-use karvon::consultations::model::Consultation;
+use karvon::consultations::model::{AgeBand, Consultation};
 use karvon::db::schema::{consultation_topics, consultations};
+use karvon::migrants::model::{MigrationStatus, Sex};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -72,10 +73,10 @@ async fn an_anonymous_consultation_keeps_only_what_statistics_need() {
         let row = stored(&app, &id(&created));
         assert_eq!(row.migrant_id, None);
         assert_eq!(row.case_id, None);
-        assert_eq!(row.anonymous_sex.as_deref(), Some("male"));
-        assert_eq!(row.anonymous_age_band.as_deref(), Some("25-34"));
+        assert_eq!(row.anonymous_sex, Some(Sex::Male));
+        assert_eq!(row.anonymous_age_band, Some(AgeBand::From25To34));
         assert_eq!(row.anonymous_nationality.as_deref(), Some("TJ"));
-        assert_eq!(row.anonymous_migration_status.as_deref(), Some("prospective"));
+        assert_eq!(row.anonymous_migration_status, Some(MigrationStatus::Prospective));
 
         // Nothing identifying can be slipped in.
         let mut named = anonymous();

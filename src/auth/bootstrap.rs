@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::password::Passwords;
+use super::staff::Role;
 use crate::audit::Event;
 use crate::db::schema::users;
 use crate::db::Pool;
@@ -41,7 +42,7 @@ pub async fn ensure_admin(
             username_key: username_key("admin"),
             full_name: "Administrator".into(),
             email: None,
-            role: "admin".into(),
+            role: Role::Admin,
             centre_id: None,
             active: true,
             must_change_password: true,

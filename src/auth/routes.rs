@@ -99,10 +99,12 @@ fn issue_tokens(
             refresh_tokens::created_at.eq(crate::time::now()),
         ))
         .execute(conn)?;
-    let access_token =
-        state
-            .tokens
-            .issue(&user.id, session_id, &user.role, user.centre_id.as_deref())?;
+    let access_token = state.tokens.issue(
+        &user.id,
+        session_id,
+        user.role.as_str(),
+        user.centre_id.as_deref(),
+    )?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

@@ -22,8 +22,21 @@ use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::state::AppState;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    clap::ValueEnum,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Role {
     Counsellor,
     Supervisor,
@@ -38,16 +51,9 @@ impl Role {
             Self::Admin => "admin",
         }
     }
-
-    /// Reads a role stored by this code (the column has a CHECK constraint).
-    pub fn from_db(value: &str) -> Self {
-        match value {
-            "admin" => Self::Admin,
-            "supervisor" => Self::Supervisor,
-            _ => Self::Counsellor,
-        }
-    }
 }
+
+crate::text_enum_sql!(Role { Counsellor => "counsellor", Supervisor => "supervisor", Admin => "admin" });
 
 /// An authenticated, active staff member with a live session.
 #[derive(Clone, Debug)]
@@ -91,7 +97,7 @@ impl Staff {
 pub struct PendingStaff(pub Staff);
 
 /// (id, username, role, centre, must_change_password, centre active).
-type StaffRow = (String, String, String, Option<String>, bool, Option<bool>);
+type StaffRow = (String, String, Role, Option<String>, bool, Option<bool>);
 
 /// Checks the bearer token and its session; also returns `must_change_password`.
 pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
@@ -142,7 +148,6 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiE
     .await?;
     let (id, username, role, centre_id, must_change_password, centre_active) =
         row.ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
-    let role = Role::from_db(&role);
     if role != Role::Admin && centre_active != Some(true) {
         return Err(ApiError::centre_inactive());
     }

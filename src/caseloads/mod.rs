@@ -13,8 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::staff::{Role, Staff};
+use crate::cases::model::{CaseStatus, Priority};
 use crate::db::schema::{cases, consultations, follow_ups, referrals, users};
 use crate::error::ApiError;
+use crate::follow_ups::model::FollowUpStatus;
 use crate::http::pagination::decode_cursor;
 use crate::http::{Page, PageLimit, Query};
 use crate::state::AppState;
@@ -84,7 +86,7 @@ async fn list_caseloads(
     let page = crate::db::run(&state.pool, move |conn| {
         let mut people = users::table
             .filter(users::centre_id.eq(&centre))
-            .filter(users::role.eq_any(["counsellor", "supervisor"]))
+            .filter(users::role.eq_any([Role::Counsellor, Role::Supervisor]))
             .filter(users::active.eq(true))
             .into_boxed();
         if staff.is(Role::Counsellor) {
@@ -93,7 +95,7 @@ async fn list_caseloads(
         if let Some(after) = after {
             people = people.filter(users::id.gt(after));
         }
-        let rows: Vec<(String, String, String)> = people
+        let rows: Vec<(String, String, Role)> = people
             .order(users::id.asc())
             .limit(limit.fetch())
             .select((users::id, users::full_name, users::role))
@@ -103,9 +105,9 @@ async fn list_caseloads(
         let now = crate::time::now();
         let today = Utc::now().date_naive();
 
-        let open_cases: Vec<(String, String, i64, Option<NaiveDateTime>)> = cases::table
+        let open_cases: Vec<(String, Priority, i64, Option<NaiveDateTime>)> = cases::table
             .filter(cases::centre_id.eq(&centre))
-            .filter(cases::status.eq("open"))
+            .filter(cases::status.eq(CaseStatus::Open))
             .filter(cases::assigned_to.eq_any(&ids))
             .group_by((cases::assigned_to, cases::priority))
             .select((
@@ -117,7 +119,7 @@ async fn list_caseloads(
             .load(conn)?;
         let overdue_follow_ups: Counts = follow_ups::table
             .filter(follow_ups::centre_id.eq(&centre))
-            .filter(follow_ups::status.eq("scheduled"))
+            .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
             .filter(follow_ups::due_at.lt(now))
             .filter(follow_ups::assigned_to.eq_any(&ids))
             .group_by(follow_ups::assigned_to)
@@ -138,7 +140,7 @@ async fn list_caseloads(
         let overdue_referrals: Counts = referrals::table
             .inner_join(cases::table)
             .filter(referrals::centre_id.eq(&centre))
-            .filter(referrals::status.eq_any(["pending", "sent"]))
+            .filter(referrals::status.eq_any(crate::referrals::queries::WAITING_STATUSES))
             .filter(referrals::expected_response_by.lt(today))
             .filter(cases::assigned_to.eq_any(&ids))
             .group_by(cases::assigned_to)
@@ -160,11 +162,11 @@ async fn list_caseloads(
             HashMap::new();
         for (user, priority, count, oldest) in open_cases {
             let (counts, earliest) = by_priority.entry(user).or_default();
-            match priority.as_str() {
-                "low" => counts.low += count,
-                "high" => counts.high += count,
-                "urgent" => counts.urgent += count,
-                _ => counts.normal += count,
+            match priority {
+                Priority::Low => counts.low += count,
+                Priority::Normal => counts.normal += count,
+                Priority::High => counts.high += count,
+                Priority::Urgent => counts.urgent += count,
             }
             *earliest = match (*earliest, oldest) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -185,7 +187,7 @@ async fn list_caseloads(
                 overdue_referrals: count(&overdue_referrals, &id),
                 consultations_last_30_days: count(&recent_consultations, &id),
                 oldest_open_case_opened_at: oldest.map(crate::time::utc),
-                role: Role::from_db(&role),
+                role,
                 user_id: id,
                 full_name,
             }

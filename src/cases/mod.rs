@@ -29,7 +29,10 @@ pub fn close_open_items(
             .iter()
             .map(|id| FieldError::new(format!("follow_ups.{id}"), "is still scheduled"))
             .chain(referrals.iter().map(|(id, status)| {
-                FieldError::new(format!("referrals.{id}"), format!("is still {status}"))
+                FieldError::new(
+                    format!("referrals.{id}"),
+                    format!("is still {}", status.as_str()),
+                )
             }))
             .collect();
         return Err(ApiError::conflict_with(

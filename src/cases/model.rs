@@ -10,6 +10,10 @@ crate::text_enum!(CaseStatus { Open => "open", Closed => "closed" });
 
 crate::text_enum!(Priority { Low => "low", Normal => "normal", High => "high", Urgent => "urgent" });
 
+crate::text_enum!(
+    CaseEventKind { Opened => "opened", Assigned => "assigned", Closed => "closed", Reopened => "reopened" }
+);
+
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = cases)]
 pub struct Case {
@@ -18,8 +22,8 @@ pub struct Case {
     pub centre_id: String,
     pub assigned_to: String,
     pub opened_by: String,
-    pub status: String,
-    pub priority: String,
+    pub status: CaseStatus,
+    pub priority: Priority,
     pub summary: String,
     pub opened_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
@@ -31,7 +35,7 @@ pub struct Case {
 
 impl Case {
     pub fn is_open(&self) -> bool {
-        self.status == CaseStatus::Open.as_str()
+        self.status == CaseStatus::Open
     }
 }
 
@@ -58,8 +62,8 @@ pub struct CaseResponse {
 impl From<Case> for CaseResponse {
     fn from(c: Case) -> Self {
         Self {
-            status: CaseStatus::from_db(&c.status),
-            priority: Priority::from_db(&c.priority),
+            status: c.status,
+            priority: c.priority,
             id: c.id,
             migrant_id: c.migrant_id,
             centre_id: c.centre_id,

@@ -36,7 +36,7 @@ fn record_case_event(
     conn: &mut DbConnection,
     case_id: &str,
     actor: &Staff,
-    kind: &str,
+    kind: CaseEventKind,
     assigned_to: Option<&str>,
     note: Option<&str>,
 ) -> QueryResult<()> {
@@ -66,8 +66,8 @@ fn save(conn: &mut DbConnection, case: &mut Case) -> Result<(), ApiError> {
     )
     .set((
         cases::assigned_to.eq(&case.assigned_to),
-        cases::status.eq(&case.status),
-        cases::priority.eq(&case.priority),
+        cases::status.eq(case.status),
+        cases::priority.eq(case.priority),
         cases::summary.eq(&case.summary),
         cases::closed_at.eq(case.closed_at),
         cases::closure_reason.eq(&case.closure_reason),
@@ -146,12 +146,8 @@ async fn create_case(
             centre_id: centre,
             assigned_to: assignee,
             opened_by: staff.id.clone(),
-            status: CaseStatus::Open.as_str().to_owned(),
-            priority: input
-                .priority
-                .unwrap_or(Priority::Normal)
-                .as_str()
-                .to_owned(),
+            status: CaseStatus::Open,
+            priority: input.priority.unwrap_or(Priority::Normal),
             summary: input.summary.trim().to_owned(),
             opened_at: now,
             closed_at: None,
@@ -167,7 +163,7 @@ async fn create_case(
             conn,
             &case.id,
             &staff,
-            "opened",
+            CaseEventKind::Opened,
             Some(&case.assigned_to),
             None,
         )?;
@@ -207,10 +203,10 @@ async fn list_cases(
     let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = cases::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
-            q = q.filter(cases::status.eq(status.as_str()));
+            q = q.filter(cases::status.eq(status));
         }
         if let Some(priority) = query.priority {
-            q = q.filter(cases::priority.eq(priority.as_str()));
+            q = q.filter(cases::priority.eq(priority));
         }
         if let Some(assigned_to) = query.assigned_to {
             q = q.filter(cases::assigned_to.eq(assigned_to));
@@ -305,7 +301,7 @@ async fn update_case(
                 changed.push("summary");
             }
         }
-        if let Some(priority) = input.priority.map(|p| p.as_str().to_owned()) {
+        if let Some(priority) = input.priority {
             if priority != case.priority {
                 case.priority = priority;
                 changed.push("priority");
@@ -385,7 +381,7 @@ pub fn reassign(
         conn,
         &case.id,
         actor,
-        "assigned",
+        CaseEventKind::Assigned,
         Some(&case.assigned_to),
         Some(reason),
     )?;
@@ -423,11 +419,18 @@ async fn close_case(
         }
         super::close_open_items(conn, &staff, &case, input.force)?;
         let reason = input.reason.trim().to_owned();
-        case.status = CaseStatus::Closed.as_str().to_owned();
+        case.status = CaseStatus::Closed;
         case.closed_at = Some(crate::time::now());
         case.closure_reason = Some(reason.clone());
         save(conn, &mut case)?;
-        record_case_event(conn, &case.id, &staff, "closed", None, Some(&reason))?;
+        record_case_event(
+            conn,
+            &case.id,
+            &staff,
+            CaseEventKind::Closed,
+            None,
+            Some(&reason),
+        )?;
         audit(
             conn,
             &staff,
@@ -467,7 +470,7 @@ async fn reopen_case(
         if case.is_open() {
             return Err(ApiError::conflict("the case is already open"));
         }
-        case.status = CaseStatus::Open.as_str().to_owned();
+        case.status = CaseStatus::Open;
         case.closed_at = None;
         case.closure_reason = None;
         save(conn, &mut case)?;
@@ -475,7 +478,7 @@ async fn reopen_case(
             conn,
             &case.id,
             &staff,
-            "reopened",
+            CaseEventKind::Reopened,
             None,
             Some(input.reason.trim()),
         )?;

@@ -10,13 +10,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::load_visible;
+use super::model::CaseEventKind;
 use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::consultations::model::{Consultation, ConsultationResponse};
 use crate::db::schema::{case_events, consultations, follow_ups, referral_transitions, referrals};
 use crate::error::ApiError;
+use crate::follow_ups::model::{FollowUpKind, FollowUpStatus};
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{Page, PageLimit, Query};
+use crate::referrals::model::ReferralStatus;
 use crate::state::AppState;
 
 crate::text_enum!(
@@ -100,7 +103,7 @@ struct CaseEventRow {
     id: String,
     at: NaiveDateTime,
     actor_id: String,
-    kind: String,
+    kind: CaseEventKind,
     assigned_to: Option<String>,
     note: Option<String>,
 }
@@ -110,8 +113,8 @@ struct ReferralMoveRow {
     id: String,
     at: NaiveDateTime,
     actor_id: String,
-    from: Option<String>,
-    to: String,
+    from: Option<ReferralStatus>,
+    to: ReferralStatus,
     note: Option<String>,
     referral_id: String,
     provider_id: String,
@@ -122,8 +125,8 @@ struct FollowUpRow {
     id: String,
     due_at: NaiveDateTime,
     created_by: String,
-    kind: String,
-    status: String,
+    kind: FollowUpKind,
+    status: FollowUpStatus,
     assigned_to: String,
     note: Option<String>,
     outcome: Option<String>,
@@ -177,7 +180,7 @@ pub async fn case_timeline(
             let mut entry =
                 TimelineEntry::new(e.at, TimelineKind::CaseEvent, e.id, Some(e.actor_id));
             entry.case_event = Some(CaseEventItem {
-                kind: e.kind,
+                kind: e.kind.as_str().to_owned(),
                 assigned_to: e.assigned_to,
                 note: e.note,
             });
@@ -237,8 +240,8 @@ pub async fn case_timeline(
             entry.referral_move = Some(ReferralMove {
                 referral_id: m.referral_id,
                 provider_id: m.provider_id,
-                from: m.from,
-                to: m.to,
+                from: m.from.map(|s| s.as_str().to_owned()),
+                to: m.to.as_str().to_owned(),
                 note: m.note,
             });
             entry
@@ -268,8 +271,8 @@ pub async fn case_timeline(
             let mut entry =
                 TimelineEntry::new(f.due_at, TimelineKind::FollowUp, f.id, Some(f.created_by));
             entry.follow_up = Some(FollowUpItem {
-                kind: f.kind,
-                status: f.status,
+                kind: f.kind.as_str().to_owned(),
+                status: f.status.as_str().to_owned(),
                 assigned_to: f.assigned_to,
                 note: f.note,
                 outcome: f.outcome,

@@ -49,12 +49,12 @@ pub struct Consultation {
     pub counsellor_id: String,
     pub migrant_id: Option<String>,
     pub case_id: Option<String>,
-    pub anonymous_sex: Option<String>,
-    pub anonymous_age_band: Option<String>,
+    pub anonymous_sex: Option<Sex>,
+    pub anonymous_age_band: Option<AgeBand>,
     pub anonymous_nationality: Option<String>,
-    pub anonymous_migration_status: Option<String>,
+    pub anonymous_migration_status: Option<MigrationStatus>,
     pub occurred_at: NaiveDateTime,
-    pub channel: String,
+    pub channel: Channel,
     pub duration_minutes: i32,
     pub language: String,
     pub notes: String,
@@ -104,17 +104,17 @@ impl ConsultationResponse {
     pub fn new(c: Consultation, mut topics: Vec<Topic>) -> Self {
         topics.sort();
         let anonymous = match (
-            c.anonymous_sex.as_deref(),
-            c.anonymous_age_band.as_deref(),
+            c.anonymous_sex,
+            c.anonymous_age_band,
             c.anonymous_nationality.clone(),
-            c.anonymous_migration_status.as_deref(),
+            c.anonymous_migration_status,
         ) {
-            (Some(sex), Some(age_band), Some(nationality), Some(status)) => {
+            (Some(sex), Some(age_band), Some(nationality), Some(migration_status)) => {
                 Some(AnonymousProfile {
-                    sex: Sex::from_db(sex),
-                    age_band: AgeBand::from_db(age_band),
+                    sex,
+                    age_band,
                     nationality,
-                    migration_status: MigrationStatus::from_db(status),
+                    migration_status,
                 })
             }
             _ => None,
@@ -127,7 +127,7 @@ impl ConsultationResponse {
             case_id: c.case_id,
             anonymous,
             occurred_at: crate::time::utc(c.occurred_at),
-            channel: Channel::from_db(&c.channel),
+            channel: c.channel,
             duration_minutes: c.duration_minutes,
             topics,
             language: c.language,

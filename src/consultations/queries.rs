@@ -22,7 +22,7 @@ pub fn store_topics(
         diesel::insert_into(consultation_topics::table)
             .values((
                 consultation_topics::consultation_id.eq(consultation_id),
-                consultation_topics::topic.eq(topic.as_str()),
+                consultation_topics::topic.eq(topic),
             ))
             .execute(conn)?;
     }
@@ -35,7 +35,7 @@ pub fn responses(
     rows: Vec<Consultation>,
 ) -> QueryResult<Vec<ConsultationResponse>> {
     let ids: Vec<&str> = rows.iter().map(|c| c.id.as_str()).collect();
-    let pairs: Vec<(String, String)> = consultation_topics::table
+    let pairs: Vec<(String, Topic)> = consultation_topics::table
         .filter(consultation_topics::consultation_id.eq_any(&ids))
         .select((
             consultation_topics::consultation_id,
@@ -44,7 +44,7 @@ pub fn responses(
         .load(conn)?;
     let mut topics: HashMap<String, Vec<Topic>> = HashMap::new();
     for (id, topic) in pairs {
-        topics.entry(id).or_default().push(Topic::from_db(&topic));
+        topics.entry(id).or_default().push(topic);
     }
     Ok(rows
         .into_iter()

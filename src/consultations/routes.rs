@@ -166,14 +166,12 @@ async fn create_consultation(
             counsellor_id: staff.id.clone(),
             migrant_id,
             case_id: input.case_id,
-            anonymous_sex: anonymous.as_ref().map(|a| a.sex.as_str().to_owned()),
-            anonymous_age_band: anonymous.as_ref().map(|a| a.age_band.as_str().to_owned()),
+            anonymous_sex: anonymous.as_ref().map(|a| a.sex),
+            anonymous_age_band: anonymous.as_ref().map(|a| a.age_band),
             anonymous_nationality: anonymous.as_ref().map(|a| a.nationality.clone()),
-            anonymous_migration_status: anonymous
-                .as_ref()
-                .map(|a| a.migration_status.as_str().to_owned()),
+            anonymous_migration_status: anonymous.as_ref().map(|a| a.migration_status),
             occurred_at: input.occurred_at.naive_utc(),
-            channel: input.channel.as_str().to_owned(),
+            channel: input.channel,
             duration_minutes: input.duration_minutes,
             language: input.language,
             notes: input.notes,
@@ -248,13 +246,13 @@ async fn list_consultations(
             q = q.filter(
                 consultations::id.eq_any(
                     consultation_topics::table
-                        .filter(consultation_topics::topic.eq(topic.as_str()))
+                        .filter(consultation_topics::topic.eq(topic))
                         .select(consultation_topics::consultation_id),
                 ),
             );
         }
         if let Some(channel) = query.channel {
-            q = q.filter(consultations::channel.eq(channel.as_str()));
+            q = q.filter(consultations::channel.eq(channel));
         }
         if let Some(from) = query.from {
             q = q.filter(consultations::occurred_at.ge(from.naive_utc()));
@@ -367,7 +365,7 @@ async fn update_consultation(
             changed.push("occurred_at");
         }
         if let Some(channel) = input.channel {
-            c.channel = channel.as_str().to_owned();
+            c.channel = channel;
             changed.push("channel");
         }
         if let Some(duration) = input.duration_minutes {
@@ -402,7 +400,7 @@ async fn update_consultation(
             )
             .set((
                 consultations::occurred_at.eq(c.occurred_at),
-                consultations::channel.eq(&c.channel),
+                consultations::channel.eq(c.channel),
                 consultations::duration_minutes.eq(c.duration_minutes),
                 consultations::language.eq(&c.language),
                 consultations::notes.eq(&c.notes),

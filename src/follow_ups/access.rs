@@ -5,7 +5,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use super::model::FollowUp;
+use super::model::{FollowUp, FollowUpStatus};
 use crate::auth::staff::{Role, Staff};
 use crate::db::schema::{cases, follow_ups};
 use crate::db::{DbConnection, MultiBackend};
@@ -52,10 +52,10 @@ pub fn load_scheduled(
     id: &str,
 ) -> Result<FollowUp, ApiError> {
     let follow_up = load_visible(conn, staff, id)?;
-    if follow_up.status != "scheduled" {
+    if follow_up.status != FollowUpStatus::Scheduled {
         return Err(ApiError::conflict(format!(
             "the follow-up is already {}",
-            follow_up.status
+            follow_up.status.as_str()
         )));
     }
     Ok(follow_up)

@@ -23,9 +23,9 @@ pub struct FollowUp {
     pub assigned_to: String,
     pub created_by: String,
     pub due_at: NaiveDateTime,
-    pub kind: String,
+    pub kind: FollowUpKind,
     pub note: Option<String>,
-    pub status: String,
+    pub status: FollowUpStatus,
     pub outcome: Option<String>,
     pub closed_at: Option<NaiveDateTime>,
     pub version: i32,
@@ -56,11 +56,11 @@ pub struct FollowUpResponse {
 
 impl FollowUpResponse {
     pub fn new(f: FollowUp, now: NaiveDateTime) -> Self {
-        let status = FollowUpStatus::from_db(&f.status);
+        let status = f.status;
         Self {
             overdue: status == FollowUpStatus::Scheduled && f.due_at < now,
             status,
-            kind: FollowUpKind::from_db(&f.kind),
+            kind: f.kind,
             id: f.id,
             case_id: f.case_id,
             centre_id: f.centre_id,

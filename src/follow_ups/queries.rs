@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::model::FollowUp;
+use super::model::{FollowUp, FollowUpStatus};
 use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::db::schema::{cases, follow_ups};
@@ -38,9 +38,9 @@ pub fn save(
     .set((
         follow_ups::assigned_to.eq(&f.assigned_to),
         follow_ups::due_at.eq(f.due_at),
-        follow_ups::kind.eq(&f.kind),
+        follow_ups::kind.eq(f.kind),
         follow_ups::note.eq(&f.note),
-        follow_ups::status.eq(&f.status),
+        follow_ups::status.eq(f.status),
         follow_ups::outcome.eq(&f.outcome),
         follow_ups::closed_at.eq(f.closed_at),
         follow_ups::version.eq(f.version),
@@ -97,7 +97,7 @@ pub fn reassign(
 pub fn scheduled_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<String>> {
     follow_ups::table
         .filter(follow_ups::case_id.eq(case_id))
-        .filter(follow_ups::status.eq("scheduled"))
+        .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
         .order(follow_ups::due_at.asc())
         .select(follow_ups::id)
         .load(conn)
@@ -116,10 +116,10 @@ pub fn cancel(
         diesel::update(
             follow_ups::table
                 .filter(follow_ups::id.eq(id))
-                .filter(follow_ups::status.eq("scheduled")),
+                .filter(follow_ups::status.eq(FollowUpStatus::Scheduled)),
         )
         .set((
-            follow_ups::status.eq("cancelled"),
+            follow_ups::status.eq(FollowUpStatus::Cancelled),
             follow_ups::outcome.eq(note),
             follow_ups::closed_at.eq(now),
             follow_ups::version.eq(follow_ups::version + 1),

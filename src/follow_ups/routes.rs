@@ -79,9 +79,9 @@ async fn create_follow_up(
             assigned_to: assignee,
             created_by: staff.id.clone(),
             due_at: input.due_at.naive_utc(),
-            kind: input.kind.as_str().to_owned(),
+            kind: input.kind,
             note: input.note,
-            status: FollowUpStatus::Scheduled.as_str().to_owned(),
+            status: FollowUpStatus::Scheduled,
             outcome: None,
             closed_at: None,
             version: 1,
@@ -134,7 +134,7 @@ async fn list_follow_ups(
             q = q.filter(follow_ups::assigned_to.eq(assignee));
         }
         if let Some(status) = query.status {
-            q = q.filter(follow_ups::status.eq(status.as_str()));
+            q = q.filter(follow_ups::status.eq(status));
         }
         if let Some(case_id) = query.case_id {
             q = q.filter(follow_ups::case_id.eq(case_id));
@@ -145,13 +145,13 @@ async fn list_follow_ups(
         match query.overdue {
             Some(true) => {
                 q = q
-                    .filter(follow_ups::status.eq("scheduled"))
+                    .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
                     .filter(follow_ups::due_at.lt(now));
             }
             Some(false) => {
                 q = q.filter(
                     follow_ups::status
-                        .ne("scheduled")
+                        .ne(FollowUpStatus::Scheduled)
                         .or(follow_ups::due_at.ge(now)),
                 );
             }
@@ -261,7 +261,7 @@ async fn update_follow_up(
             changed.push("assigned_to");
         }
         if let Some(kind) = input.kind {
-            f.kind = kind.as_str().to_owned();
+            f.kind = kind;
             changed.push("kind");
         }
         if let Some(note) = input.note {
@@ -299,7 +299,7 @@ async fn finish(
     v.finish()?;
     let follow_up = crate::db::transaction(&state.pool, move |conn| {
         let mut f = load_scheduled(conn, &staff, &id)?;
-        f.status = status.as_str().to_owned();
+        f.status = status;
         f.outcome = Some(outcome.trim().to_owned());
         f.closed_at = Some(crate::time::now());
         save(conn, &staff, &mut f, action, vec!["status", "outcome"])?;

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::model::{mask_phone, ConsentScope, Migrant, MigrantSummary, Sex, Vulnerability};
+use super::model::{mask_phone, ConsentScope, Migrant, MigrantSummary, Vulnerability};
 use super::names;
+use crate::cases::model::CaseStatus;
 use crate::db::schema::{
     cases, migrant_consent_events, migrant_name_tokens, migrant_vulnerabilities,
 };
@@ -55,7 +56,7 @@ pub fn store_vulnerabilities(
         diesel::insert_into(migrant_vulnerabilities::table)
             .values((
                 migrant_vulnerabilities::migrant_id.eq(migrant_id),
-                migrant_vulnerabilities::flag.eq(flag.as_str()),
+                migrant_vulnerabilities::flag.eq(flag),
             ))
             .execute(conn)?;
     }
@@ -66,11 +67,10 @@ pub fn vulnerabilities(
     conn: &mut DbConnection,
     migrant_id: &str,
 ) -> QueryResult<Vec<Vulnerability>> {
-    let flags: Vec<String> = migrant_vulnerabilities::table
+    migrant_vulnerabilities::table
         .filter(migrant_vulnerabilities::migrant_id.eq(migrant_id))
         .select(migrant_vulnerabilities::flag)
-        .load(conn)?;
-    Ok(flags.iter().map(|f| Vulnerability::from_db(f)).collect())
+        .load(conn)
 }
 
 pub fn record_consent(
@@ -85,7 +85,7 @@ pub fn record_consent(
         .values((
             migrant_consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
             migrant_consent_events::migrant_id.eq(migrant_id),
-            migrant_consent_events::scope.eq(scope.as_str()),
+            migrant_consent_events::scope.eq(scope),
             migrant_consent_events::given.eq(given),
             migrant_consent_events::at.eq(at),
             migrant_consent_events::recorded_by.eq(recorded_by),
@@ -100,7 +100,7 @@ pub fn summaries(conn: &mut DbConnection, rows: Vec<Migrant>) -> QueryResult<Vec
     let ids: Vec<&str> = rows.iter().map(|m| m.id.as_str()).collect();
     let open: Vec<(String, String)> = cases::table
         .filter(cases::migrant_id.eq_any(&ids))
-        .filter(cases::status.eq("open"))
+        .filter(cases::status.eq(CaseStatus::Open))
         .select((cases::migrant_id, cases::assigned_to))
         .load(conn)?;
     let mut by_migrant: HashMap<String, Vec<String>> = HashMap::new();
@@ -118,7 +118,7 @@ pub fn summaries(conn: &mut DbConnection, rows: Vec<Migrant>) -> QueryResult<Vec
             MigrantSummary {
                 birth_year: m.birth_year,
                 phone_masked: m.phone.as_deref().map(mask_phone),
-                sex: Sex::from_db(&m.sex),
+                sex: m.sex,
                 open_case_count,
                 open_case_counsellors: unique,
                 updated_at: crate::time::utc(m.updated_at),

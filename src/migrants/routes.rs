@@ -65,14 +65,14 @@ async fn create_migrant(
             given_name: input.given_name.trim().to_owned(),
             family_name: input.family_name.trim().to_owned(),
             patronymic: input.patronymic.map(|p| p.trim().to_owned()),
-            sex: input.sex.as_str().to_owned(),
+            sex: input.sex,
             date_of_birth: input.date_of_birth,
             birth_year: input.date_of_birth.map(|d| d.year()).or(input.birth_year),
             nationality: input.nationality,
             region_of_origin: input.region_of_origin.map(|r| r.trim().to_owned()),
             phone: input.phone,
             preferred_language: input.preferred_language,
-            migration_status: input.migration_status.as_str().to_owned(),
+            migration_status: input.migration_status,
             destination_country: input.destination_country,
             consent_services_given_at: consent_at(input.consent.services),
             consent_services_withdrawn_at: None,
@@ -167,13 +167,13 @@ async fn list_migrants(
             q = matching_names(q, text);
         }
         if let Some(sex) = query.sex {
-            q = q.filter(migrants::sex.eq(sex.as_str()));
+            q = q.filter(migrants::sex.eq(sex));
         }
         if let Some(nationality) = query.nationality {
             q = q.filter(migrants::nationality.eq(nationality));
         }
         if let Some(status) = query.migration_status {
-            q = q.filter(migrants::migration_status.eq(status.as_str()));
+            q = q.filter(migrants::migration_status.eq(status));
         }
         if let Some(since) = query.updated_since {
             q = q.filter(migrants::updated_at.ge(since.naive_utc()));
@@ -233,7 +233,7 @@ fn score(
         },
         _ => 0.5,
     };
-    let candidate_sex = Sex::from_db(&candidate.sex);
+    let candidate_sex = candidate.sex;
     let sex = match query.sex {
         Some(Sex::Undisclosed) | None => 0.5,
         Some(_) if candidate_sex == Sex::Undisclosed => 0.5,
@@ -360,7 +360,7 @@ async fn find_duplicates(
 #[derive(Queryable)]
 struct Candidate {
     id: String,
-    sex: String,
+    sex: Sex,
     date_of_birth: Option<chrono::NaiveDate>,
     birth_year: Option<i32>,
 }
@@ -391,7 +391,7 @@ fn candidates(
         );
     }
     if let Some(sex) = query.sex.filter(|s| *s != Sex::Undisclosed) {
-        q = q.filter(migrants::sex.eq_any([sex.as_str(), Sex::Undisclosed.as_str()]));
+        q = q.filter(migrants::sex.eq_any([sex, Sex::Undisclosed]));
     }
     if let Some(year) = query.date_of_birth.map(|d| d.year()).or(query.birth_year) {
         q = q.filter(
@@ -485,7 +485,7 @@ async fn update_migrant(
             changed.push("patronymic");
         }
         if let Some(sex) = input.sex {
-            m.sex = sex.as_str().to_owned();
+            m.sex = sex;
             changed.push("sex");
         }
         if let Some(dob) = input.date_of_birth {
@@ -518,7 +518,7 @@ async fn update_migrant(
             changed.push("preferred_language");
         }
         if let Some(status) = input.migration_status {
-            m.migration_status = status.as_str().to_owned();
+            m.migration_status = status;
             changed.push("migration_status");
         }
         if let Some(country) = input.destination_country {
@@ -576,14 +576,14 @@ async fn update_migrant(
             migrants::given_name.eq(&m.given_name),
             migrants::family_name.eq(&m.family_name),
             migrants::patronymic.eq(&m.patronymic),
-            migrants::sex.eq(&m.sex),
+            migrants::sex.eq(m.sex),
             migrants::date_of_birth.eq(m.date_of_birth),
             migrants::birth_year.eq(m.birth_year),
             migrants::nationality.eq(&m.nationality),
             migrants::region_of_origin.eq(&m.region_of_origin),
             migrants::phone.eq(&m.phone),
             migrants::preferred_language.eq(&m.preferred_language),
-            migrants::migration_status.eq(&m.migration_status),
+            migrants::migration_status.eq(m.migration_status),
             migrants::destination_country.eq(&m.destination_country),
             (
                 migrants::consent_services_given_at.eq(m.consent_services_given_at),

@@ -29,7 +29,7 @@ pub struct Provider {
     pub centre_id: Option<String>,
     pub name: String,
     pub name_key: String,
-    pub kind: String,
+    pub kind: ProviderKind,
     pub description: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
@@ -80,7 +80,7 @@ impl ProviderResponse {
     pub fn new(p: Provider, mut languages: Vec<String>) -> Self {
         languages.sort();
         Self {
-            kind: ProviderKind::from_db(&p.kind),
+            kind: p.kind,
             id: p.id,
             centre_id: p.centre_id,
             name: p.name,

@@ -122,7 +122,7 @@ async fn create_provider(
         centre_id,
         name_key: name_key(&name),
         name,
-        kind: input.kind.as_str().to_owned(),
+        kind: input.kind,
         description: input.description,
         address: input.address,
         city: input.city.map(|c| c.trim().to_owned()),
@@ -186,7 +186,7 @@ async fn list_providers(
             .filter(visible(&staff))
             .into_boxed();
         if let Some(kind) = query.kind {
-            q = q.filter(service_providers::kind.eq(kind.as_str()));
+            q = q.filter(service_providers::kind.eq(kind));
         }
         if let Some(city) = query.city {
             q = q.filter(service_providers::city.eq(city));
@@ -318,7 +318,7 @@ async fn update_provider(
             changed.push("name");
         }
         if let Some(kind) = input.kind {
-            p.kind = kind.as_str().to_owned();
+            p.kind = kind;
             changed.push("kind");
         }
         let optional_fields = [
@@ -361,7 +361,7 @@ async fn update_provider(
             .set((
                 service_providers::name.eq(&p.name),
                 service_providers::name_key.eq(&p.name_key),
-                service_providers::kind.eq(&p.kind),
+                service_providers::kind.eq(p.kind),
                 service_providers::description.eq(&p.description),
                 service_providers::address.eq(&p.address),
                 service_providers::city.eq(&p.city),

@@ -47,8 +47,8 @@ pub struct Referral {
     pub provider_id: String,
     pub created_by: String,
     pub reason: String,
-    pub urgency: String,
-    pub status: String,
+    pub urgency: Urgency,
+    pub status: ReferralStatus,
     pub expected_response_by: Option<NaiveDate>,
     pub consent_given_at: NaiveDateTime,
     pub consent_snapshot: String,
@@ -61,10 +61,7 @@ pub struct Referral {
 impl Referral {
     /// Waiting for the provider's answer past the expected date.
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
-        let waiting = matches!(
-            ReferralStatus::from_db(&self.status),
-            ReferralStatus::Pending | ReferralStatus::Sent
-        );
+        let waiting = matches!(self.status, ReferralStatus::Pending | ReferralStatus::Sent);
         waiting && self.expected_response_by.is_some_and(|by| by < today)
     }
 }
@@ -117,7 +114,7 @@ pub struct ReferralResponse {
 
 impl ReferralResponse {
     pub fn new(r: Referral, history: Vec<Transition>, today: NaiveDate) -> Self {
-        let status = ReferralStatus::from_db(&r.status);
+        let status = r.status;
         Self {
             overdue: r.is_overdue(today),
             allowed_transitions: status.next().to_vec(),
@@ -127,7 +124,7 @@ impl ReferralResponse {
                 record: serde_json::from_str(&r.consent_snapshot)
                     .unwrap_or(serde_json::Value::Null),
             },
-            urgency: Urgency::from_db(&r.urgency),
+            urgency: r.urgency,
             status,
             id: r.id,
             case_id: r.case_id,

@@ -6,12 +6,23 @@ use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::db::schema::{referral_transitions, referrals};
 use crate::db::DbConnection;
+use crate::referrals::model::ReferralStatus;
 
 /// Statuses from which a referral can still move on.
-pub const OPEN_STATUSES: [&str; 3] = ["pending", "sent", "accepted"];
+pub const OPEN_STATUSES: [ReferralStatus; 3] = [
+    ReferralStatus::Pending,
+    ReferralStatus::Sent,
+    ReferralStatus::Accepted,
+];
+
+/// Statuses that wait for the provider's answer (and so can be overdue).
+pub const WAITING_STATUSES: [ReferralStatus; 2] = [ReferralStatus::Pending, ReferralStatus::Sent];
 
 /// (id, status) of the case's open referrals.
-pub fn open_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<(String, String)>> {
+pub fn open_for_case(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> QueryResult<Vec<(String, ReferralStatus)>> {
     referrals::table
         .filter(referrals::case_id.eq(case_id))
         .filter(referrals::status.eq_any(OPEN_STATUSES))
@@ -23,8 +34,8 @@ pub fn open_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<
 pub fn record_transition(
     conn: &mut DbConnection,
     referral_id: &str,
-    from: Option<&str>,
-    to: &str,
+    from: Option<ReferralStatus>,
+    to: ReferralStatus,
     actor_id: &str,
     note: Option<&str>,
     at: chrono::NaiveDateTime,
@@ -48,14 +59,14 @@ pub fn cancel(
     conn: &mut DbConnection,
     staff: &Staff,
     migrant_id: &str,
-    open: &[(String, String)],
+    open: &[(String, ReferralStatus)],
     note: &str,
 ) -> QueryResult<()> {
     let now = crate::time::now();
     for (id, status) in open {
         diesel::update(referrals::table.filter(referrals::id.eq(id)))
             .set((
-                referrals::status.eq("cancelled"),
+                referrals::status.eq(ReferralStatus::Cancelled),
                 referrals::version.eq(referrals::version + 1),
                 referrals::updated_at.eq(now),
             ))
@@ -63,8 +74,8 @@ pub fn cancel(
         record_transition(
             conn,
             id,
-            Some(status),
-            "cancelled",
+            Some(*status),
+            ReferralStatus::Cancelled,
             &staff.id,
             Some(note),
             now,
@@ -82,8 +93,8 @@ pub fn cancel(
 #[derive(Queryable)]
 struct TransitionRow {
     referral_id: String,
-    from_status: Option<String>,
-    to_status: String,
+    from_status: Option<ReferralStatus>,
+    to_status: ReferralStatus,
     at: chrono::NaiveDateTime,
     actor_id: String,
     note: Option<String>,
@@ -94,7 +105,7 @@ pub fn histories(
     conn: &mut DbConnection,
     ids: &[&str],
 ) -> QueryResult<std::collections::HashMap<String, Vec<super::model::Transition>>> {
-    use super::model::{ReferralStatus, Transition};
+    use super::model::Transition;
     let rows: Vec<TransitionRow> = referral_transitions::table
         .filter(referral_transitions::referral_id.eq_any(ids))
         .order((
@@ -116,8 +127,8 @@ pub fn histories(
             .entry(row.referral_id)
             .or_default()
             .push(Transition {
-                from: row.from_status.as_deref().map(ReferralStatus::from_db),
-                to: ReferralStatus::from_db(&row.to_status),
+                from: row.from_status,
+                to: row.to_status,
                 at: crate::time::utc(row.at),
                 by: row.actor_id,
                 note: row.note,

@@ -5,7 +5,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_visible, visible};
 use super::model::*;
-use super::queries::{record_transition, responses};
+use super::queries::{record_transition, responses, WAITING_STATUSES};
 use crate::audit::Event;
 use crate::auth::staff::Staff;
 use crate::cases::access::{load_writable, require_case_role};
@@ -117,8 +117,8 @@ async fn create_referral(
             provider_id: input.provider_id,
             created_by: staff.id.clone(),
             reason: input.reason.trim().to_owned(),
-            urgency: input.urgency.as_str().to_owned(),
-            status: ReferralStatus::Pending.as_str().to_owned(),
+            urgency: input.urgency,
+            status: ReferralStatus::Pending,
             expected_response_by: input.expected_response_by,
             consent_given_at,
             consent_snapshot: serde_json::to_string(&consent_record).map_err(ApiError::internal)?,
@@ -128,7 +128,7 @@ async fn create_referral(
             updated_at: now,
         };
         diesel::insert_into(referrals::table).values(&referral).execute(conn)?;
-        record_transition(conn, &referral.id, None, ReferralStatus::Pending.as_str(), &staff.id, None, now)?;
+        record_transition(conn, &referral.id, None, ReferralStatus::Pending, &staff.id, None, now)?;
         Event::new("referral.create", "referral", Some(&referral.id))
             .by(&staff)
             .centre(Some(&referral.centre_id))
@@ -162,7 +162,7 @@ async fn list_referrals(
     let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = referrals::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
-            q = q.filter(referrals::status.eq(status.as_str()));
+            q = q.filter(referrals::status.eq(status));
         }
         if let Some(provider_id) = query.provider_id {
             q = q.filter(referrals::provider_id.eq(provider_id));
@@ -173,13 +173,13 @@ async fn list_referrals(
         match query.overdue {
             Some(true) => {
                 q = q
-                    .filter(referrals::status.eq_any(["pending", "sent"]))
+                    .filter(referrals::status.eq_any(WAITING_STATUSES))
                     .filter(referrals::expected_response_by.lt(chrono::Utc::now().date_naive()));
             }
             Some(false) => {
                 q = q.filter(
                     referrals::status
-                        .ne_all(["pending", "sent"])
+                        .ne_all(WAITING_STATUSES)
                         .or(referrals::expected_response_by.is_null())
                         .or(referrals::expected_response_by
                             .ge(chrono::Utc::now().date_naive())
@@ -269,7 +269,7 @@ async fn transition_referral(
     crate::db::transaction(&state.pool, move |conn| {
         let mut referral = load_visible(conn, &staff, &id)?;
         load_writable(conn, &staff, &referral.case_id)?;
-        let from = ReferralStatus::from_db(&referral.status);
+        let from = referral.status;
         let allowed = from.next();
         if !allowed.contains(&input.to) {
             let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
@@ -296,7 +296,7 @@ async fn transition_referral(
         }
         let now = crate::time::now();
         let previous = referral.version;
-        referral.status = input.to.as_str().to_owned();
+        referral.status = input.to;
         if input.to.needs_outcome() {
             referral.outcome = note.clone();
         }
@@ -308,7 +308,7 @@ async fn transition_referral(
                 .filter(referrals::version.eq(previous)),
         )
         .set((
-            referrals::status.eq(&referral.status),
+            referrals::status.eq(referral.status),
             referrals::outcome.eq(&referral.outcome),
             referrals::version.eq(referral.version),
             referrals::updated_at.eq(now),
@@ -322,8 +322,8 @@ async fn transition_referral(
         record_transition(
             conn,
             &referral.id,
-            Some(from.as_str()),
-            input.to.as_str(),
+            Some(from),
+            input.to,
             &staff.id,
             note.as_deref(),
             now,

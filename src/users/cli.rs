@@ -49,7 +49,7 @@ pub async fn create_user(
             username: account.username,
             full_name,
             email: None,
-            role: account.role.as_str().to_owned(),
+            role: account.role,
             centre_id: account.centre_id,
             active: true,
             must_change_password: false,
@@ -78,7 +78,9 @@ pub async fn create_user(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(format!(
             "created {} `{}` ({})",
-            user.role, user.username, user.id
+            user.role.as_str(),
+            user.username,
+            user.id
         ))
     })
     .await?

@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 
 use super::queries::check_assignable;
 use super::User;
-use crate::auth::staff::Staff;
-use crate::cases::model::Case;
+use crate::auth::staff::{Role, Staff};
+use crate::cases::model::{Case, CaseStatus};
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
-use crate::follow_ups::model::FollowUp;
+use crate::follow_ups::model::{FollowUp, FollowUpStatus};
 
 /// The work that keeps a user from being moved, deactivated or made an admin.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -53,7 +53,7 @@ pub struct OpenWorkProblem {
 pub fn reason(before: &User, after: &User) -> Option<&'static str> {
     if before.active && !after.active {
         Some("staff member deactivated")
-    } else if before.role != after.role && after.role == "admin" {
+    } else if before.role != after.role && after.role == Role::Admin {
         Some("staff member became an administrator")
     } else if before.centre_id != after.centre_id {
         Some("staff member moved to another centre")
@@ -78,12 +78,12 @@ pub fn hand_over(
     }
     let open_cases: Vec<Case> = cases::table
         .filter(cases::assigned_to.eq(&user.id))
-        .filter(cases::status.eq("open"))
+        .filter(cases::status.eq(CaseStatus::Open))
         .order(cases::id.asc())
         .load(conn)?;
     let scheduled: Vec<FollowUp> = follow_ups::table
         .filter(follow_ups::assigned_to.eq(&user.id))
-        .filter(follow_ups::status.eq("scheduled"))
+        .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
         .order(follow_ups::id.asc())
         .load(conn)?;
     if open_cases.is_empty() && scheduled.is_empty() {

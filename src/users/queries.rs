@@ -106,7 +106,7 @@ pub fn check_assignable(
         .filter(users::id.eq(user_id))
         .filter(users::centre_id.eq(centre))
         .filter(users::active.eq(true))
-        .filter(users::role.eq_any(["counsellor", "supervisor"]))
+        .filter(users::role.eq_any([Role::Counsellor, Role::Supervisor]))
         .select(users::id);
     let found = match conn {
         DbConnection::Postgresql(pg) => query.for_share().first::<String>(pg).optional()?,

@@ -62,7 +62,7 @@ async fn create_user(
         username: input.username,
         full_name: input.full_name.trim().to_owned(),
         email: input.email,
-        role: input.role.as_str().to_owned(),
+        role: input.role,
         centre_id: input.centre_id,
         active: true,
         must_change_password: true,
@@ -121,7 +121,7 @@ async fn list_users(
     let rows = crate::db::run(&state.pool, move |conn| {
         let mut q = visible_to(&staff);
         if let Some(role) = query.role {
-            q = q.filter(users::role.eq(role.as_str()));
+            q = q.filter(users::role.eq(role));
         }
         if let Some(centre) = query.centre_id {
             q = q.filter(users::centre_id.eq(centre));
@@ -313,10 +313,10 @@ fn apply(
         user.email = input.email;
         fields.push("email");
     }
-    let old_role = Role::from_db(&user.role);
+    let old_role = user.role;
     let role = input.role.unwrap_or(old_role);
     if role != old_role {
-        user.role = role.as_str().to_owned();
+        user.role = role;
         fields.push("role");
     }
     let centre_id = if role == Role::Admin {
@@ -358,7 +358,7 @@ fn apply(
 /// 409 unless another active admin remains.
 fn check_other_admins(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
     let other_admins = users::table
-        .filter(users::role.eq("admin"))
+        .filter(users::role.eq(Role::Admin))
         .filter(users::active.eq(true))
         .filter(users::id.ne(user_id))
         .count()
@@ -382,7 +382,7 @@ fn store(conn: &mut DbConnection, user: &mut User) -> Result<(), ApiError> {
     .set((
         users::full_name.eq(&user.full_name),
         users::email.eq(&user.email),
-        users::role.eq(&user.role),
+        users::role.eq(user.role),
         users::centre_id.eq(&user.centre_id),
         users::active.eq(user.active),
         users::must_change_password.eq(user.must_change_password),
