@@ -369,7 +369,9 @@ impl AppParts {
                 ApiError::bad_request(format!("invalid path parameter: {error}")).into()
             }))
             .default_service(web::to(fallback::not_matched))
-            .wrap(from_fn(crate::http::idempotency::idempotent_posts))
+            .wrap(from_fn(
+                crate::http::idempotency::idempotent_posts::<crate::auth::staff::Sessions>,
+            ))
             .wrap(self.cors())
             .wrap(from_fn(crate::http::middleware::request_context))
     }

@@ -6,6 +6,9 @@
 //! transfers and demotions take effect at the next request, and staff of an inactive centre are
 //! refused (403) on every request — here, so that no handler can forget it. Login itself still
 //! succeeds for them: the session works again as soon as the centre is reactivated.
+//!
+//! The lookup runs at most once per request ([`Sessions`], kept by [`crate::http::session`]),
+//! whether the idempotency layer or an extractor asks first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +22,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::{centres, sessions, users};
 use crate::error::ApiError;
+use crate::http::session::{self, SessionResolver};
 use crate::http::RequestMeta;
 use crate::state::AppState;
 
@@ -99,8 +103,34 @@ pub struct PendingStaff(pub Staff);
 /// (id, username, role, centre, must_change_password, centre active).
 type StaffRow = (String, String, Role, Option<String>, bool, Option<bool>);
 
+/// The app's [`SessionResolver`]: a staff member and whether they must change their password.
+pub struct Sessions;
+
+impl SessionResolver for Sessions {
+    type Outcome = Result<(Staff, bool), ApiError>;
+
+    fn resolve(req: HttpRequest) -> Pin<Box<dyn Future<Output = Self::Outcome>>> {
+        Box::pin(authenticate(req))
+    }
+
+    fn key_owner(outcome: &Self::Outcome) -> Option<String> {
+        match outcome {
+            Ok((staff, false)) => Some(staff.id.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The request's session; `meta` describes the request as the handler sees it (a replayed
+/// `POST` is a `GET` by then).
+async fn current(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
+    let (mut staff, must_change_password) = session::session::<Sessions>(&req).await?;
+    staff.meta = RequestMeta::of(&req);
+    Ok((staff, must_change_password))
+}
+
 /// Checks the bearer token and its session; also returns `must_change_password`.
-pub(crate) async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
+async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?
@@ -169,7 +199,7 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (staff, must_change_password) = authenticate(req).await?;
+            let (staff, must_change_password) = current(req).await?;
             if must_change_password {
                 return Err(ApiError::forbidden(
                     "you must change your password first: POST /api/v1/me/password",
@@ -186,10 +216,6 @@ impl FromRequest for PendingStaff {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            authenticate(req)
-                .await
-                .map(|(staff, _)| PendingStaff(staff))
-        })
+        Box::pin(async move { current(req).await.map(|(staff, _)| PendingStaff(staff)) })
     }
 }

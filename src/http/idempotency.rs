@@ -36,6 +36,7 @@ use crate::db::schema::idempotency_keys;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::json::BodyLimit;
+use crate::http::session::{self, SessionResolver};
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
@@ -118,7 +119,8 @@ struct Keyed {
     key: String,
 }
 
-pub async fn idempotent_posts(
+/// The middleware, wired with the app's session resolver `R`.
+pub async fn idempotent_posts<R: SessionResolver>(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
@@ -132,13 +134,11 @@ pub async fn idempotent_posts(
     };
     // Without a live session (bad token, logged out, deactivated) or with a password still to
     // change, the handler refuses the request itself: nothing to remember, nothing to replay.
-    let Ok((staff, false)) = crate::auth::staff::authenticate(req.request().clone()).await else {
+    let outcome = session::session::<R>(req.request()).await;
+    let Some(user_id) = R::key_owner(&outcome) else {
         return pass(req, next).await;
     };
-    let keyed = Keyed {
-        user_id: staff.id,
-        key,
-    };
+    let keyed = Keyed { user_id, key };
     let body = match read_body(&mut req).await {
         Ok(body) => body,
         Err(error) => return Ok(req.error_response(error)),

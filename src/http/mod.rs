@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every domain: body and query extraction, request context,
-//! pagination, optimistic concurrency, idempotent POSTs and the 404/405 fallback.
+//! pagination, optimistic concurrency, idempotent POSTs, the once-per-request session and the
+//! 404/405 fallback.
 
 pub mod concurrency;
 pub mod fallback;
@@ -10,6 +11,7 @@ pub mod pagination;
 pub mod query;
 pub mod representation;
 pub mod request;
+pub mod session;
 
 pub use concurrency::{etag, IfMatch};
 pub use json::Json;
