@@ -1,4 +1,4 @@
-//! Staff accounts and authentication (issue 3), on every configured backend.
+//! Staff accounts and authentication, on every configured backend.
 
 mod common;
 

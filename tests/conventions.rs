@@ -1,5 +1,6 @@
-//! Conventions shared by the endpoints of issue 4: Idempotency-Key on POST, keyset pagination
-//! (under concurrent inserts too), `limit` and `cursor` validation, list shape, `updated_since`.
+//! Conventions shared by the record endpoints (migrants, cases, consultations): Idempotency-Key on
+//! POST, keyset pagination (under concurrent inserts too), `limit` and `cursor` validation, list
+//! shape, `updated_since`.
 
 mod common;
 
@@ -301,7 +302,7 @@ async fn consultation_pages_visit_every_row_once_under_concurrent_inserts() {
     .await;
 }
 
-/// Every paginated list of issue 4, for the world's supervisor.
+/// Every paginated list of the record endpoints, for the world's supervisor.
 fn lists(w: &World) -> Vec<String> {
     vec![
         "/api/v1/migrants".into(),

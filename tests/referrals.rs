@@ -19,7 +19,7 @@ const STATUSES: [&str; 6] = [
     "cancelled",
 ];
 
-/// The machine of DESIGN.md / issue 5, written out independently of the code.
+/// The referral status machine of DESIGN.md, written out independently of the code.
 fn allowed(from: &str) -> &'static [&'static str] {
     match from {
         "pending" => &["sent", "cancelled"],

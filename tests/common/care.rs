@@ -1,4 +1,4 @@
-//! Fixtures for the care work of issue 5: providers, referrals, follow-ups, caseloads.
+//! Fixtures for the care work: providers, referrals, follow-ups, caseloads.
 //!
 //! [`Care::new`] builds two centres; in centre A a counsellor with a registered migrant (every
 //! consent given) and an open case, a colleague counsellor and the supervisor; in centre B a

@@ -1,4 +1,4 @@
-//! The access matrix for every endpoint of issue 5: each is tried as the case's counsellor,
+//! The access matrix for every care endpoint (providers, referrals, follow-ups, closing, caseloads): each is tried as the case's counsellor,
 //! another counsellor of the same centre, the centre's supervisor, another centre's supervisor
 //! and an admin. Out of scope → 404; a forbidden action on a visible object → 403.
 //!
