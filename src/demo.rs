@@ -9,7 +9,7 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 
 use crate::auth::password::Passwords;
-use crate::auth::staff::Role;
+use crate::auth::roles::Role;
 use crate::cases::model::{Case, CaseEventKind, CaseStatus, Priority};
 use crate::centres::Centre;
 use crate::config::{DatabaseConfig, PasswordHashing};

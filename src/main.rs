@@ -43,7 +43,7 @@ struct CreateUserArgs {
     #[arg(long)]
     username: String,
     #[arg(long, value_enum)]
-    role: karvon::auth::staff::Role,
+    role: karvon::auth::roles::Role,
     /// Centre id (required for counsellors and supervisors).
     #[arg(long)]
     centre: Option<String>,

@@ -7,12 +7,13 @@
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Parameter, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Array, ObjectBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
+use crate::auth::roles::Role;
 use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::http::idempotency::accepts_key;
 use crate::http::middleware::MAX_REQUEST_HEADER_BYTES;
@@ -108,18 +109,9 @@ impl Modify for DocumentWide {
             ),
         );
         for (_, name, description) in PROBLEMS {
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    PROBLEM_CONTENT_TYPE,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build();
             components
                 .responses
-                .insert((*name).to_owned(), RefOr::T(response));
+                .insert((*name).to_owned(), RefOr::T(problem_response(description)));
         }
 
         for (path, item) in openapi.paths.paths.iter_mut() {
@@ -150,11 +142,15 @@ impl Modify for DocumentWide {
                     })
                     .collect();
                 for (status, name, _) in PROBLEMS.iter().filter(|(s, _, _)| wanted.contains(s)) {
+                    let response = match (*status, admitted_roles(operation)) {
+                        ("403", Some(roles)) => RefOr::T(forbidden_to_others(&roles)),
+                        _ => RefOr::Ref(Ref::from_response_name(*name)),
+                    };
                     operation
                         .responses
                         .responses
                         .entry((*status).to_owned())
-                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+                        .or_insert(response);
                 }
             }
         }
@@ -184,6 +180,37 @@ fn reference_page_items(openapi: &mut OpenApiDoc) {
                 .insert("items".to_owned(), RefOr::T(Schema::Array(items)));
         }
     }
+}
+
+/// The roles an operation's `bearer` requirement lists, when they are not all of them: the
+/// handler's guard admits only those.
+fn admitted_roles(operation: &utoipa::openapi::path::Operation) -> Option<Vec<String>> {
+    let requirement = operation.security.as_ref()?.first()?;
+    let value = serde_json::to_value(requirement).ok()?;
+    let roles: Vec<String> = serde_json::from_value(value.get("bearer")?.clone()).ok()?;
+    (roles.len() < Role::ALL.len()).then_some(roles)
+}
+
+/// The 403 of an operation that only some roles may call, naming them.
+fn forbidden_to_others(roles: &[String]) -> Response {
+    let plural: Vec<String> = roles.iter().map(|role| format!("{role}s")).collect();
+    problem_response(&format!(
+        "Only {} may call this (the roles listed in `security`), or your centre is inactive \
+         (`type` ending `/centre-inactive`), or a finer rule refuses you",
+        plural.join(" and ")
+    ))
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }
 
 fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut utoipa::openapi::path::Operation)> {

@@ -1,6 +1,7 @@
 //! DESIGN.md "Roles and scope", endpoint by endpoint: what the assigned counsellor, another
 //! counsellor of the same centre, the centre's supervisor, a supervisor of another centre and an
-//! admin get. Out of scope → 404; a forbidden action on a visible object → 403; admins never
+//! admin get. A role that may never take the action → 403 (the guard, whatever the object); out
+//! of scope → 404; a forbidden action on a visible object → 403; admins never
 //! reach personal data (403).
 
 mod common;
@@ -127,7 +128,7 @@ fn matrix() -> Vec<Row> {
             M::POST,
             "/api/v1/cases/{fresh_case}/assign",
             Some(json!({"assigned_to": "{supervisor_id}", "reason": "holiday cover"})),
-            [403, 404, 200, 404, 403],
+            [403, 403, 200, 404, 403],
         ),
         row(
             M::POST,
@@ -139,7 +140,7 @@ fn matrix() -> Vec<Row> {
             M::POST,
             "/api/v1/cases/{closed_case}/reopen",
             Some(note("new facts")),
-            [403, 404, 200, 404, 403],
+            [403, 403, 200, 404, 403],
         ),
         row(
             M::GET,

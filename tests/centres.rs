@@ -112,7 +112,11 @@ async fn staff_may_not_change_their_own_centre() {
                     json!({"city": "X"}),
                 )
                 .await;
-            assert_eq!(other.status(), StatusCode::NOT_FOUND);
+            assert_eq!(
+                other.status(),
+                StatusCode::FORBIDDEN,
+                "refused by role first"
+            );
         }
         let stored: Value = app
             .get(&format!("/api/v1/centres/{a}"), &app.admin)

@@ -349,8 +349,15 @@ fn case_writes(s: &Scene, case: &str, referral: &str, follow_up: &str) -> Vec<Wr
     let post = |what, path, body| (what, Method::POST, path, body, NOT_FOUND);
     let mut writes = vec![
         post("close", on_case("close"), json!({"reason": "done"})),
-        post("assign", on_case("assign"), assign),
-        post("reopen", on_case("reopen"), json!({"reason": "x"})),
+        // Supervisors only: a counsellor is refused by role, whatever the case.
+        ("assign", Method::POST, on_case("assign"), assign, FORBIDDEN),
+        (
+            "reopen",
+            Method::POST,
+            on_case("reopen"),
+            json!({"reason": "x"}),
+            FORBIDDEN,
+        ),
         post("refer", on_case("referrals"), refer),
         post(
             "schedule",
@@ -539,7 +546,7 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope() {
         // What a counsellor of the centre may do anyway (open a case, ...) is left out.
         let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
             .into_iter()
-            .filter(|(_, _, _, _, status)| *status == NOT_FOUND)
+            .filter(|(_, _, _, _, status)| [NOT_FOUND, FORBIDDEN].contains(status))
             .filter(|(what, ..)| *what != "update migrant")
             .collect();
         let failures = check_writes(&app, &former.token, &s.supervisor.token, writes).await;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Manager;
 use crate::db::schema::{audit_event_subjects, audit_events};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -182,22 +182,21 @@ pub struct ListAuditEvents {
     tag = "audit",
     params(ListAuditEvents),
     responses((status = 200, description = "A page of audit events", body = Page<AuditEvent>)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor", "admin"]))
 )]
 #[get("/audit-events")]
 async fn list_audit_events(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Manager,
     query: Query<ListAuditEvents>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
-    staff.require(&[Role::Admin, Role::Supervisor])?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::run(&state.pool, move |conn| {
         let mut q = audit_events::table.into_boxed();
-        if staff.is(Role::Supervisor) {
-            q = q.filter(audit_events::centre_id.eq(staff.centre_id.clone()));
+        if let Some(centre) = staff.centre() {
+            q = q.filter(audit_events::centre_id.eq(centre.to_owned()));
         } else if let Some(centre) = query.centre_id {
             q = q.filter(audit_events::centre_id.eq(centre));
         }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::password::Passwords;
-use super::staff::Role;
+use super::roles::Role;
 use crate::audit::Event;
 use crate::db::schema::users;
 use crate::db::Pool;

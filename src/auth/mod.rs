@@ -5,6 +5,7 @@ pub mod attempts;
 pub mod bootstrap;
 pub mod password;
 pub mod pseudonyms;
+pub mod roles;
 mod routes;
 pub mod staff;
 pub mod throttle;

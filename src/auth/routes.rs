@@ -280,7 +280,7 @@ async fn refresh(
 #[utoipa::path(
     tag = "auth",
     responses((status = 204, description = "Logged out")),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[post("/auth/logout")]
 async fn logout(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpResponse, ApiError> {
@@ -306,7 +306,7 @@ async fn logout(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpR
 #[utoipa::path(
     tag = "auth",
     responses((status = 200, description = "Your account", body = crate::users::UserResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/me")]
 async fn me(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpResponse, ApiError> {
@@ -326,7 +326,7 @@ async fn me(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpRespo
     tag = "auth",
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Password changed; log in again")),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[post("/me/password")]
 async fn change_password(

@@ -17,47 +17,13 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
+use super::roles::Role;
 use crate::db::schema::{centres, sessions, users};
 use crate::error::ApiError;
 use crate::http::session::{self, SessionResolver};
 use crate::http::RequestMeta;
 use crate::state::AppState;
-
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    clap::ValueEnum,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Role {
-    Counsellor,
-    Supervisor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Counsellor => "counsellor",
-            Self::Supervisor => "supervisor",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-crate::text_enum_sql!(Role { Counsellor => "counsellor", Supervisor => "supervisor", Admin => "admin" });
 
 /// An authenticated, active staff member with a live session.
 #[derive(Clone, Debug)]
@@ -68,31 +34,6 @@ pub struct Staff {
     pub centre_id: Option<String>,
     pub session_id: String,
     pub meta: RequestMeta,
-}
-
-impl Staff {
-    /// 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "a {} may not do this",
-                self.role.as_str()
-            )))
-        }
-    }
-
-    pub fn is(&self, role: Role) -> bool {
-        self.role == role
-    }
-
-    /// The caller's centre; staff other than admins always have one.
-    pub fn centre(&self) -> Result<&str, ApiError> {
-        self.centre_id
-            .as_deref()
-            .ok_or_else(|| ApiError::forbidden("this action needs a centre; admins have none"))
-    }
 }
 
 /// A staff member who may still have to change their password: accepted only by `GET me`,

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::CentreStaff;
+use crate::auth::roles::Role;
 use crate::cases::model::{CaseStatus, Priority};
 use crate::db::schema::{cases, consultations, follow_ups, referrals, users};
 use crate::error::ApiError;
@@ -70,16 +71,15 @@ type Counts = HashMap<String, i64>;
     tag = "caseloads",
     params(ListCaseloads),
     responses((status = 200, description = "A page of caseloads", body = Page<CaseloadRow>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/caseloads")]
 async fn list_caseloads(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListCaseloads>,
 ) -> Result<web::Json<Page<CaseloadRow>>, ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])?;
-    let centre = staff.centre()?.to_owned();
+    let centre = staff.centre_id.clone();
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
@@ -89,7 +89,7 @@ async fn list_caseloads(
             .filter(users::role.eq_any([Role::Counsellor, Role::Supervisor]))
             .filter(users::active.eq(true))
             .into_boxed();
-        if staff.is(Role::Counsellor) {
+        if staff.is_counsellor() {
             people = people.filter(users::id.eq(staff.id.clone()));
         }
         if let Some(after) = after {

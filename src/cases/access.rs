@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::Case;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff};
 use crate::db::schema::cases;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -24,27 +24,24 @@ use crate::error::ApiError;
 pub type CaseFilter = Box<dyn BoxableExpression<cases::table, MultiBackend, SqlType = Bool>>;
 
 /// The cases the caller may read.
-pub fn visible(staff: &Staff) -> CaseFilter {
-    let centre = staff.centre_id.clone().unwrap_or_default();
+pub fn visible(staff: &CentreStaff) -> CaseFilter {
+    let centre = staff.centre_id.clone();
     match staff.role {
-        Role::Supervisor => Box::new(cases::centre_id.eq(centre)),
-        Role::Counsellor => Box::new(
+        CentreRole::Supervisor => Box::new(cases::centre_id.eq(centre)),
+        CentreRole::Counsellor => Box::new(
             cases::centre_id
                 .eq(centre)
                 .and(cases::assigned_to.eq(staff.id.clone())),
         ),
-        Role::Admin => Box::new(cases::id.ne(cases::id)),
     }
 }
 
-/// 403 for admins, who have no access to cases at all.
-pub fn require_case_role(staff: &Staff) -> Result<(), ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])
-}
-
 /// A case the caller may read; 404 otherwise.
-pub fn load_visible(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Case, ApiError> {
-    require_case_role(staff)?;
+pub fn load_visible(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    id: &str,
+) -> Result<Case, ApiError> {
     cases::table
         .filter(cases::id.eq(id))
         .filter(visible(staff))
@@ -54,7 +51,11 @@ pub fn load_visible(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<
 }
 
 /// A case the caller may write on: visible (404) and open (409).
-pub fn load_writable(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Case, ApiError> {
+pub fn load_writable(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    id: &str,
+) -> Result<Case, ApiError> {
     let case = load_visible(conn, staff, id)?;
     if !case.is_open() {
         return Err(ApiError::conflict(

@@ -7,7 +7,7 @@ pub mod timeline;
 
 pub use routes::{configure, reassign};
 
-use crate::auth::staff::Staff;
+use crate::auth::roles::CentreStaff;
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError};
 
@@ -15,7 +15,7 @@ use crate::error::{ApiError, FieldError};
 /// `force` (supervisors) they are cancelled, in the caller's transaction.
 pub fn close_open_items(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     case: &model::Case,
     force: bool,
 ) -> Result<(), ApiError> {

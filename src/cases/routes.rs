@@ -3,10 +3,11 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::access::{load_visible, load_writable, require_case_role, visible};
+use super::access::{load_visible, load_writable, visible};
 use super::model::*;
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff, Supervisor};
+use crate::auth::staff::Staff;
 use crate::db::schema::{case_events, cases, migrants};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -102,22 +103,21 @@ fn audit(
     tag = "cases",
     request_body = CreateCase,
     responses((status = 201, description = "Case opened", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/cases")]
 async fn create_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     body: Json<CreateCase>,
 ) -> Result<HttpResponse, ApiError> {
-    require_case_role(&staff)?;
-    let centre = staff.centre()?.to_owned();
+    let centre = staff.centre_id.clone();
     let input = body.into_inner();
     let mut v = Validator::new();
     v.text("summary", &input.summary, 1, 2000);
     v.finish()?;
     let assignee = match (staff.role, input.assigned_to) {
-        (Role::Counsellor, Some(other)) if other != staff.id => {
+        (CentreRole::Counsellor, Some(other)) if other != staff.id => {
             return Err(ApiError::forbidden(
                 "a counsellor's case is assigned to them; ask a supervisor to assign it elsewhere",
             ))
@@ -188,15 +188,14 @@ async fn create_case(
     tag = "cases",
     params(ListCases),
     responses((status = 200, description = "A page of cases", body = Page<CaseResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/cases")]
 async fn list_cases(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListCases>,
 ) -> Result<web::Json<Page<CaseResponse>>, ApiError> {
-    require_case_role(&staff)?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
@@ -234,7 +233,7 @@ async fn list_cases(
         if !page.items.is_empty() {
             Event::new("case.list", "case", None)
                 .by(&staff)
-                .centre(staff.centre_id.as_deref())
+                .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|c| c.migrant_id.as_str()))
                 .record(conn)?;
         }
@@ -249,12 +248,12 @@ async fn list_cases(
     tag = "cases",
     params(("id" = String, Path, description = "Case id")),
     responses((status = 200, description = "The case", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/cases/{id}")]
 async fn get_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -276,12 +275,12 @@ async fn get_case(
     ),
     request_body = UpdateCase,
     responses((status = 200, description = "The updated case", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[patch("/cases/{id}")]
 async fn update_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateCase>,
@@ -324,12 +323,12 @@ async fn update_case(
     params(("id" = String, Path, description = "Case id")),
     request_body = AssignCase,
     responses((status = 200, description = "The reassigned case", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor"]))
 )]
 #[post("/cases/{id}/assign")]
 async fn assign_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Supervisor,
     id: web::Path<String>,
     body: Json<AssignCase>,
 ) -> Result<HttpResponse, ApiError> {
@@ -340,7 +339,6 @@ async fn assign_case(
     v.finish()?;
     let case = crate::db::transaction(&state.pool, move |conn| {
         let case = load_visible(conn, &staff, &id)?;
-        staff.require(&[Role::Supervisor])?;
         if !case.is_open() {
             return Err(ApiError::conflict("the case is closed; reopen it first"));
         }
@@ -398,12 +396,12 @@ pub fn reassign(
     params(("id" = String, Path, description = "Case id")),
     request_body = CloseCase,
     responses((status = 200, description = "The closed case", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/cases/{id}/close")]
 async fn close_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<CloseCase>,
 ) -> Result<HttpResponse, ApiError> {
@@ -414,8 +412,8 @@ async fn close_case(
     v.finish()?;
     let case = crate::db::transaction(&state.pool, move |conn| {
         let mut case = load_writable(conn, &staff, &id)?;
-        if input.force {
-            staff.require(&[Role::Supervisor])?;
+        if input.force && !staff.is_supervisor() {
+            return Err(ApiError::forbidden("only a supervisor may force a close"));
         }
         super::close_open_items(conn, &staff, &case, input.force)?;
         let reason = input.reason.trim().to_owned();
@@ -450,12 +448,12 @@ async fn close_case(
     params(("id" = String, Path, description = "Case id")),
     request_body = ReopenCase,
     responses((status = 200, description = "The reopened case", body = CaseResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor"]))
 )]
 #[post("/cases/{id}/reopen")]
 async fn reopen_case(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Supervisor,
     id: web::Path<String>,
     body: Json<ReopenCase>,
 ) -> Result<HttpResponse, ApiError> {
@@ -466,7 +464,6 @@ async fn reopen_case(
     v.finish()?;
     let case = crate::db::transaction(&state.pool, move |conn| {
         let mut case = load_visible(conn, &staff, &id)?;
-        staff.require(&[Role::Supervisor])?;
         if case.is_open() {
             return Err(ApiError::conflict("the case is already open"));
         }

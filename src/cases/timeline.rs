@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::access::load_visible;
 use super::model::CaseEventKind;
 use crate::audit::Event;
-use crate::auth::staff::Staff;
+use crate::auth::roles::CentreStaff;
 use crate::consultations::model::{Consultation, ConsultationResponse};
 use crate::db::schema::{case_events, consultations, follow_ups, referral_transitions, referrals};
 use crate::error::ApiError;
@@ -137,12 +137,12 @@ struct FollowUpRow {
     tag = "cases",
     params(("id" = String, Path, description = "Case id"), TimelineQuery),
     responses((status = 200, description = "A page of the timeline", body = Page<TimelineEntry>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/cases/{id}/timeline")]
 pub async fn case_timeline(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     query: Query<TimelineQuery>,
 ) -> Result<web::Json<Page<TimelineEntry>>, ApiError> {

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Role;
+use crate::auth::staff::Staff;
 use crate::db::schema::centres;
 use crate::time::Timestamp;
 

@@ -4,7 +4,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{visible_to, Centre, CentreResponse, CreateCentre, ListCentres, UpdateCentre};
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Admin;
+use crate::auth::staff::Staff;
 use crate::db::schema::centres;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -28,15 +29,14 @@ fn respond(status: actix_web::http::StatusCode, centre: Centre) -> HttpResponse 
     tag = "centres",
     request_body = CreateCentre,
     responses((status = 201, description = "Centre created", body = CentreResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[post("/centres")]
 async fn create_centre(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Admin,
     body: Json<CreateCentre>,
 ) -> Result<HttpResponse, ApiError> {
-    staff.require(&[Role::Admin])?;
     let input = body.into_inner();
     let mut v = Validator::new();
     v.text("name", &input.name, 1, 200);
@@ -81,7 +81,7 @@ async fn create_centre(
     tag = "centres",
     params(ListCentres),
     responses((status = 200, description = "A page of centres", body = Page<CentreResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/centres")]
 async fn list_centres(
@@ -118,7 +118,7 @@ async fn list_centres(
     tag = "centres",
     params(("id" = String, Path, description = "Centre id")),
     responses((status = 200, description = "The centre", body = CentreResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/centres/{id}")]
 async fn get_centre(
@@ -147,12 +147,12 @@ async fn get_centre(
     ),
     request_body = UpdateCentre,
     responses((status = 200, description = "The updated centre", body = CentreResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[patch("/centres/{id}")]
 async fn update_centre(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Admin,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateCentre>,
@@ -172,7 +172,6 @@ async fn update_centre(
             .first::<Centre>(conn)
             .optional()?
             .ok_or_else(|| ApiError::not_found("centre"))?;
-        staff.require(&[Role::Admin])?;
         if_match.check(centre.version)?;
         let mut changed = Vec::new();
         if let Some(name) = input.name.map(|n| n.trim().to_owned()) {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::Consultation;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff};
 use crate::db::schema::{cases, consultations};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -18,11 +18,11 @@ use crate::error::ApiError;
 pub type ConsultationFilter =
     Box<dyn BoxableExpression<consultations::table, MultiBackend, SqlType = Bool>>;
 
-pub fn visible(staff: &Staff) -> ConsultationFilter {
-    let centre = staff.centre_id.clone().unwrap_or_default();
+pub fn visible(staff: &CentreStaff) -> ConsultationFilter {
+    let centre = staff.centre_id.clone();
     match staff.role {
-        Role::Supervisor => Box::new(consultations::centre_id.eq(centre)),
-        Role::Counsellor => Box::new(
+        CentreRole::Supervisor => Box::new(consultations::centre_id.eq(centre)),
+        CentreRole::Counsellor => Box::new(
             consultations::centre_id.eq(centre).and(
                 consultations::counsellor_id.eq(staff.id.clone()).or(exists(
                     cases::table
@@ -31,16 +31,14 @@ pub fn visible(staff: &Staff) -> ConsultationFilter {
                 )),
             ),
         ),
-        Role::Admin => Box::new(consultations::id.ne(consultations::id)),
     }
 }
 
 pub fn load_visible(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<Consultation, ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])?;
     consultations::table
         .filter(consultations::id.eq(id))
         .filter(visible(staff))
@@ -52,11 +50,11 @@ pub fn load_visible(
 /// A consultation the caller may change: visible (404), and theirs or a supervisor's (403).
 pub fn load_editable(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<Consultation, ApiError> {
     let consultation = load_visible(conn, staff, id)?;
-    if staff.is(Role::Supervisor) || consultation.counsellor_id == staff.id {
+    if staff.is_supervisor() || consultation.counsellor_id == staff.id {
         Ok(consultation)
     } else {
         Err(ApiError::forbidden(

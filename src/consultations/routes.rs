@@ -8,7 +8,7 @@ use super::access::{load_editable, load_visible, visible};
 use super::model::*;
 use super::queries::{responses, store_topics};
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
 use crate::error::ApiError;
@@ -75,16 +75,15 @@ fn check_details(
     tag = "consultations",
     request_body = CreateConsultation,
     responses((status = 201, description = "Logged", body = ConsultationResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/consultations")]
 async fn create_consultation(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     body: Json<CreateConsultation>,
 ) -> Result<HttpResponse, ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])?;
-    let centre = staff.centre()?.to_owned();
+    let centre = staff.centre_id.clone();
     let input = body.into_inner();
     let mut v = Validator::new();
     check_occurred_at(&mut v, input.occurred_at);
@@ -120,7 +119,7 @@ async fn create_consultation(
                             "no case with this id in your centre",
                         )
                     })?;
-                if staff.is(Role::Counsellor) && case.assigned_to != staff.id {
+                if staff.is_counsellor() && case.assigned_to != staff.id {
                     return Err(ApiError::forbidden(
                         "only the case's counsellor or a supervisor may log on it",
                     ));
@@ -219,15 +218,14 @@ async fn create_consultation(
     tag = "consultations",
     params(ListConsultations),
     responses((status = 200, description = "A page of consultations", body = Page<ConsultationResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/consultations")]
 async fn list_consultations(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListConsultations>,
 ) -> Result<web::Json<Page<ConsultationResponse>>, ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
@@ -282,7 +280,7 @@ async fn list_consultations(
             // consultations name nobody).
             Event::new("consultation.list", "consultation", None)
                 .by(&staff)
-                .centre(staff.centre_id.as_deref())
+                .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().filter_map(|c| c.migrant_id.as_deref()))
                 .record(conn)?;
         }
@@ -297,12 +295,12 @@ async fn list_consultations(
     tag = "consultations",
     params(("id" = String, Path, description = "Consultation id")),
     responses((status = 200, description = "The consultation", body = ConsultationResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/consultations/{id}")]
 async fn get_consultation(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -331,12 +329,12 @@ async fn get_consultation(
     ),
     request_body = UpdateConsultation,
     responses((status = 200, description = "The updated consultation", body = ConsultationResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[patch("/consultations/{id}")]
 async fn update_consultation(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateConsultation>,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::{FollowUp, FollowUpStatus};
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff};
 use crate::db::schema::{cases, follow_ups};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -14,11 +14,11 @@ use crate::error::ApiError;
 pub type FollowUpFilter =
     Box<dyn BoxableExpression<follow_ups::table, MultiBackend, SqlType = Bool>>;
 
-pub fn visible(staff: &Staff) -> FollowUpFilter {
-    let centre = staff.centre_id.clone().unwrap_or_default();
+pub fn visible(staff: &CentreStaff) -> FollowUpFilter {
+    let centre = staff.centre_id.clone();
     match staff.role {
-        Role::Supervisor => Box::new(follow_ups::centre_id.eq(centre)),
-        Role::Counsellor => Box::new(
+        CentreRole::Supervisor => Box::new(follow_ups::centre_id.eq(centre)),
+        CentreRole::Counsellor => Box::new(
             follow_ups::centre_id.eq(centre).and(
                 follow_ups::assigned_to.eq(staff.id.clone()).or(exists(
                     cases::table
@@ -27,16 +27,14 @@ pub fn visible(staff: &Staff) -> FollowUpFilter {
                 )),
             ),
         ),
-        Role::Admin => Box::new(follow_ups::id.ne(follow_ups::id)),
     }
 }
 
 pub fn load_visible(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<FollowUp, ApiError> {
-    crate::cases::access::require_case_role(staff)?;
     follow_ups::table
         .filter(follow_ups::id.eq(id))
         .filter(visible(staff))
@@ -48,7 +46,7 @@ pub fn load_visible(
 /// A follow-up that can still be acted on: visible (404) and scheduled (409).
 pub fn load_scheduled(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<FollowUp, ApiError> {
     let follow_up = load_visible(conn, staff, id)?;

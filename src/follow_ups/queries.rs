@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::model::{FollowUp, FollowUpStatus};
 use crate::audit::Event;
+use crate::auth::roles::CentreStaff;
 use crate::auth::staff::Staff;
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
@@ -106,7 +107,7 @@ pub fn scheduled_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult
 /// Cancels scheduled follow-ups with a note as their outcome.
 pub fn cancel(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     migrant_id: &str,
     ids: &[String],
     note: &str,
@@ -128,7 +129,7 @@ pub fn cancel(
         .execute(conn)?;
         Event::new("follow_up.cancel", "follow_up", Some(id))
             .by(staff)
-            .centre(staff.centre_id.as_deref())
+            .centre(Some(&staff.centre_id))
             .subject(Some(migrant_id))
             .changed(vec!["status", "outcome"])
             .record(conn)?;

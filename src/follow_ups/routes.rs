@@ -8,8 +8,8 @@ use super::access::{load_scheduled, load_visible, visible};
 use super::model::*;
 use super::queries::{audit, save};
 use crate::audit::Event;
-use crate::auth::staff::Staff;
-use crate::cases::access::{load_writable, require_case_role};
+use crate::auth::roles::CentreStaff;
+use crate::cases::access::load_writable;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;
@@ -50,12 +50,12 @@ fn check_due_at(v: &mut Validator, due_at: Timestamp) {
     params(("id" = String, Path, description = "Case id")),
     request_body = CreateFollowUp,
     responses((status = 201, description = "Scheduled", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/cases/{id}/follow-ups")]
 async fn create_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<CreateFollowUp>,
 ) -> Result<HttpResponse, ApiError> {
@@ -110,15 +110,14 @@ async fn create_follow_up(
     tag = "follow-ups",
     params(ListFollowUps),
     responses((status = 200, description = "A page of follow-ups", body = Page<FollowUpResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/follow-ups")]
 async fn list_follow_ups(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListFollowUps>,
 ) -> Result<web::Json<Page<FollowUpResponse>>, ApiError> {
-    require_case_role(&staff)?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
@@ -181,7 +180,7 @@ async fn list_follow_ups(
 
 /// One event naming the people of a page of follow-ups, found through their cases in one
 /// query. An empty page shows nobody and records nothing.
-fn audit_page(conn: &mut DbConnection, staff: &Staff, items: &[FollowUp]) -> QueryResult<()> {
+fn audit_page(conn: &mut DbConnection, staff: &CentreStaff, items: &[FollowUp]) -> QueryResult<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -192,7 +191,7 @@ fn audit_page(conn: &mut DbConnection, staff: &Staff, items: &[FollowUp]) -> Que
         .load(conn)?;
     Event::new("follow_up.list", "follow_up", None)
         .by(staff)
-        .centre(staff.centre_id.as_deref())
+        .centre(Some(&staff.centre_id))
         .subjects(migrant_ids.iter().map(String::as_str))
         .record(conn)
 }
@@ -202,12 +201,12 @@ fn audit_page(conn: &mut DbConnection, staff: &Staff, items: &[FollowUp]) -> Que
     tag = "follow-ups",
     params(("id" = String, Path, description = "Follow-up id")),
     responses((status = 200, description = "The follow-up", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/follow-ups/{id}")]
 async fn get_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -229,12 +228,12 @@ async fn get_follow_up(
     ),
     request_body = UpdateFollowUp,
     responses((status = 200, description = "The updated follow-up", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[patch("/follow-ups/{id}")]
 async fn update_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateFollowUp>,
@@ -283,7 +282,7 @@ async fn update_follow_up(
 /// Ends a scheduled follow-up with a final status and what happened.
 async fn finish(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: String,
     status: FollowUpStatus,
     outcome: String,
@@ -315,12 +314,12 @@ async fn finish(
     params(("id" = String, Path, description = "Follow-up id")),
     request_body = CompleteFollowUp,
     responses((status = 200, description = "Done", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/follow-ups/{id}/complete")]
 async fn complete_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<CompleteFollowUp>,
 ) -> Result<HttpResponse, ApiError> {
@@ -342,12 +341,12 @@ async fn complete_follow_up(
     params(("id" = String, Path, description = "Follow-up id")),
     request_body = CancelFollowUp,
     responses((status = 200, description = "Cancelled", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/follow-ups/{id}/cancel")]
 async fn cancel_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<CancelFollowUp>,
 ) -> Result<HttpResponse, ApiError> {
@@ -369,12 +368,12 @@ async fn cancel_follow_up(
     params(("id" = String, Path, description = "Follow-up id")),
     request_body = MissFollowUp,
     responses((status = 200, description = "Marked missed", body = FollowUpResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/follow-ups/{id}/miss")]
 async fn miss_follow_up(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<MissFollowUp>,
 ) -> Result<HttpResponse, ApiError> {

@@ -17,25 +17,19 @@ use diesel::sql_types::Bool;
 
 use super::model::Migrant;
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff};
 use crate::db::schema::{cases, consultations, migrants};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 
 pub type MigrantFilter = Box<dyn BoxableExpression<migrants::table, MultiBackend, SqlType = Bool>>;
 
-/// The caller's centre, for searching migrants; 403 for admins.
-pub fn search_centre(staff: &Staff) -> Result<String, ApiError> {
-    staff.require(&[Role::Counsellor, Role::Supervisor])?;
-    staff.centre().map(str::to_owned)
-}
-
 /// The migrants whose full record the caller may read and update.
-pub fn full_access(staff: &Staff) -> MigrantFilter {
-    let centre = staff.centre_id.clone().unwrap_or_default();
+pub fn full_access(staff: &CentreStaff) -> MigrantFilter {
+    let centre = staff.centre_id.clone();
     match staff.role {
-        Role::Supervisor => Box::new(migrants::centre_id.eq(centre)),
-        Role::Counsellor => {
+        CentreRole::Supervisor => Box::new(migrants::centre_id.eq(centre)),
+        CentreRole::Counsellor => {
             let me = staff.id.clone();
             Box::new(
                 migrants::centre_id.eq(centre).and(
@@ -54,27 +48,29 @@ pub fn full_access(staff: &Staff) -> MigrantFilter {
                 ),
             )
         }
-        Role::Admin => Box::new(migrants::id.ne(migrants::id)),
     }
 }
 
 /// A migrant of the caller's centre (search scope): 404 otherwise.
 pub fn load_in_centre(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<Migrant, ApiError> {
-    let centre = search_centre(staff)?;
     migrants::table
         .filter(migrants::id.eq(id))
-        .filter(migrants::centre_id.eq(centre))
+        .filter(migrants::centre_id.eq(&staff.centre_id))
         .first::<Migrant>(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("migrant"))
 }
 
 /// Whether the caller may read the person's full record.
-pub fn has_full_access(conn: &mut DbConnection, staff: &Staff, id: &str) -> QueryResult<bool> {
+pub fn has_full_access(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    id: &str,
+) -> QueryResult<bool> {
     let allowed = migrants::table
         .filter(migrants::id.eq(id))
         .filter(full_access(staff))
@@ -88,29 +84,33 @@ pub fn has_full_access(conn: &mut DbConnection, staff: &Staff, id: &str) -> Quer
 /// record, and [`record_access_granted`] must say so once it is done.
 pub fn write_grants_access(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     migrant_id: &str,
 ) -> QueryResult<bool> {
-    Ok(staff.is(Role::Counsellor) && !has_full_access(conn, staff, migrant_id)?)
+    Ok(staff.is_counsellor() && !has_full_access(conn, staff, migrant_id)?)
 }
 
 /// The audit event of a counsellor gaining a person's full record through their own write, so
 /// supervisors can review who widened their access (`GET audit-events?action=`).
 pub fn record_access_granted(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     migrant_id: &str,
 ) -> QueryResult<()> {
     Event::new("migrant.access_granted", "migrant", Some(migrant_id))
         .by(staff)
-        .centre(staff.centre_id.as_deref())
+        .centre(Some(&staff.centre_id))
         .subject(Some(migrant_id))
         .record(conn)
 }
 
 /// A migrant whose full record the caller may use: 404 outside the centre, 403 when only
 /// searchable.
-pub fn load_full(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<Migrant, ApiError> {
+pub fn load_full(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    id: &str,
+) -> Result<Migrant, ApiError> {
     let migrant = load_in_centre(conn, staff, id)?;
     if has_full_access(conn, staff, id)? {
         Ok(migrant)

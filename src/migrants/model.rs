@@ -373,7 +373,9 @@ pub struct ListMigrants {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DuplicateQuery {
+    #[param(example = "Gulru")]
     pub given_name: String,
+    #[param(example = "Jabborzoda")]
     pub family_name: String,
     pub patronymic: Option<String>,
     /// Not in the future, age at most 110.

@@ -4,7 +4,7 @@ use chrono::Datelike;
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::access::{load_full, load_in_centre, search_centre};
+use super::access::{load_full, load_in_centre};
 use super::model::*;
 use super::names;
 use super::queries::{
@@ -12,7 +12,7 @@ use super::queries::{
 };
 use crate::audit::routes::{access_log, AuditEvent};
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreStaff, Supervisor};
 use crate::db::schema::{migrant_name_tokens, migrants};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -44,15 +44,15 @@ fn respond(status: StatusCode, migrant: Migrant, flags: Vec<Vulnerability>) -> H
     tag = "migrants",
     request_body = CreateMigrant,
     responses((status = 201, description = "Registered", body = MigrantResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/migrants")]
 async fn create_migrant(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     body: Json<CreateMigrant>,
 ) -> Result<HttpResponse, ApiError> {
-    let centre = search_centre(&staff)?;
+    let centre = staff.centre_id.clone();
     let input = body.into_inner();
     input.validate()?;
     let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
@@ -141,15 +141,15 @@ fn matching_names(
     tag = "migrants",
     params(ListMigrants),
     responses((status = 200, description = "A page of summaries", body = Page<MigrantSummary>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/migrants")]
 async fn list_migrants(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListMigrants>,
 ) -> Result<web::Json<Page<MigrantSummary>>, ApiError> {
-    let centre = search_centre(&staff)?;
+    let centre = staff.centre_id.clone();
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
@@ -189,7 +189,7 @@ async fn list_migrants(
         if !page.items.is_empty() {
             Event::new("migrant.list", "migrant", None)
                 .by(&staff)
-                .centre(staff.centre_id.as_deref())
+                .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|m| m.id.as_str()))
                 .record(conn)?;
         }
@@ -265,15 +265,15 @@ const DUPLICATE_NAME_THRESHOLD: f64 = 0.8;
     tag = "migrants",
     params(DuplicateQuery),
     responses((status = 200, description = "Candidates, best first", body = DuplicateCandidates)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/migrants/duplicates")]
 async fn find_duplicates(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<DuplicateQuery>,
 ) -> Result<web::Json<DuplicateCandidates>, ApiError> {
-    let centre = search_centre(&staff)?;
+    let centre = staff.centre_id.clone();
     let query = query.into_inner();
     let mut v = Validator::new();
     v.text("given_name", &query.given_name, 1, 100);
@@ -416,12 +416,12 @@ fn candidates(
     tag = "migrants",
     params(("id" = String, Path, description = "Migrant id")),
     responses((status = 200, description = "The full record", body = MigrantResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/migrants/{id}")]
 async fn get_migrant(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -450,12 +450,12 @@ async fn get_migrant(
     ),
     request_body = UpdateMigrant,
     responses((status = 200, description = "The updated record", body = MigrantResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[patch("/migrants/{id}")]
 async fn update_migrant(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateMigrant>,
@@ -617,7 +617,7 @@ async fn update_migrant(
 
 fn audit_update(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     migrant: &Migrant,
     changed: Vec<&str>,
 ) -> QueryResult<()> {
@@ -650,12 +650,12 @@ pub struct AccessLogQuery {
     tag = "migrants",
     params(("id" = String, Path, description = "Migrant id"), AccessLogQuery),
     responses((status = 200, description = "A page of audit events", body = Page<AuditEvent>)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor"]))
 )]
 #[get("/migrants/{id}/access-log")]
 async fn migrant_access_log(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Supervisor,
     id: web::Path<String>,
     query: Query<AccessLogQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
@@ -665,7 +665,6 @@ async fn migrant_access_log(
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
-        staff.require(&[Role::Supervisor])?;
         let page = access_log(conn, &migrant.id, before, limit)?;
         Event::new("migrant.read_access_log", "migrant", Some(&migrant.id))
             .by(&staff)

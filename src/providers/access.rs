@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::Provider;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{Manager, Role};
+use crate::auth::staff::Staff;
 use crate::db::schema::service_providers;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -43,13 +44,8 @@ pub fn load_visible(
 }
 
 /// 403 unless the caller manages this entry: admins the global ones, supervisors their centre's.
-pub fn require_manager(staff: &Staff, centre_id: Option<&str>) -> Result<(), ApiError> {
-    let manages = match (staff.role, centre_id) {
-        (Role::Admin, None) => true,
-        (Role::Supervisor, Some(centre)) => staff.centre_id.as_deref() == Some(centre),
-        _ => false,
-    };
-    if manages {
+pub fn require_manager(staff: &Manager, centre_id: Option<&str>) -> Result<(), ApiError> {
+    if staff.centre() == centre_id {
         Ok(())
     } else {
         Err(ApiError::forbidden(

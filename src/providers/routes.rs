@@ -8,7 +8,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::access::{load_visible, require_manager, visible};
 use super::model::*;
 use crate::audit::Event;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Manager;
+use crate::auth::staff::Staff;
 use crate::db::schema::{service_provider_languages, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -86,19 +87,19 @@ fn respond(status: StatusCode, body: ProviderResponse) -> HttpResponse {
     tag = "service-providers",
     request_body = CreateProvider,
     responses((status = 201, description = "Added", body = ProviderResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor", "admin"]))
 )]
 #[post("/service-providers")]
 async fn create_provider(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Manager,
     body: Json<CreateProvider>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
-    let centre_id = match staff.role {
-        Role::Supervisor => input.centre_id.clone().or_else(|| staff.centre_id.clone()),
-        _ => input.centre_id.clone(),
-    };
+    let centre_id = input
+        .centre_id
+        .clone()
+        .or_else(|| staff.centre().map(str::to_owned));
     require_manager(&staff, centre_id.as_deref())?;
     let mut v = Validator::new();
     v.text("name", &input.name, 1, 200);
@@ -163,7 +164,7 @@ async fn create_provider(
     tag = "service-providers",
     params(ListProviders),
     responses((status = 200, description = "A page of providers", body = Page<ProviderResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/service-providers")]
 async fn list_providers(
@@ -239,7 +240,7 @@ async fn list_providers(
     tag = "service-providers",
     params(("id" = String, Path, description = "Provider id")),
     responses((status = 200, description = "The provider", body = ProviderResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/service-providers/{id}")]
 async fn get_provider(
@@ -265,12 +266,12 @@ async fn get_provider(
     ),
     request_body = UpdateProvider,
     responses((status = 200, description = "The updated provider", body = ProviderResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor", "admin"]))
 )]
 #[patch("/service-providers/{id}")]
 async fn update_provider(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Manager,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateProvider>,

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::model::Referral;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{CentreRole, CentreStaff};
 use crate::db::schema::{cases, referrals};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -15,27 +15,25 @@ use crate::error::ApiError;
 pub type ReferralFilter =
     Box<dyn BoxableExpression<referrals::table, MultiBackend, SqlType = Bool>>;
 
-pub fn visible(staff: &Staff) -> ReferralFilter {
-    let centre = staff.centre_id.clone().unwrap_or_default();
+pub fn visible(staff: &CentreStaff) -> ReferralFilter {
+    let centre = staff.centre_id.clone();
     match staff.role {
-        Role::Supervisor => Box::new(referrals::centre_id.eq(centre)),
-        Role::Counsellor => Box::new(
+        CentreRole::Supervisor => Box::new(referrals::centre_id.eq(centre)),
+        CentreRole::Counsellor => Box::new(
             referrals::centre_id.eq(centre).and(exists(
                 cases::table
                     .filter(cases::id.eq(referrals::case_id))
                     .filter(cases::assigned_to.eq(staff.id.clone())),
             )),
         ),
-        Role::Admin => Box::new(referrals::id.ne(referrals::id)),
     }
 }
 
 pub fn load_visible(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     id: &str,
 ) -> Result<Referral, ApiError> {
-    crate::cases::access::require_case_role(staff)?;
     referrals::table
         .filter(referrals::id.eq(id))
         .filter(visible(staff))

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::audit::Event;
-use crate::auth::staff::Staff;
+use crate::auth::roles::CentreStaff;
 use crate::db::schema::{referral_transitions, referrals};
 use crate::db::DbConnection;
 use crate::referrals::model::ReferralStatus;
@@ -57,7 +57,7 @@ pub fn record_transition(
 /// Cancels open referrals, keeping the move in their history with `note`.
 pub fn cancel(
     conn: &mut DbConnection,
-    staff: &Staff,
+    staff: &CentreStaff,
     migrant_id: &str,
     open: &[(String, ReferralStatus)],
     note: &str,
@@ -82,7 +82,7 @@ pub fn cancel(
         )?;
         Event::new("referral.transition", "referral", Some(id))
             .by(staff)
-            .centre(staff.centre_id.as_deref())
+            .centre(Some(&staff.centre_id))
             .subject(Some(migrant_id))
             .changed(vec!["status"])
             .record(conn)?;

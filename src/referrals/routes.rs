@@ -7,8 +7,8 @@ use super::access::{load_visible, visible};
 use super::model::*;
 use super::queries::{record_transition, responses, WAITING_STATUSES};
 use crate::audit::Event;
-use crate::auth::staff::Staff;
-use crate::cases::access::{load_writable, require_case_role};
+use crate::auth::roles::CentreStaff;
+use crate::cases::access::load_writable;
 use crate::db::schema::{migrants, referrals, service_providers};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -45,12 +45,12 @@ fn respond(status: StatusCode, body: ReferralResponse) -> HttpResponse {
     params(("id" = String, Path, description = "Case id")),
     request_body = CreateReferral,
     responses((status = 201, description = "Referral created (pending)", body = ReferralResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/cases/{id}/referrals")]
 async fn create_referral(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<CreateReferral>,
 ) -> Result<HttpResponse, ApiError> {
@@ -147,15 +147,14 @@ async fn create_referral(
     tag = "referrals",
     params(ListReferrals),
     responses((status = 200, description = "A page of referrals", body = Page<ReferralResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/referrals")]
 async fn list_referrals(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     query: Query<ListReferrals>,
 ) -> Result<web::Json<Page<ReferralResponse>>, ApiError> {
-    require_case_role(&staff)?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
@@ -202,7 +201,7 @@ async fn list_referrals(
         if !page.items.is_empty() {
             Event::new("referral.list", "referral", None)
                 .by(&staff)
-                .centre(staff.centre_id.as_deref())
+                .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|r| r.migrant_id.as_str()))
                 .record(conn)?;
         }
@@ -217,12 +216,12 @@ async fn list_referrals(
     tag = "referrals",
     params(("id" = String, Path, description = "Referral id")),
     responses((status = 200, description = "The referral", body = ReferralResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[get("/referrals/{id}")]
 async fn get_referral(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -248,12 +247,12 @@ async fn get_referral(
     params(("id" = String, Path, description = "Referral id")),
     request_body = TransitionRequest,
     responses((status = 200, description = "The moved referral", body = ReferralResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor"]))
 )]
 #[post("/referrals/{id}/transitions")]
 async fn transition_referral(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: CentreStaff,
     id: web::Path<String>,
     body: Json<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {

@@ -6,7 +6,7 @@ use super::queries::check_centre;
 use super::{username_key, valid_username, User};
 use crate::audit::Event;
 use crate::auth::password::{check_policy, Passwords};
-use crate::auth::staff::Role;
+use crate::auth::roles::Role;
 use crate::config::{DatabaseConfig, PasswordHashing};
 use crate::db::schema::users;
 

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use super::queries::check_assignable;
 use super::User;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Role;
+use crate::auth::staff::Staff;
 use crate::cases::model::{Case, CaseStatus};
 use crate::db::schema::{cases, follow_ups};
 use crate::db::DbConnection;

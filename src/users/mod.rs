@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::staff::Role;
+use crate::auth::roles::Role;
 use crate::db::schema::users;
 use crate::time::Timestamp;
 

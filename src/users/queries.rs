@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use super::User;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::Role;
+use crate::auth::staff::Staff;
 use crate::db::schema::{centres, sessions, users};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;

@@ -8,7 +8,8 @@ use super::queries::{check_centre, lock_for_change, revoke_sessions, visible_to}
 use super::{username_key, valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
 use crate::audit::Event;
 use crate::auth::password::check_policy;
-use crate::auth::staff::{Role, Staff};
+use crate::auth::roles::{Admin, Manager, Role};
+use crate::auth::staff::Staff;
 use crate::db::schema::users;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -33,15 +34,14 @@ pub fn respond(status: StatusCode, user: User) -> HttpResponse {
     tag = "users",
     request_body = CreateUser,
     responses((status = 201, description = "Account created", body = UserResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[post("/users")]
 async fn create_user(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Admin,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    staff.require(&[Role::Admin])?;
     let input = body.into_inner();
     let mut v = Validator::new();
     if !valid_username(&input.username) {
@@ -106,15 +106,14 @@ async fn create_user(
     tag = "users",
     params(ListUsers),
     responses((status = 200, description = "A page of accounts", body = Page<UserResponse>)),
-    security(("bearer" = []))
+    security(("bearer" = ["supervisor", "admin"]))
 )]
 #[get("/users")]
 async fn list_users(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Manager,
     query: Query<ListUsers>,
 ) -> Result<web::Json<Page<UserResponse>>, ApiError> {
-    staff.require(&[Role::Admin, Role::Supervisor])?;
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
@@ -150,7 +149,7 @@ async fn list_users(
     tag = "users",
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, description = "The account", body = UserResponse)),
-    security(("bearer" = []))
+    security(("bearer" = ["counsellor", "supervisor", "admin"]))
 )]
 #[get("/users/{id}")]
 async fn get_user(
@@ -192,12 +191,12 @@ async fn get_user(
             body = OpenWorkProblem
         ),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[patch("/users/{id}")]
 async fn update_user(
     state: web::Data<AppState>,
-    staff: Staff,
+    staff: Admin,
     id: web::Path<String>,
     if_match: IfMatch,
     body: Json<UpdateUser>,
@@ -221,7 +220,6 @@ async fn update_user(
             .ok_or_else(|| ApiError::not_found("user"))
     })
     .await?;
-    staff.require(&[Role::Admin])?;
     if_match.check(current.version)?;
     let new_hash = match &input.password {
         Some(password) => {
