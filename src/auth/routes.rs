@@ -11,11 +11,12 @@ use super::staff::PendingStaff;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use crate::audit::Event;
 use crate::db::schema::{refresh_tokens, sessions, users};
+use crate::db::versioned::Versioned;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::{Json, RequestMeta};
 use crate::state::AppState;
-use crate::users::queries::{find_by_username, revoke_sessions};
+use crate::users::queries::{find_by_username, lock_for_change, revoke_sessions};
 use crate::users::User;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -371,14 +372,12 @@ async fn change_password(
     }
     let new_hash = state.passwords.hash(input.new_password).await?;
     crate::db::transaction(&state.pool, move |conn| {
-        diesel::update(users::table.filter(users::id.eq(&staff.id)))
-            .set((
-                users::password_hash.eq(new_hash),
-                users::must_change_password.eq(false),
-                users::version.eq(users::version + 1),
-                users::updated_at.eq(crate::time::now()),
-            ))
-            .execute(conn)?;
+        let mut user =
+            lock_for_change(conn, &staff.id)?.ok_or_else(|| ApiError::not_found("user"))?;
+        user.password_hash = new_hash;
+        user.must_change_password = false;
+        // The row is locked: no one else can have saved it since.
+        user.save(conn)?;
         revoke_sessions(conn, &staff.id, "password changed")?;
         Event::new("user.password_change", "user", Some(&staff.id))
             .by(&staff)

@@ -46,6 +46,7 @@ pub fn close_open_items(
     }
     let note = "cancelled: case closed by a supervisor";
     crate::follow_ups::queries::cancel(conn, staff, &case.migrant_id, &follow_ups, note)?;
+    let referrals: Vec<String> = referrals.into_iter().map(|(id, _)| id).collect();
     crate::referrals::queries::cancel(conn, staff, &case.migrant_id, &referrals, note)?;
     Ok(())
 }

@@ -14,8 +14,8 @@ crate::text_enum!(
     CaseEventKind { Opened => "opened", Assigned => "assigned", Closed => "closed", Reopened => "reopened" }
 );
 
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = cases)]
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = cases, treat_none_as_null = true)]
 pub struct Case {
     pub id: String,
     pub migrant_id: String,
@@ -32,6 +32,8 @@ pub struct Case {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(Case, cases);
 
 impl Case {
     pub fn is_open(&self) -> bool {

@@ -9,6 +9,7 @@ use crate::audit::Event;
 use crate::auth::roles::{CentreRole, CentreStaff, Supervisor};
 use crate::auth::staff::Staff;
 use crate::db::schema::{case_events, cases, migrants};
+use crate::db::versioned::{Changes, Versioned};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -53,34 +54,6 @@ fn record_case_event(
         ))
         .execute(conn)
         .map(|_| ())
-}
-
-/// Writes the changed case with a version check (412 when someone else changed it first).
-fn save(conn: &mut DbConnection, case: &mut Case) -> Result<(), ApiError> {
-    let previous = case.version;
-    case.version += 1;
-    case.updated_at = crate::time::now();
-    let updated = diesel::update(
-        cases::table
-            .filter(cases::id.eq(&case.id))
-            .filter(cases::version.eq(previous)),
-    )
-    .set((
-        cases::assigned_to.eq(&case.assigned_to),
-        cases::status.eq(case.status),
-        cases::priority.eq(case.priority),
-        cases::summary.eq(&case.summary),
-        cases::closed_at.eq(case.closed_at),
-        cases::closure_reason.eq(&case.closure_reason),
-        cases::version.eq(case.version),
-        cases::updated_at.eq(case.updated_at),
-    ))
-    .execute(conn)?;
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::precondition_failed())
-    }
 }
 
 fn audit(
@@ -293,24 +266,15 @@ async fn update_case(
     let case = crate::db::transaction(&state.pool, move |conn| {
         let mut case = load_writable(conn, &staff, &id)?;
         if_match.check(case.version)?;
-        let mut changed = Vec::new();
-        if let Some(summary) = input.summary.map(|s| s.trim().to_owned()) {
-            if summary != case.summary {
-                case.summary = summary;
-                changed.push("summary");
-            }
-        }
-        if let Some(priority) = input.priority {
-            if priority != case.priority {
-                case.priority = priority;
-                changed.push("priority");
-            }
-        }
-        if !changed.is_empty() {
-            save(conn, &mut case)?;
+        let mut changes = Changes::new();
+        let summary = input.summary.map(|s| s.trim().to_owned());
+        changes.set("summary", &mut case.summary, summary);
+        changes.set("priority", &mut case.priority, input.priority);
+        if !changes.is_empty() {
+            case.save(conn)?;
         }
         // Audited even when nothing changed: the answer shows the case.
-        audit(conn, &staff, "case.update", &case, changed)?;
+        audit(conn, &staff, "case.update", &case, changes.fields())?;
         Ok(case)
     })
     .await?;
@@ -374,7 +338,7 @@ pub fn reassign(
         return Ok(case);
     }
     case.assigned_to = assignee.to_owned();
-    save(conn, &mut case)?;
+    case.save(conn)?;
     record_case_event(
         conn,
         &case.id,
@@ -420,7 +384,7 @@ async fn close_case(
         case.status = CaseStatus::Closed;
         case.closed_at = Some(crate::time::now());
         case.closure_reason = Some(reason.clone());
-        save(conn, &mut case)?;
+        case.save(conn)?;
         record_case_event(
             conn,
             &case.id,
@@ -470,7 +434,7 @@ async fn reopen_case(
         case.status = CaseStatus::Open;
         case.closed_at = None;
         case.closure_reason = None;
-        save(conn, &mut case)?;
+        case.save(conn)?;
         record_case_event(
             conn,
             &case.id,

@@ -7,6 +7,8 @@ use crate::audit::Event;
 use crate::auth::roles::Admin;
 use crate::auth::staff::Staff;
 use crate::db::schema::centres;
+use crate::db::versioned::{Changes, Versioned};
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -159,13 +161,7 @@ async fn update_centre(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input = body.into_inner();
-    let mut v = Validator::new();
-    v.optional_text("name", input.name.as_deref(), 1, 200);
-    v.optional_text("city", input.city.as_deref(), 1, 100);
-    if let Some(country) = &input.country {
-        v.country("country", country);
-    }
-    v.finish()?;
+    validate_update(&input)?;
     let centre = crate::db::transaction(&state.pool, move |conn| {
         let mut centre = visible_to(&staff)
             .filter(centres::id.eq(&id))
@@ -173,63 +169,12 @@ async fn update_centre(
             .optional()?
             .ok_or_else(|| ApiError::not_found("centre"))?;
         if_match.check(centre.version)?;
-        let mut changed = Vec::new();
-        if let Some(name) = input.name.map(|n| n.trim().to_owned()) {
-            if name != centre.name {
-                let taken = centres::table
-                    .filter(centres::name.eq(&name))
-                    .filter(centres::id.ne(&centre.id))
-                    .count()
-                    .get_result::<i64>(conn)?;
-                if taken > 0 {
-                    return Err(ApiError::conflict("a centre with this name already exists"));
-                }
-                centre.name = name;
-                changed.push("name");
-            }
-        }
-        if let Some(city) = input.city.map(|c| c.trim().to_owned()) {
-            if city != centre.city {
-                centre.city = city;
-                changed.push("city");
-            }
-        }
-        if let Some(country) = input.country {
-            if country != centre.country {
-                centre.country = country;
-                changed.push("country");
-            }
-        }
-        if let Some(active) = input.active {
-            if active != centre.active {
-                centre.active = active;
-                changed.push("active");
-            }
-        }
-        if changed.is_empty() {
+        let changes = apply_update(conn, &mut centre, input)?;
+        if changes.is_empty() {
             return Ok(centre);
         }
-        let previous_version = centre.version;
-        centre.version += 1;
-        centre.updated_at = crate::time::now();
-        let updated = diesel::update(
-            centres::table
-                .filter(centres::id.eq(&centre.id))
-                .filter(centres::version.eq(previous_version)),
-        )
-        .set((
-            centres::name.eq(&centre.name),
-            centres::city.eq(&centre.city),
-            centres::country.eq(&centre.country),
-            centres::active.eq(centre.active),
-            centres::version.eq(centre.version),
-            centres::updated_at.eq(centre.updated_at),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(ApiError::precondition_failed());
-        }
-        let action = if changed == ["active"] && !centre.active {
+        centre.save(conn)?;
+        let action = if changes.fields() == ["active"] && !centre.active {
             "centre.deactivate"
         } else {
             "centre.update"
@@ -237,10 +182,45 @@ async fn update_centre(
         Event::new(action, "centre", Some(&centre.id))
             .by(&staff)
             .centre(Some(&centre.id))
-            .changed(changed)
+            .changed(changes.fields())
             .record(conn)?;
         Ok(centre)
     })
     .await?;
     Ok(respond(actix_web::http::StatusCode::OK, centre))
+}
+
+fn validate_update(input: &UpdateCentre) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    v.optional_text("name", input.name.as_deref(), 1, 200);
+    v.optional_text("city", input.city.as_deref(), 1, 100);
+    if let Some(country) = &input.country {
+        v.country("country", country);
+    }
+    v.finish()
+}
+
+/// Applies the PATCH to `centre` (not yet saved); 409 when the new name is taken.
+fn apply_update(
+    conn: &mut DbConnection,
+    centre: &mut Centre,
+    input: UpdateCentre,
+) -> Result<Changes, ApiError> {
+    let mut changes = Changes::new();
+    let name = input.name.map(|n| n.trim().to_owned());
+    if changes.set("name", &mut centre.name, name) {
+        let taken = centres::table
+            .filter(centres::name.eq(&centre.name))
+            .filter(centres::id.ne(&centre.id))
+            .count()
+            .get_result::<i64>(conn)?;
+        if taken > 0 {
+            return Err(ApiError::conflict("a centre with this name already exists"));
+        }
+    }
+    let city = input.city.map(|c| c.trim().to_owned());
+    changes.set("city", &mut centre.city, city);
+    changes.set("country", &mut centre.country, input.country);
+    changes.set("active", &mut centre.active, input.active);
+    Ok(changes)
 }

@@ -41,8 +41,8 @@ impl AgeBand {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = consultations)]
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = consultations, treat_none_as_null = true)]
 pub struct Consultation {
     pub id: String,
     pub centre_id: String,
@@ -63,6 +63,8 @@ pub struct Consultation {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(Consultation, consultations);
 
 /// What an anonymous consultation keeps: enough for statistics, nothing identifying.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

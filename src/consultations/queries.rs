@@ -15,10 +15,7 @@ pub fn store_topics(
         consultation_topics::table.filter(consultation_topics::consultation_id.eq(consultation_id)),
     )
     .execute(conn)?;
-    let mut topics = topics.to_vec();
-    topics.sort();
-    topics.dedup();
-    for topic in topics {
+    for topic in topic_set(topics.to_vec()) {
         diesel::insert_into(consultation_topics::table)
             .values((
                 consultation_topics::consultation_id.eq(consultation_id),
@@ -27,6 +24,21 @@ pub fn store_topics(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// A set of topics as it is stored: sorted, each once.
+pub fn topic_set(mut topics: Vec<Topic>) -> Vec<Topic> {
+    topics.sort();
+    topics.dedup();
+    topics
+}
+
+pub fn stored_topics(conn: &mut DbConnection, consultation_id: &str) -> QueryResult<Vec<Topic>> {
+    let stored = consultation_topics::table
+        .filter(consultation_topics::consultation_id.eq(consultation_id))
+        .select(consultation_topics::topic)
+        .load(conn)?;
+    Ok(topic_set(stored))
 }
 
 /// Responses for a page of consultations, with their topics read in one query.

@@ -6,11 +6,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_editable, load_visible, visible};
 use super::model::*;
-use super::queries::{responses, store_topics};
+use super::queries::{responses, store_topics, stored_topics, topic_set};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations, migrants};
+use crate::db::versioned::{Changes, Versioned};
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -341,6 +343,35 @@ async fn update_consultation(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input = body.into_inner();
+    validate_update(&input)?;
+    let response = crate::db::transaction(&state.pool, move |conn| {
+        let mut c = load_editable(conn, &staff, &id)?;
+        if_match.check(c.version)?;
+        let topics = input.topics.clone();
+        let changes = apply_update(conn, &mut c, input)?;
+        if !changes.is_empty() {
+            c.save(conn)?;
+        }
+        if changes.contains("topics") {
+            store_topics(conn, &c.id, &topics.unwrap_or_default())?;
+        }
+        // Audited even when nothing changed: the answer shows the consultation.
+        Event::new("consultation.update", "consultation", Some(&c.id))
+            .by(&staff)
+            .centre(Some(&c.centre_id))
+            .subject(c.migrant_id.as_deref())
+            .changed(changes.fields())
+            .record(conn)?;
+        let mut built = responses(conn, vec![c])?;
+        built
+            .pop()
+            .ok_or_else(|| ApiError::internal("consultation vanished"))
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, response))
+}
+
+fn validate_update(input: &UpdateConsultation) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if let Some(at) = input.occurred_at {
         check_occurred_at(&mut v, at);
@@ -353,75 +384,32 @@ async fn update_consultation(
         input.notes.as_deref(),
         input.outcome.as_ref().and_then(|o| o.as_deref()),
     );
-    v.finish()?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
-        let mut c = load_editable(conn, &staff, &id)?;
-        if_match.check(c.version)?;
-        let mut changed = Vec::new();
-        if let Some(at) = input.occurred_at {
-            c.occurred_at = at.naive_utc();
-            changed.push("occurred_at");
+    v.finish()
+}
+
+/// Applies the PATCH to `c` (not yet saved). New topics are compared with the stored ones; the
+/// caller stores them once the consultation is saved.
+fn apply_update(
+    conn: &mut DbConnection,
+    c: &mut Consultation,
+    input: UpdateConsultation,
+) -> QueryResult<Changes> {
+    let mut changes = Changes::new();
+    let occurred_at = input.occurred_at.map(|at| at.naive_utc());
+    changes.set("occurred_at", &mut c.occurred_at, occurred_at);
+    changes.set("channel", &mut c.channel, input.channel);
+    changes.set(
+        "duration_minutes",
+        &mut c.duration_minutes,
+        input.duration_minutes,
+    );
+    changes.set("language", &mut c.language, input.language);
+    changes.set("notes", &mut c.notes, input.notes);
+    changes.set("outcome", &mut c.outcome, input.outcome);
+    if let Some(topics) = input.topics {
+        if topic_set(topics) != stored_topics(conn, &c.id)? {
+            changes.mark("topics");
         }
-        if let Some(channel) = input.channel {
-            c.channel = channel;
-            changed.push("channel");
-        }
-        if let Some(duration) = input.duration_minutes {
-            c.duration_minutes = duration;
-            changed.push("duration_minutes");
-        }
-        if let Some(language) = input.language {
-            c.language = language;
-            changed.push("language");
-        }
-        if let Some(notes) = input.notes {
-            c.notes = notes;
-            changed.push("notes");
-        }
-        if let Some(outcome) = input.outcome {
-            c.outcome = outcome;
-            changed.push("outcome");
-        }
-        if let Some(topics) = &input.topics {
-            store_topics(conn, &c.id, topics)?;
-            changed.push("topics");
-        }
-        // Audited even when nothing changed: the answer shows the consultation.
-        if !changed.is_empty() {
-            let previous = c.version;
-            c.version += 1;
-            c.updated_at = crate::time::now();
-            let updated = diesel::update(
-                consultations::table
-                    .filter(consultations::id.eq(&c.id))
-                    .filter(consultations::version.eq(previous)),
-            )
-            .set((
-                consultations::occurred_at.eq(c.occurred_at),
-                consultations::channel.eq(c.channel),
-                consultations::duration_minutes.eq(c.duration_minutes),
-                consultations::language.eq(&c.language),
-                consultations::notes.eq(&c.notes),
-                consultations::outcome.eq(&c.outcome),
-                consultations::version.eq(c.version),
-                consultations::updated_at.eq(c.updated_at),
-            ))
-            .execute(conn)?;
-            if updated != 1 {
-                return Err(ApiError::precondition_failed());
-            }
-        }
-        Event::new("consultation.update", "consultation", Some(&c.id))
-            .by(&staff)
-            .centre(Some(&c.centre_id))
-            .subject(c.migrant_id.as_deref())
-            .changed(changed)
-            .record(conn)?;
-        let mut built = responses(conn, vec![c])?;
-        built
-            .pop()
-            .ok_or_else(|| ApiError::internal("consultation vanished"))
-    })
-    .await?;
-    Ok(respond(StatusCode::OK, response))
+    }
+    Ok(changes)
 }

@@ -4,6 +4,7 @@
 //! so a mistyped PostgreSQL URL reports the real PostgreSQL error.
 
 pub mod schema;
+pub mod versioned;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,8 +14,8 @@ crate::text_enum!(
     FollowUpStatus { Scheduled => "scheduled", Done => "done", Missed => "missed", Cancelled => "cancelled" }
 );
 
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = follow_ups)]
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = follow_ups, treat_none_as_null = true)]
 pub struct FollowUp {
     pub id: String,
     pub case_id: String,
@@ -32,6 +32,8 @@ pub struct FollowUp {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(FollowUp, follow_ups);
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FollowUpResponse {

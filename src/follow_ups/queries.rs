@@ -8,6 +8,7 @@ use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::auth::staff::Staff;
 use crate::db::schema::{cases, follow_ups};
+use crate::db::versioned::Versioned;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::users::queries::check_assignable;
@@ -28,29 +29,7 @@ pub fn save(
     action: &str,
     changed: Vec<&str>,
 ) -> Result<(), ApiError> {
-    let previous = f.version;
-    f.version += 1;
-    f.updated_at = crate::time::now();
-    let updated = diesel::update(
-        follow_ups::table
-            .filter(follow_ups::id.eq(&f.id))
-            .filter(follow_ups::version.eq(previous)),
-    )
-    .set((
-        follow_ups::assigned_to.eq(&f.assigned_to),
-        follow_ups::due_at.eq(f.due_at),
-        follow_ups::kind.eq(f.kind),
-        follow_ups::note.eq(&f.note),
-        follow_ups::status.eq(f.status),
-        follow_ups::outcome.eq(&f.outcome),
-        follow_ups::closed_at.eq(f.closed_at),
-        follow_ups::version.eq(f.version),
-        follow_ups::updated_at.eq(f.updated_at),
-    ))
-    .execute(conn)?;
-    if updated != 1 {
-        return Err(ApiError::precondition_failed());
-    }
+    f.save(conn)?;
     Ok(audit(conn, staff, f, action, changed)?)
 }
 
@@ -104,30 +83,31 @@ pub fn scheduled_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult
         .load(conn)
 }
 
-/// Cancels scheduled follow-ups with a note as their outcome.
+/// Cancels those of the given follow-ups still scheduled, with a note as their outcome. 409
+/// when one of them changes meanwhile (the caller did not read it with an `If-Match`).
 pub fn cancel(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     migrant_id: &str,
     ids: &[String],
     note: &str,
-) -> QueryResult<()> {
+) -> Result<(), ApiError> {
+    let scheduled: Vec<FollowUp> = follow_ups::table
+        .filter(follow_ups::id.eq_any(ids))
+        .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
+        .order(follow_ups::due_at.asc())
+        .load(conn)?;
     let now = crate::time::now();
-    for id in ids {
-        diesel::update(
-            follow_ups::table
-                .filter(follow_ups::id.eq(id))
-                .filter(follow_ups::status.eq(FollowUpStatus::Scheduled)),
-        )
-        .set((
-            follow_ups::status.eq(FollowUpStatus::Cancelled),
-            follow_ups::outcome.eq(note),
-            follow_ups::closed_at.eq(now),
-            follow_ups::version.eq(follow_ups::version + 1),
-            follow_ups::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        Event::new("follow_up.cancel", "follow_up", Some(id))
+    for mut f in scheduled {
+        f.status = FollowUpStatus::Cancelled;
+        f.outcome = Some(note.to_owned());
+        f.closed_at = Some(now);
+        if !f.try_save(conn)? {
+            return Err(ApiError::conflict(
+                "a follow-up of the case changed meanwhile; try again",
+            ));
+        }
+        Event::new("follow_up.cancel", "follow_up", Some(&f.id))
             .by(staff)
             .centre(Some(&staff.centre_id))
             .subject(Some(migrant_id))

@@ -12,6 +12,7 @@ use crate::auth::roles::CentreStaff;
 use crate::cases::access::load_writable;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, follow_ups};
+use crate::db::versioned::Changes;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
@@ -249,29 +250,20 @@ async fn update_follow_up(
     let follow_up = crate::db::transaction(&state.pool, move |conn| {
         let mut f = load_scheduled(conn, &staff, &id)?;
         if_match.check(f.version)?;
-        let mut changed = Vec::new();
-        if let Some(due_at) = input.due_at {
-            f.due_at = due_at.naive_utc();
-            changed.push("due_at");
+        if let Some(assignee) = &input.assigned_to {
+            check_assignable(conn, &f.centre_id, assignee, "assigned_to")?;
         }
-        if let Some(assignee) = input.assigned_to {
-            check_assignable(conn, &f.centre_id, &assignee, "assigned_to")?;
-            f.assigned_to = assignee;
-            changed.push("assigned_to");
-        }
-        if let Some(kind) = input.kind {
-            f.kind = kind;
-            changed.push("kind");
-        }
-        if let Some(note) = input.note {
-            f.note = note;
-            changed.push("note");
-        }
-        if changed.is_empty() {
+        let mut changes = Changes::new();
+        let due_at = input.due_at.map(|at| at.naive_utc());
+        changes.set("due_at", &mut f.due_at, due_at);
+        changes.set("assigned_to", &mut f.assigned_to, input.assigned_to);
+        changes.set("kind", &mut f.kind, input.kind);
+        changes.set("note", &mut f.note, input.note);
+        if changes.is_empty() {
             // Nothing to change, but the answer shows the follow-up.
-            audit(conn, &staff, &f, "follow_up.update", changed)?;
+            audit(conn, &staff, &f, "follow_up.update", vec![])?;
         } else {
-            save(conn, &staff, &mut f, "follow_up.update", changed)?;
+            save(conn, &staff, &mut f, "follow_up.update", changes.fields())?;
         }
         Ok(f)
     })

@@ -47,8 +47,8 @@ crate::text_enum!(
     ConsentScope { Services => "services", ReferralSharing => "referral_sharing", Statistics => "statistics" }
 );
 
-#[derive(Debug, Clone, Queryable, Insertable, Identifiable)]
-#[diesel(table_name = migrants)]
+#[derive(Debug, Clone, Queryable, Insertable, Identifiable, AsChangeset)]
+#[diesel(table_name = migrants, treat_none_as_null = true)]
 pub struct Migrant {
     pub id: String,
     pub centre_id: String,
@@ -75,6 +75,8 @@ pub struct Migrant {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(Migrant, migrants);
 
 impl Migrant {
     /// (given_at, withdrawn_at) of a consent scope.

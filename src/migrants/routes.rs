@@ -1,6 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,6 +14,7 @@ use crate::audit::routes::{access_log, AuditEvent};
 use crate::audit::Event;
 use crate::auth::roles::{CentreStaff, Supervisor};
 use crate::db::schema::{migrant_name_tokens, migrants};
+use crate::db::versioned::{Changes, Versioned};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -466,153 +467,158 @@ async fn update_migrant(
     let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
         let mut m = load_full(conn, &staff, &id)?;
         if_match.check(m.version)?;
-        let now = crate::time::now();
-        let mut changed: Vec<&str> = Vec::new();
-        let mut v = Validator::new();
-        if let Some(name) = input.given_name {
-            v.text("given_name", &name, 1, 100);
-            m.given_name = name.trim().to_owned();
-            changed.push("given_name");
+        let flags = vulnerabilities(conn, &m.id)?;
+        let change = apply_update(&mut m, &flags, input)?;
+        if !change.fields.is_empty() {
+            m.save(conn)?;
+            store_update(conn, &staff, &m, &change)?;
         }
-        if let Some(name) = input.family_name {
-            v.text("family_name", &name, 1, 100);
-            m.family_name = name.trim().to_owned();
-            changed.push("family_name");
-        }
-        if let Some(patronymic) = input.patronymic {
-            v.optional_text("patronymic", patronymic.as_deref(), 1, 100);
-            m.patronymic = patronymic.map(|p| p.trim().to_owned());
-            changed.push("patronymic");
-        }
-        if let Some(sex) = input.sex {
-            m.sex = sex;
-            changed.push("sex");
-        }
-        if let Some(dob) = input.date_of_birth {
-            m.date_of_birth = dob;
-            changed.push("date_of_birth");
-        }
-        if let Some(year) = input.birth_year {
-            m.birth_year = year;
-            changed.push("birth_year");
-        } else if changed.contains(&"date_of_birth") {
-            m.birth_year = m.date_of_birth.map(|d| d.year()).or(m.birth_year);
-        }
-        check_birth(&mut v, m.date_of_birth, m.birth_year);
-        if let Some(nationality) = input.nationality {
-            v.country("nationality", &nationality);
-            m.nationality = nationality;
-            changed.push("nationality");
-        }
-        if let Some(region) = input.region_of_origin {
-            v.optional_text("region_of_origin", region.as_deref(), 1, 100);
-            m.region_of_origin = region.map(|r| r.trim().to_owned());
-            changed.push("region_of_origin");
-        }
-        if let Some(phone) = input.phone {
-            m.phone = phone;
-            changed.push("phone");
-        }
-        if let Some(language) = input.preferred_language {
-            m.preferred_language = language;
-            changed.push("preferred_language");
-        }
-        if let Some(status) = input.migration_status {
-            m.migration_status = status;
-            changed.push("migration_status");
-        }
-        if let Some(country) = input.destination_country {
-            m.destination_country = country;
-            changed.push("destination_country");
-        }
-        check_optional_codes(
-            &mut v,
-            m.phone.as_deref(),
-            m.preferred_language.as_deref(),
-            m.destination_country.as_deref(),
-        );
-        v.finish()?;
-        if let Some(flags) = &input.vulnerabilities {
-            store_vulnerabilities(conn, &m.id, flags)?;
-            changed.push("vulnerabilities");
-        }
-        for (scope, give) in input
-            .consent
-            .as_ref()
-            .map(ConsentChange::changes)
-            .unwrap_or_default()
-        {
-            let currently = m.has_consent(scope);
-            if give && !currently {
-                m.set_consent(scope, Some(now), None);
-            } else if !give && currently {
-                let (given_at, _) = m.consent(scope);
-                m.set_consent(scope, given_at, Some(now));
-            } else {
-                continue;
-            }
-            record_consent(conn, &m.id, scope, give, now, &staff.id)?;
-            changed.push(match scope {
-                ConsentScope::Services => "consent.services",
-                ConsentScope::ReferralSharing => "consent.referral_sharing",
-                ConsentScope::Statistics => "consent.statistics",
-            });
-        }
-        if changed.is_empty() {
-            // Nothing to change, but the answer is the full record: still audited.
-            audit_update(conn, &staff, &m, changed)?;
-            let flags = vulnerabilities(conn, &m.id)?;
-            return Ok((m, flags));
-        }
-        let previous = m.version;
-        m.version += 1;
-        m.updated_at = now;
-        let updated = diesel::update(
-            migrants::table
-                .filter(migrants::id.eq(&m.id))
-                .filter(migrants::version.eq(previous)),
-        )
-        .set((
-            migrants::given_name.eq(&m.given_name),
-            migrants::family_name.eq(&m.family_name),
-            migrants::patronymic.eq(&m.patronymic),
-            migrants::sex.eq(m.sex),
-            migrants::date_of_birth.eq(m.date_of_birth),
-            migrants::birth_year.eq(m.birth_year),
-            migrants::nationality.eq(&m.nationality),
-            migrants::region_of_origin.eq(&m.region_of_origin),
-            migrants::phone.eq(&m.phone),
-            migrants::preferred_language.eq(&m.preferred_language),
-            migrants::migration_status.eq(m.migration_status),
-            migrants::destination_country.eq(&m.destination_country),
-            (
-                migrants::consent_services_given_at.eq(m.consent_services_given_at),
-                migrants::consent_services_withdrawn_at.eq(m.consent_services_withdrawn_at),
-                migrants::consent_referral_sharing_given_at.eq(m.consent_referral_sharing_given_at),
-                migrants::consent_referral_sharing_withdrawn_at
-                    .eq(m.consent_referral_sharing_withdrawn_at),
-                migrants::consent_statistics_given_at.eq(m.consent_statistics_given_at),
-                migrants::consent_statistics_withdrawn_at.eq(m.consent_statistics_withdrawn_at),
-                migrants::version.eq(m.version),
-                migrants::updated_at.eq(m.updated_at),
-            ),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(ApiError::precondition_failed());
-        }
-        if changed
-            .iter()
-            .any(|f| ["given_name", "family_name", "patronymic"].contains(f))
-        {
-            store_name_tokens(conn, &m)?;
-        }
-        audit_update(conn, &staff, &m, changed)?;
+        // Audited even when nothing changed: the answer is the full record.
+        audit_update(conn, &staff, &m, change.fields.fields())?;
         let flags = vulnerabilities(conn, &m.id)?;
         Ok((m, flags))
     })
     .await?;
     Ok(respond(StatusCode::OK, migrant, flags))
+}
+
+/// What a PATCH changes: the record's fields, and what is stored beside the record.
+struct MigrantChange {
+    fields: Changes,
+    /// The new set of vulnerabilities, when it differs from the stored one.
+    vulnerabilities: Option<Vec<Vulnerability>>,
+    /// Each consent scope given (`true`) or withdrawn by the PATCH.
+    consent: Vec<(ConsentScope, bool)>,
+    at: NaiveDateTime,
+}
+
+/// Applies the PATCH to `m` (not yet saved), comparing vulnerabilities with `stored_flags`.
+fn apply_update(
+    m: &mut Migrant,
+    stored_flags: &[Vulnerability],
+    mut input: UpdateMigrant,
+) -> Result<MigrantChange, ApiError> {
+    let at = crate::time::now();
+    let new_flags = input.vulnerabilities.take();
+    let consent = input.consent.take();
+    let mut fields = apply_fields(m, input)?;
+    let vulnerabilities = new_flags
+        .map(flag_set)
+        .filter(|flags| *flags != flag_set(stored_flags.to_vec()));
+    if vulnerabilities.is_some() {
+        fields.mark("vulnerabilities");
+    }
+    let consent = apply_consent(m, consent, at);
+    for (scope, _) in &consent {
+        fields.mark(match scope {
+            ConsentScope::Services => "consent.services",
+            ConsentScope::ReferralSharing => "consent.referral_sharing",
+            ConsentScope::Statistics => "consent.statistics",
+        });
+    }
+    Ok(MigrantChange {
+        fields,
+        vulnerabilities,
+        consent,
+        at,
+    })
+}
+
+/// Applies the PATCH to the record's own fields; 422 when the merged record breaks a rule that
+/// combines fields (birth date and year).
+fn apply_fields(m: &mut Migrant, input: UpdateMigrant) -> Result<Changes, ApiError> {
+    let trim = |text: String| text.trim().to_owned();
+    let mut changes = Changes::new();
+    changes.set("given_name", &mut m.given_name, input.given_name.map(trim));
+    changes.set(
+        "family_name",
+        &mut m.family_name,
+        input.family_name.map(trim),
+    );
+    let patronymic = input.patronymic.map(|p| p.map(trim));
+    changes.set("patronymic", &mut m.patronymic, patronymic);
+    changes.set("sex", &mut m.sex, input.sex);
+    let date_of_birth = input.date_of_birth;
+    let birth_changed = changes.set("date_of_birth", &mut m.date_of_birth, date_of_birth);
+    let year_given = input.birth_year.is_some();
+    changes.set("birth_year", &mut m.birth_year, input.birth_year);
+    if birth_changed && !year_given {
+        m.birth_year = m.date_of_birth.map(|d| d.year()).or(m.birth_year);
+    }
+    changes.set("nationality", &mut m.nationality, input.nationality);
+    let region = input.region_of_origin.map(|r| r.map(trim));
+    changes.set("region_of_origin", &mut m.region_of_origin, region);
+    changes.set("phone", &mut m.phone, input.phone);
+    let language = input.preferred_language;
+    changes.set("preferred_language", &mut m.preferred_language, language);
+    let status = input.migration_status;
+    changes.set("migration_status", &mut m.migration_status, status);
+    let destination = input.destination_country;
+    changes.set(
+        "destination_country",
+        &mut m.destination_country,
+        destination,
+    );
+    let mut v = Validator::new();
+    check_birth(&mut v, m.date_of_birth, m.birth_year);
+    check_optional_codes(
+        &mut v,
+        m.phone.as_deref(),
+        m.preferred_language.as_deref(),
+        m.destination_country.as_deref(),
+    );
+    v.finish()?;
+    Ok(changes)
+}
+
+/// A set of vulnerabilities as it is stored: sorted, each once.
+fn flag_set(mut flags: Vec<Vulnerability>) -> Vec<Vulnerability> {
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// Gives or withdraws consent on `m` where the PATCH changes it (a withdrawal keeps when it was
+/// given); the scopes that changed.
+fn apply_consent(
+    m: &mut Migrant,
+    consent: Option<ConsentChange>,
+    at: NaiveDateTime,
+) -> Vec<(ConsentScope, bool)> {
+    let requested = consent.as_ref().map(ConsentChange::changes);
+    let mut changed = Vec::new();
+    for (scope, give) in requested.unwrap_or_default() {
+        match (give, m.has_consent(scope)) {
+            (true, false) => m.set_consent(scope, Some(at), None),
+            (false, true) => {
+                let (given_at, _) = m.consent(scope);
+                m.set_consent(scope, given_at, Some(at));
+            }
+            _ => continue,
+        }
+        changed.push((scope, give));
+    }
+    changed
+}
+
+/// Writes what the change stores beside the migrant's row, once the row is saved.
+fn store_update(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    m: &Migrant,
+    change: &MigrantChange,
+) -> QueryResult<()> {
+    if let Some(flags) = &change.vulnerabilities {
+        store_vulnerabilities(conn, &m.id, flags)?;
+    }
+    for &(scope, give) in &change.consent {
+        record_consent(conn, &m.id, scope, give, change.at, &staff.id)?;
+    }
+    let names = ["given_name", "family_name", "patronymic"];
+    if names.iter().any(|field| change.fields.contains(field)) {
+        store_name_tokens(conn, m)?;
+    }
+    Ok(())
 }
 
 fn audit_update(

@@ -22,8 +22,8 @@ crate::text_enum!(
     }
 );
 
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = service_providers)]
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = service_providers, treat_none_as_null = true)]
 pub struct Provider {
     pub id: String,
     pub centre_id: Option<String>,
@@ -44,6 +44,8 @@ pub struct Provider {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(Provider, service_providers);
 
 /// The lower-cased, accent-folded name used by `q` search.
 pub fn name_key(name: &str) -> String {

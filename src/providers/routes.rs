@@ -11,6 +11,7 @@ use crate::audit::Event;
 use crate::auth::roles::Manager;
 use crate::auth::staff::Staff;
 use crate::db::schema::{service_provider_languages, service_providers};
+use crate::db::versioned::{Changes, Versioned};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -35,10 +36,7 @@ fn store_languages(
             .filter(service_provider_languages::provider_id.eq(provider_id)),
     )
     .execute(conn)?;
-    let mut languages = languages.to_vec();
-    languages.sort();
-    languages.dedup();
-    for language in languages {
+    for language in language_set(languages.to_vec()) {
         diesel::insert_into(service_provider_languages::table)
             .values((
                 service_provider_languages::provider_id.eq(provider_id),
@@ -278,118 +276,97 @@ async fn update_provider(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input = body.into_inner();
-    let mut v = Validator::new();
-    v.optional_text("name", input.name.as_deref(), 1, 200);
-    v.optional_text(
-        "description",
-        input.description.clone().flatten().as_deref(),
-        1,
-        2000,
-    );
-    v.optional_text(
-        "address",
-        input.address.clone().flatten().as_deref(),
-        1,
-        300,
-    );
-    v.optional_text("city", input.city.clone().flatten().as_deref(), 1, 100);
-    v.optional_text(
-        "opening_hours",
-        input.opening_hours.clone().flatten().as_deref(),
-        1,
-        300,
-    );
-    check_contact(
-        &mut v,
-        input.country.clone().flatten().as_deref(),
-        input.phone.clone().flatten().as_deref(),
-        input.email.clone().flatten().as_deref(),
-        input.website.clone().flatten().as_deref(),
-        input.languages.as_deref(),
-    );
-    v.finish()?;
+    validate_update(&input)?;
     crate::db::transaction(&state.pool, move |conn| {
         let mut p = load_visible(conn, &staff, &id)?;
         require_manager(&staff, p.centre_id.as_deref())?;
         if_match.check(p.version)?;
-        let mut changed = Vec::new();
-        if let Some(name) = input.name {
-            p.name = name.trim().to_owned();
-            p.name_key = name_key(&p.name);
-            changed.push("name");
-        }
-        if let Some(kind) = input.kind {
-            p.kind = kind;
-            changed.push("kind");
-        }
-        let optional_fields = [
-            ("description", input.description, &mut p.description),
-            ("address", input.address, &mut p.address),
-            ("city", input.city, &mut p.city),
-            ("country", input.country, &mut p.country),
-            ("phone", input.phone, &mut p.phone),
-            ("email", input.email, &mut p.email),
-            ("website", input.website, &mut p.website),
-            ("opening_hours", input.opening_hours, &mut p.opening_hours),
-        ];
-        for (name, new_value, field) in optional_fields {
-            if let Some(value) = new_value {
-                *field = value;
-                changed.push(name);
-            }
-        }
-        if let Some(accepts) = input.accepts_referrals {
-            p.accepts_referrals = accepts;
-            changed.push("accepts_referrals");
-        }
-        if let Some(active) = input.active {
-            p.active = active;
-            changed.push("active");
-        }
-        if let Some(languages) = &input.languages {
-            store_languages(conn, &p.id, languages)?;
-            changed.push("languages");
-        }
-        if !changed.is_empty() {
-            let previous = p.version;
-            p.version += 1;
-            p.updated_at = crate::time::now();
-            let updated = diesel::update(
-                service_providers::table
-                    .filter(service_providers::id.eq(&p.id))
-                    .filter(service_providers::version.eq(previous)),
-            )
-            .set((
-                service_providers::name.eq(&p.name),
-                service_providers::name_key.eq(&p.name_key),
-                service_providers::kind.eq(p.kind),
-                service_providers::description.eq(&p.description),
-                service_providers::address.eq(&p.address),
-                service_providers::city.eq(&p.city),
-                service_providers::country.eq(&p.country),
-                service_providers::phone.eq(&p.phone),
-                service_providers::email.eq(&p.email),
-                service_providers::website.eq(&p.website),
-                service_providers::opening_hours.eq(&p.opening_hours),
-                (
-                    service_providers::accepts_referrals.eq(p.accepts_referrals),
-                    service_providers::active.eq(p.active),
-                    service_providers::version.eq(p.version),
-                    service_providers::updated_at.eq(p.updated_at),
-                ),
-            ))
-            .execute(conn)?;
-            if updated != 1 {
-                return Err(ApiError::precondition_failed());
+        let languages = input.languages.clone();
+        let changes = apply_update(conn, &mut p, input)?;
+        if !changes.is_empty() {
+            p.save(conn)?;
+            if changes.contains("languages") {
+                store_languages(conn, &p.id, &languages.unwrap_or_default())?;
             }
             Event::new("service_provider.update", "service_provider", Some(&p.id))
                 .by(&staff)
                 .centre(p.centre_id.as_deref())
-                .changed(changed)
+                .changed(changes.fields())
                 .record(conn)?;
         }
         build(conn, p).map(|body| (StatusCode::OK, body))
     })
     .await
     .map(|(status, body)| respond(status, body))
+}
+
+fn validate_update(input: &UpdateProvider) -> Result<(), ApiError> {
+    let text = |value: &Option<Option<String>>| value.clone().flatten();
+    let mut v = Validator::new();
+    v.optional_text("name", input.name.as_deref(), 1, 200);
+    v.optional_text("description", text(&input.description).as_deref(), 1, 2000);
+    v.optional_text("address", text(&input.address).as_deref(), 1, 300);
+    v.optional_text("city", text(&input.city).as_deref(), 1, 100);
+    v.optional_text(
+        "opening_hours",
+        text(&input.opening_hours).as_deref(),
+        1,
+        300,
+    );
+    check_contact(
+        &mut v,
+        text(&input.country).as_deref(),
+        text(&input.phone).as_deref(),
+        text(&input.email).as_deref(),
+        text(&input.website).as_deref(),
+        input.languages.as_deref(),
+    );
+    v.finish()
+}
+
+/// Applies the PATCH to `p` (not yet saved). A new set of languages is compared with the
+/// stored one; the caller stores it once the provider is saved.
+fn apply_update(
+    conn: &mut DbConnection,
+    p: &mut Provider,
+    input: UpdateProvider,
+) -> QueryResult<Changes> {
+    let mut changes = Changes::new();
+    let name = input.name.map(|n| n.trim().to_owned());
+    if changes.set("name", &mut p.name, name) {
+        p.name_key = name_key(&p.name);
+    }
+    changes.set("kind", &mut p.kind, input.kind);
+    changes.set("description", &mut p.description, input.description);
+    changes.set("address", &mut p.address, input.address);
+    changes.set("city", &mut p.city, input.city);
+    changes.set("country", &mut p.country, input.country);
+    changes.set("phone", &mut p.phone, input.phone);
+    changes.set("email", &mut p.email, input.email);
+    changes.set("website", &mut p.website, input.website);
+    changes.set("opening_hours", &mut p.opening_hours, input.opening_hours);
+    let accepts = input.accepts_referrals;
+    changes.set("accepts_referrals", &mut p.accepts_referrals, accepts);
+    changes.set("active", &mut p.active, input.active);
+    if let Some(languages) = input.languages {
+        if language_set(languages) != stored_languages(conn, &p.id)? {
+            changes.mark("languages");
+        }
+    }
+    Ok(changes)
+}
+
+/// A set of languages as it is stored: sorted, each once.
+fn language_set(mut languages: Vec<String>) -> Vec<String> {
+    languages.sort();
+    languages.dedup();
+    languages
+}
+
+fn stored_languages(conn: &mut DbConnection, provider_id: &str) -> QueryResult<Vec<String>> {
+    let stored = service_provider_languages::table
+        .filter(service_provider_languages::provider_id.eq(provider_id))
+        .select(service_provider_languages::language)
+        .load(conn)?;
+    Ok(language_set(stored))
 }

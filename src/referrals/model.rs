@@ -37,8 +37,8 @@ impl ReferralStatus {
 
 crate::text_enum!(Urgency { Low => "low", Normal => "normal", High => "high", Urgent => "urgent" });
 
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = referrals)]
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = referrals, treat_none_as_null = true)]
 pub struct Referral {
     pub id: String,
     pub case_id: String,
@@ -57,6 +57,8 @@ pub struct Referral {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+crate::versioned!(Referral, referrals);
 
 impl Referral {
     /// Waiting for the provider's answer past the expected date.

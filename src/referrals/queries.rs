@@ -5,8 +5,10 @@ use diesel::prelude::*;
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::db::schema::{referral_transitions, referrals};
+use crate::db::versioned::Versioned;
 use crate::db::DbConnection;
-use crate::referrals::model::ReferralStatus;
+use crate::error::ApiError;
+use crate::referrals::model::{Referral, ReferralStatus};
 
 /// Statuses from which a referral can still move on.
 pub const OPEN_STATUSES: [ReferralStatus; 3] = [
@@ -54,33 +56,39 @@ pub fn record_transition(
         .map(|_| ())
 }
 
-/// Cancels open referrals, keeping the move in their history with `note`.
+/// Cancels those of the given referrals still open, keeping the move in their history with
+/// `note`. 409 when one of them changes meanwhile (the caller did not read it with an
+/// `If-Match`).
 pub fn cancel(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     migrant_id: &str,
-    open: &[(String, ReferralStatus)],
+    ids: &[String],
     note: &str,
-) -> QueryResult<()> {
-    let now = crate::time::now();
-    for (id, status) in open {
-        diesel::update(referrals::table.filter(referrals::id.eq(id)))
-            .set((
-                referrals::status.eq(ReferralStatus::Cancelled),
-                referrals::version.eq(referrals::version + 1),
-                referrals::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+) -> Result<(), ApiError> {
+    let open: Vec<Referral> = referrals::table
+        .filter(referrals::id.eq_any(ids))
+        .filter(referrals::status.eq_any(OPEN_STATUSES))
+        .order(referrals::id.asc())
+        .load(conn)?;
+    for mut referral in open {
+        let from = referral.status;
+        referral.status = ReferralStatus::Cancelled;
+        if !referral.try_save(conn)? {
+            return Err(ApiError::conflict(
+                "a referral of the case changed meanwhile; try again",
+            ));
+        }
         record_transition(
             conn,
-            id,
-            Some(*status),
+            &referral.id,
+            Some(from),
             ReferralStatus::Cancelled,
             &staff.id,
             Some(note),
-            now,
+            referral.updated_at,
         )?;
-        Event::new("referral.transition", "referral", Some(id))
+        Event::new("referral.transition", "referral", Some(&referral.id))
             .by(staff)
             .centre(Some(&staff.centre_id))
             .subject(Some(migrant_id))

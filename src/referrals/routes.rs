@@ -10,6 +10,7 @@ use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::access::load_writable;
 use crate::db::schema::{migrants, referrals, service_providers};
+use crate::db::versioned::Versioned;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -269,51 +270,12 @@ async fn transition_referral(
         let mut referral = load_visible(conn, &staff, &id)?;
         load_writable(conn, &staff, &referral.case_id)?;
         let from = referral.status;
-        let allowed = from.next();
-        if !allowed.contains(&input.to) {
-            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-            let detail = if names.is_empty() {
-                format!("a {} referral cannot move any more", from.as_str())
-            } else {
-                format!(
-                    "a {} referral can move to {}, not {}",
-                    from.as_str(),
-                    names.join(" or "),
-                    input.to.as_str()
-                )
-            };
-            return Err(ApiError::conflict(detail));
-        }
-        if input.to.needs_outcome() && note.is_none() {
-            return Err(ApiError::unprocessable_field(
-                "note",
-                format!(
-                    "say what came of the referral when it is {}",
-                    input.to.as_str()
-                ),
-            ));
-        }
-        let now = crate::time::now();
-        let previous = referral.version;
+        check_transition(from, input.to, note.as_deref())?;
         referral.status = input.to;
         if input.to.needs_outcome() {
             referral.outcome = note.clone();
         }
-        referral.version += 1;
-        referral.updated_at = now;
-        let updated = diesel::update(
-            referrals::table
-                .filter(referrals::id.eq(&referral.id))
-                .filter(referrals::version.eq(previous)),
-        )
-        .set((
-            referrals::status.eq(referral.status),
-            referrals::outcome.eq(&referral.outcome),
-            referrals::version.eq(referral.version),
-            referrals::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
+        if !referral.try_save(conn)? {
             return Err(ApiError::conflict(
                 "the referral changed meanwhile; read it again",
             ));
@@ -325,7 +287,7 @@ async fn transition_referral(
             input.to,
             &staff.id,
             note.as_deref(),
-            now,
+            referral.updated_at,
         )?;
         Event::new("referral.transition", "referral", Some(&referral.id))
             .by(&staff)
@@ -337,4 +299,35 @@ async fn transition_referral(
     })
     .await
     .map(|(status, body)| respond(status, body))
+}
+
+/// 409 unless the status machine allows the move from `from` to `to` (naming the allowed ones);
+/// 422 when the move records an outcome and `note` is missing.
+fn check_transition(
+    from: ReferralStatus,
+    to: ReferralStatus,
+    note: Option<&str>,
+) -> Result<(), ApiError> {
+    let allowed = from.next();
+    if !allowed.contains(&to) {
+        let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+        let detail = if names.is_empty() {
+            format!("a {} referral cannot move any more", from.as_str())
+        } else {
+            format!(
+                "a {} referral can move to {}, not {}",
+                from.as_str(),
+                names.join(" or "),
+                to.as_str()
+            )
+        };
+        return Err(ApiError::conflict(detail));
+    }
+    if to.needs_outcome() && note.is_none() {
+        return Err(ApiError::unprocessable_field(
+            "note",
+            format!("say what came of the referral when it is {}", to.as_str()),
+        ));
+    }
+    Ok(())
 }

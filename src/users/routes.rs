@@ -11,6 +11,7 @@ use crate::auth::password::check_policy;
 use crate::auth::roles::{Admin, Manager, Role};
 use crate::auth::staff::Staff;
 use crate::db::schema::users;
+use crate::db::versioned::{Changes, Versioned};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
@@ -252,7 +253,7 @@ fn change_user(
     let before = user.clone();
     let reassign_to = input.reassign_to.clone();
     let Change {
-        fields,
+        changes,
         end_sessions,
     } = apply(conn, &mut user, input, new_hash)?;
     match (handover::reason(&before, &user), reassign_to.as_deref()) {
@@ -263,16 +264,16 @@ fn change_user(
         )),
         (None, None) => {}
     }
-    if fields.is_empty() {
+    if changes.is_empty() {
         return Ok(user);
     }
-    store(conn, &mut user)?;
+    user.save(conn)?;
     if let Some(reason) = end_sessions {
         revoke_sessions(conn, &user.id, reason)?;
     }
     let action = match (
-        fields.contains(&"active") && !user.active,
-        fields.contains(&"password"),
+        changes.contains("active") && !user.active,
+        changes.contains("password"),
     ) {
         (true, _) => "user.deactivate",
         (false, true) => "user.password_reset",
@@ -281,14 +282,14 @@ fn change_user(
     Event::new(action, "user", Some(&user.id))
         .by(staff)
         .centre(user.centre_id.as_deref())
-        .changed(fields)
+        .changed(changes.fields())
         .record(conn)?;
     Ok(user)
 }
 
 /// What [`apply`] changed: the fields, and why the user's sessions end, if they do.
 struct Change {
-    fields: Vec<&'static str>,
+    changes: Changes,
     end_sessions: Option<&'static str>,
 }
 
@@ -300,55 +301,37 @@ fn apply(
     input: UpdateUser,
     new_hash: Option<String>,
 ) -> Result<Change, ApiError> {
-    let mut fields = Vec::new();
-    if let Some(full_name) = input.full_name.map(|n| n.trim().to_owned()) {
-        if full_name != user.full_name {
-            user.full_name = full_name;
-            fields.push("full_name");
-        }
-    }
-    if input.email.is_some() && input.email != user.email {
-        user.email = input.email;
-        fields.push("email");
-    }
+    let mut changes = Changes::new();
+    let full_name = input.full_name.map(|n| n.trim().to_owned());
+    changes.set("full_name", &mut user.full_name, full_name);
+    changes.set("email", &mut user.email, input.email.map(Some));
     let old_role = user.role;
-    let role = input.role.unwrap_or(old_role);
-    if role != old_role {
-        user.role = role;
-        fields.push("role");
-    }
-    let centre_id = if role == Role::Admin {
+    changes.set("role", &mut user.role, input.role);
+    let centre_id = if user.role == Role::Admin {
         None
     } else {
         input.centre_id.or_else(|| user.centre_id.clone())
     };
-    if centre_id != user.centre_id {
-        user.centre_id = centre_id;
-        fields.push("centre_id");
-    }
-    if fields.contains(&"role") || fields.contains(&"centre_id") {
-        check_centre(conn, role, user.centre_id.as_deref())?;
+    changes.set("centre_id", &mut user.centre_id, Some(centre_id));
+    if changes.contains("role") || changes.contains("centre_id") {
+        check_centre(conn, user.role, user.centre_id.as_deref())?;
     }
     let mut end_sessions = None;
-    if input.active.is_some_and(|active| active != user.active) {
-        user.active = !user.active;
-        fields.push("active");
-        if !user.active {
-            end_sessions = Some("deactivated");
-        }
+    if changes.set("active", &mut user.active, input.active) && !user.active {
+        end_sessions = Some("deactivated");
     }
     if let Some(hash) = new_hash {
         user.password_hash = hash;
         user.must_change_password = true;
-        fields.push("password");
+        changes.mark("password");
         end_sessions = Some("password reset by admin");
     }
-    let leaves_admin_role = old_role == Role::Admin && (role != Role::Admin || !user.active);
-    if !fields.is_empty() && leaves_admin_role {
+    let leaves_admin_role = old_role == Role::Admin && (user.role != Role::Admin || !user.active);
+    if !changes.is_empty() && leaves_admin_role {
         check_other_admins(conn, &user.id)?;
     }
     Ok(Change {
-        fields,
+        changes,
         end_sessions,
     })
 }
@@ -365,33 +348,4 @@ fn check_other_admins(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiE
         return Err(ApiError::conflict("this is the last active admin"));
     }
     Ok(())
-}
-
-/// Writes the changed user with a version check (412 when someone else changed it first).
-fn store(conn: &mut DbConnection, user: &mut User) -> Result<(), ApiError> {
-    let previous_version = user.version;
-    user.version += 1;
-    user.updated_at = crate::time::now();
-    let updated = diesel::update(
-        users::table
-            .filter(users::id.eq(&user.id))
-            .filter(users::version.eq(previous_version)),
-    )
-    .set((
-        users::full_name.eq(&user.full_name),
-        users::email.eq(&user.email),
-        users::role.eq(user.role),
-        users::centre_id.eq(&user.centre_id),
-        users::active.eq(user.active),
-        users::must_change_password.eq(user.must_change_password),
-        users::password_hash.eq(&user.password_hash),
-        users::version.eq(user.version),
-        users::updated_at.eq(user.updated_at),
-    ))
-    .execute(conn)?;
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::precondition_failed())
-    }
 }
