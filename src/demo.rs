@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
+use crate::auth::credentials::username_key;
 use crate::auth::password::Passwords;
 use crate::auth::roles::Role;
 use crate::cases::model::{Case, CaseEventKind, CaseStatus, Priority};
@@ -20,7 +21,7 @@ use crate::db::schema::{
 use crate::db::DbConnection;
 use crate::migrants::model::{ConsentScope, Migrant, MigrationStatus, Sex};
 use crate::providers::model::{name_key, Provider, ProviderKind};
-use crate::users::{username_key, User};
+use crate::users::User;
 
 /// The password of every demo account (printed by the command).
 pub const DEMO_PASSWORD: &str = "demo-password-karvon";

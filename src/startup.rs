@@ -225,7 +225,7 @@ impl Startup {
         .await??;
         let configured = self.config.bootstrap_admin_password.clone();
         let created =
-            crate::auth::bootstrap::ensure_admin(&self.pool, &self.passwords, configured).await?;
+            crate::users::bootstrap::ensure_admin(&self.pool, &self.passwords, configured).await?;
         if let Some(password) = created {
             // Printed once, to the operator's terminal only (never to the structured log).
             eprintln!(

@@ -4,13 +4,13 @@
 
 use actix_web::web;
 
+use super::credentials::{username_key, Credentials};
 use super::pseudonyms::Pseudonyms;
 use super::throttle::{self, AttemptKeys, Lock, Reservation};
 use crate::audit::Event;
 use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::state::AppState;
-use crate::users::{username_key, User};
 
 /// Whose password is checked, as audit events name them: an account, or (for a name that is no
 /// account) a pseudonym of what was typed, which may be a password typed in the wrong field.
@@ -23,7 +23,7 @@ pub struct Claimant {
 }
 
 impl Claimant {
-    pub fn new(user: Option<&User>, typed_username: &str, pseudonyms: &Pseudonyms) -> Self {
+    pub fn new(user: Option<&Credentials>, typed_username: &str, pseudonyms: &Pseudonyms) -> Self {
         let username_key =
             user.map_or_else(|| username_key(typed_username), |u| u.username_key.clone());
         Self {

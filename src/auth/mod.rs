@@ -2,11 +2,12 @@
 //! extractor every protected handler uses.
 
 pub mod attempts;
-pub mod bootstrap;
+pub mod credentials;
 pub mod password;
 pub mod pseudonyms;
 pub mod roles;
 mod routes;
+pub mod sessions;
 pub mod staff;
 pub mod throttle;
 pub mod tokens;

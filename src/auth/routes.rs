@@ -1,30 +1,24 @@
-use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{post, web, HttpResponse};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::attempts::{self, Claimant};
-use super::password::check_policy;
+use super::credentials::{find_by_id, find_by_username, Credentials};
+use super::sessions::revoke;
 use super::staff::PendingStaff;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use crate::audit::Event;
-use crate::db::schema::{refresh_tokens, sessions, users};
-use crate::db::versioned::Versioned;
+use crate::db::schema::{refresh_tokens, sessions};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::{Json, RequestMeta};
 use crate::state::AppState;
-use crate::users::queries::{find_by_username, lock_for_change, revoke_sessions};
-use crate::users::User;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(login)
-        .service(refresh)
-        .service(logout)
-        .service(me)
-        .service(change_password);
+    cfg.service(login).service(refresh).service(logout);
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,14 +34,6 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangePasswordRequest {
-    pub current_password: String,
-    #[schema(min_length = 12, max_length = 256)]
-    pub new_password: String,
 }
 
 /// Tokens for a session.
@@ -71,7 +57,7 @@ pub struct TokenResponse {
 fn start_session(
     conn: &mut DbConnection,
     state: &AppState,
-    user: &User,
+    user: &Credentials,
 ) -> Result<TokenResponse, ApiError> {
     let now = crate::time::now();
     let session_id = uuid::Uuid::now_v7().to_string();
@@ -89,7 +75,7 @@ fn start_session(
 fn issue_tokens(
     conn: &mut DbConnection,
     state: &AppState,
-    user: &User,
+    user: &Credentials,
     session_id: &str,
 ) -> Result<TokenResponse, ApiError> {
     let refresh_token = new_refresh_token();
@@ -181,6 +167,109 @@ enum RefreshOutcome {
     Invalid,
 }
 
+/// The session a presented refresh token belongs to, as it stands.
+struct Presented {
+    token_hash: String,
+    session_id: String,
+    used: bool,
+    revoked: bool,
+    expired: bool,
+    user: Credentials,
+}
+
+type PresentedRow = (
+    Option<NaiveDateTime>,
+    String,
+    Option<NaiveDateTime>,
+    NaiveDateTime,
+);
+
+fn find_presented(conn: &mut DbConnection, token_hash: String) -> QueryResult<Option<Presented>> {
+    let found: Option<PresentedRow> = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(&token_hash))
+        .select((
+            refresh_tokens::used_at,
+            refresh_tokens::session_id,
+            sessions::revoked_at,
+            sessions::expires_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((used_at, session_id, revoked_at, expires_at)) = found else {
+        return Ok(None);
+    };
+    let user_id: String = sessions::table
+        .find(&session_id)
+        .select(sessions::user_id)
+        .first(conn)?;
+    Ok(Some(Presented {
+        token_hash,
+        session_id,
+        used: used_at.is_some(),
+        revoked: revoked_at.is_some(),
+        expired: expires_at <= crate::time::now(),
+        user: find_by_id(conn, &user_id)?,
+    }))
+}
+
+/// Ends the session of a refresh token presented twice (once: a later reuse finds it ended).
+fn end_reused(
+    conn: &mut DbConnection,
+    presented: &Presented,
+    meta: &RequestMeta,
+) -> Result<RefreshOutcome, ApiError> {
+    if !presented.revoked {
+        revoke(conn, &presented.session_id, "refresh token reused")?;
+        let user = &presented.user;
+        Event::new(
+            "auth.refresh_token_reused",
+            "session",
+            Some(&presented.session_id),
+        )
+        .claimed_by(&user.username, Some(&user.id), meta)
+        .centre(user.centre_id.as_deref())
+        .record(conn)?;
+    }
+    Ok(RefreshOutcome::Reused)
+}
+
+/// Spends the token only if nobody else did since it was read: on PostgreSQL two concurrent
+/// refreshes both read `used_at IS NULL`; the row lock makes one of them update nothing here,
+/// and that one is a reuse.
+fn spend(conn: &mut DbConnection, token_hash: &str) -> QueryResult<bool> {
+    let spent = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(crate::time::now()))
+    .execute(conn)?;
+    Ok(spent == 1)
+}
+
+fn exchange(
+    conn: &mut DbConnection,
+    state: &AppState,
+    token_hash: String,
+    meta: &RequestMeta,
+) -> Result<RefreshOutcome, ApiError> {
+    let Some(presented) = find_presented(conn, token_hash)? else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if presented.used {
+        return end_reused(conn, &presented, meta);
+    }
+    if presented.revoked || presented.expired || !presented.user.active {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    if !spend(conn, &presented.token_hash)? {
+        return end_reused(conn, &presented, meta);
+    }
+    let tokens = issue_tokens(conn, state, &presented.user, &presented.session_id)?;
+    Ok(RefreshOutcome::Issued(tokens))
+}
+
 /// Exchange a refresh token for new tokens (the old refresh token is spent).
 ///
 /// Presenting a refresh token that was already exchanged ends the whole session: it means the
@@ -199,71 +288,7 @@ async fn refresh(
     let token_hash = hash_refresh_token(&body.into_inner().refresh_token);
     let app = state.clone();
     let outcome = crate::db::transaction(&state.pool, move |conn| {
-        let now = crate::time::now();
-        let found: Option<(Option<chrono::NaiveDateTime>, String)> = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(&token_hash))
-            .select((refresh_tokens::used_at, refresh_tokens::session_id))
-            .first(conn)
-            .optional()?;
-        let Some((used_at, session_id)) = found else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        let session: Option<(String, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime)> =
-            sessions::table
-                .filter(sessions::id.eq(&session_id))
-                .select((
-                    sessions::user_id,
-                    sessions::revoked_at,
-                    sessions::expires_at,
-                ))
-                .first(conn)
-                .optional()?;
-        let Some((user_id, revoked_at, expires_at)) = session else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        let user = users::table
-            .filter(users::id.eq(&user_id))
-            .first::<User>(conn)?;
-        let revoke_reused = |conn: &mut DbConnection| -> Result<RefreshOutcome, ApiError> {
-            if revoked_at.is_none() {
-                diesel::update(sessions::table.filter(sessions::id.eq(&session_id)))
-                    .set((
-                        sessions::revoked_at.eq(now),
-                        sessions::revoked_reason.eq("refresh token reused"),
-                    ))
-                    .execute(conn)?;
-                Event::new("auth.refresh_token_reused", "session", Some(&session_id))
-                    .claimed_by(&user.username, Some(&user.id), &meta)
-                    .centre(user.centre_id.as_deref())
-                    .record(conn)?;
-            }
-            Ok(RefreshOutcome::Reused)
-        };
-        if used_at.is_some() {
-            return revoke_reused(conn);
-        }
-        if revoked_at.is_some() || expires_at <= now || !user.active {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        // Spend the token only if nobody else did since it was read: on PostgreSQL two
-        // concurrent refreshes both read `used_at IS NULL`; the row lock makes one of them
-        // update nothing here, and that one is a reuse.
-        let spent = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::token_hash.eq(&token_hash))
-                .filter(refresh_tokens::used_at.is_null()),
-        )
-        .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)?;
-        if spent != 1 {
-            return revoke_reused(conn);
-        }
-        Ok(RefreshOutcome::Issued(issue_tokens(
-            conn,
-            &app,
-            &user,
-            &session_id,
-        )?))
+        exchange(conn, &app, token_hash, &meta)
     })
     .await?;
     match outcome {
@@ -287,102 +312,10 @@ async fn refresh(
 async fn logout(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpResponse, ApiError> {
     let staff = staff.0;
     crate::db::transaction(&state.pool, move |conn| {
-        diesel::update(sessions::table.filter(sessions::id.eq(&staff.session_id)))
-            .set((
-                sessions::revoked_at.eq(crate::time::now()),
-                sessions::revoked_reason.eq("logout"),
-            ))
-            .execute(conn)?;
+        revoke(conn, &staff.session_id, "logout")?;
         Event::new("auth.logout", "session", Some(&staff.session_id))
             .by(&staff)
             .centre(staff.centre_id.as_deref())
-            .record(conn)?;
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// The caller's own account.
-#[utoipa::path(
-    tag = "auth",
-    responses((status = 200, description = "Your account", body = crate::users::UserResponse)),
-    security(("bearer" = ["counsellor", "supervisor", "admin"]))
-)]
-#[get("/me")]
-async fn me(state: web::Data<AppState>, staff: PendingStaff) -> Result<HttpResponse, ApiError> {
-    let id = staff.0.id;
-    let user = crate::db::run(&state.pool, move |conn| {
-        Ok(users::table.filter(users::id.eq(id)).first::<User>(conn)?)
-    })
-    .await?;
-    Ok(crate::users::routes_respond(StatusCode::OK, user))
-}
-
-/// Change your own password. Every session of yours ends: log in again with the new password.
-///
-/// A wrong `current_password` (422) counts as a failed login for your account and is throttled
-/// the same way (429 with `Retry-After`).
-#[utoipa::path(
-    tag = "auth",
-    request_body = ChangePasswordRequest,
-    responses((status = 204, description = "Password changed; log in again")),
-    security(("bearer" = ["counsellor", "supervisor", "admin"]))
-)]
-#[post("/me/password")]
-async fn change_password(
-    state: web::Data<AppState>,
-    staff: PendingStaff,
-    body: Json<ChangePasswordRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let staff = staff.0;
-    let input = body.into_inner();
-    let user_id = staff.id.clone();
-    let user = crate::db::run(&state.pool, move |conn| {
-        Ok(users::table
-            .filter(users::id.eq(user_id))
-            .first::<User>(conn)?)
-    })
-    .await?;
-    // A wrong current password counts as a failed login for the account (someone holding a
-    // stolen access token must not be able to guess the password without limit or trace).
-    let claimant = Claimant::new(Some(&user), &user.username, &state.pseudonyms);
-    let current_ok = attempts::throttled_verify(
-        &state,
-        claimant,
-        staff.meta.clone(),
-        Some(user.password_hash.clone()),
-        input.current_password.clone(),
-        "auth.password_change_failed",
-    )
-    .await?;
-    if !current_ok {
-        return Err(ApiError::unprocessable_field(
-            "current_password",
-            "is not your current password",
-        ));
-    }
-    check_policy(&input.new_password, &user.username)
-        .map_err(|reason| ApiError::unprocessable_field("new_password", reason))?;
-    if input.new_password == input.current_password {
-        return Err(ApiError::unprocessable_field(
-            "new_password",
-            "must differ from the current password",
-        ));
-    }
-    let new_hash = state.passwords.hash(input.new_password).await?;
-    crate::db::transaction(&state.pool, move |conn| {
-        let mut user =
-            lock_for_change(conn, &staff.id)?.ok_or_else(|| ApiError::not_found("user"))?;
-        user.password_hash = new_hash;
-        user.must_change_password = false;
-        // The row is locked: no one else can have saved it since.
-        user.save(conn)?;
-        revoke_sessions(conn, &staff.id, "password changed")?;
-        Event::new("user.password_change", "user", Some(&staff.id))
-            .by(&staff)
-            .centre(staff.centre_id.as_deref())
-            .changed(vec!["password"])
             .record(conn)?;
         Ok(())
     })

@@ -5,12 +5,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_visible, load_writable, visible};
 use super::model::*;
+use super::queries::{audit, close_open_items, reassign, record_case_event};
 use crate::audit::Event;
 use crate::auth::roles::{CentreRole, CentreStaff, Supervisor};
-use crate::auth::staff::Staff;
-use crate::db::schema::{case_events, cases, migrants};
+use crate::db::schema::{cases, migrants};
 use crate::db::versioned::{Changes, Versioned};
-use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -32,43 +31,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn respond(status: StatusCode, case: Case) -> HttpResponse {
     representation(status, "cases", &case.id, case.version).json(CaseResponse::from(case))
-}
-
-fn record_case_event(
-    conn: &mut DbConnection,
-    case_id: &str,
-    actor: &Staff,
-    kind: CaseEventKind,
-    assigned_to: Option<&str>,
-    note: Option<&str>,
-) -> QueryResult<()> {
-    diesel::insert_into(case_events::table)
-        .values((
-            case_events::id.eq(uuid::Uuid::now_v7().to_string()),
-            case_events::case_id.eq(case_id),
-            case_events::at.eq(crate::time::now()),
-            case_events::actor_id.eq(&actor.id),
-            case_events::kind.eq(kind),
-            case_events::assigned_to.eq(assigned_to),
-            case_events::note.eq(note),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
-
-fn audit(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    action: &str,
-    case: &Case,
-    changed: Vec<&str>,
-) -> QueryResult<()> {
-    Event::new(action, "case", Some(&case.id))
-        .by(staff)
-        .centre(Some(&case.centre_id))
-        .subject(Some(&case.migrant_id))
-        .changed(changed)
-        .record(conn)
 }
 
 /// Open a case for a migrant of the caller's centre.
@@ -319,38 +281,6 @@ async fn assign_case(
     Ok(respond(StatusCode::OK, case))
 }
 
-/// Gives an open case to `assignee`, who must be an active counsellor or supervisor of the
-/// case's centre (422 naming `field` otherwise), with its `assigned` case event and audit row,
-/// in the caller's transaction. The one way a case changes hands: `POST cases/{id}/assign` and
-/// the hand-over when a staff member moves, leaves or becomes an admin.
-pub fn reassign(
-    conn: &mut DbConnection,
-    actor: &Staff,
-    mut case: Case,
-    assignee: &str,
-    reason: &str,
-    field: &str,
-) -> Result<Case, ApiError> {
-    check_assignable(conn, &case.centre_id, assignee, field)?;
-    if case.assigned_to == assignee {
-        // Nothing to change, but the answer shows the case.
-        audit(conn, actor, "case.reassign", &case, vec![])?;
-        return Ok(case);
-    }
-    case.assigned_to = assignee.to_owned();
-    case.save(conn)?;
-    record_case_event(
-        conn,
-        &case.id,
-        actor,
-        CaseEventKind::Assigned,
-        Some(&case.assigned_to),
-        Some(reason),
-    )?;
-    audit(conn, actor, "case.reassign", &case, vec!["assigned_to"])?;
-    Ok(case)
-}
-
 /// Close a case (its counsellor or a supervisor); a reason is required.
 ///
 /// With scheduled follow-ups or open referrals this answers 409 listing them; a supervisor may
@@ -379,7 +309,7 @@ async fn close_case(
         if input.force && !staff.is_supervisor() {
             return Err(ApiError::forbidden("only a supervisor may force a close"));
         }
-        super::close_open_items(conn, &staff, &case, input.force)?;
+        close_open_items(conn, &staff, &case, input.force)?;
         let reason = input.reason.trim().to_owned();
         case.status = CaseStatus::Closed;
         case.closed_at = Some(crate::time::now());

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod model;
+pub mod queries;
 mod routes;
 
 pub use routes::configure;

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
@@ -7,6 +5,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_visible, require_manager, visible};
 use super::model::*;
+use super::queries::{build, language_set, responses, store_languages, stored_languages};
 use crate::audit::Event;
 use crate::auth::roles::Manager;
 use crate::auth::staff::Staff;
@@ -24,56 +23,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_providers)
         .service(get_provider)
         .service(update_provider);
-}
-
-fn store_languages(
-    conn: &mut DbConnection,
-    provider_id: &str,
-    languages: &[String],
-) -> QueryResult<()> {
-    diesel::delete(
-        service_provider_languages::table
-            .filter(service_provider_languages::provider_id.eq(provider_id)),
-    )
-    .execute(conn)?;
-    for language in language_set(languages.to_vec()) {
-        diesel::insert_into(service_provider_languages::table)
-            .values((
-                service_provider_languages::provider_id.eq(provider_id),
-                service_provider_languages::language.eq(language),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Responses for a page of providers, with their languages read in one query.
-fn responses(conn: &mut DbConnection, rows: Vec<Provider>) -> QueryResult<Vec<ProviderResponse>> {
-    let ids: Vec<&str> = rows.iter().map(|p| p.id.as_str()).collect();
-    let pairs: Vec<(String, String)> = service_provider_languages::table
-        .filter(service_provider_languages::provider_id.eq_any(&ids))
-        .select((
-            service_provider_languages::provider_id,
-            service_provider_languages::language,
-        ))
-        .load(conn)?;
-    let mut languages: HashMap<String, Vec<String>> = HashMap::new();
-    for (id, language) in pairs {
-        languages.entry(id).or_default().push(language);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|p| {
-            let l = languages.remove(&p.id).unwrap_or_default();
-            ProviderResponse::new(p, l)
-        })
-        .collect())
-}
-
-fn build(conn: &mut DbConnection, provider: Provider) -> Result<ProviderResponse, ApiError> {
-    responses(conn, vec![provider])?
-        .pop()
-        .ok_or_else(|| ApiError::internal("provider vanished"))
 }
 
 fn respond(status: StatusCode, body: ProviderResponse) -> HttpResponse {
@@ -354,19 +303,4 @@ fn apply_update(
         }
     }
     Ok(changes)
-}
-
-/// A set of languages as it is stored: sorted, each once.
-fn language_set(mut languages: Vec<String>) -> Vec<String> {
-    languages.sort();
-    languages.dedup();
-    languages
-}
-
-fn stored_languages(conn: &mut DbConnection, provider_id: &str) -> QueryResult<Vec<String>> {
-    let stored = service_provider_languages::table
-        .filter(service_provider_languages::provider_id.eq(provider_id))
-        .select(service_provider_languages::language)
-        .load(conn)?;
-    Ok(language_set(stored))
 }

@@ -3,8 +3,9 @@
 use diesel::prelude::*;
 
 use super::queries::check_centre;
-use super::{username_key, valid_username, User};
+use super::{valid_username, User};
 use crate::audit::Event;
+use crate::auth::credentials::username_key;
 use crate::auth::password::{check_policy, Passwords};
 use crate::auth::roles::Role;
 use crate::config::{DatabaseConfig, PasswordHashing};

@@ -122,14 +122,18 @@ pub struct ListUsers {
     pub cursor: Option<String>,
 }
 
-pub fn username_key(username: &str) -> String {
-    username.trim().to_lowercase()
-}
-
 pub fn valid_username(username: &str) -> bool {
     let length = username.chars().count();
     (3..=64).contains(&length)
         && username
             .chars()
             .all(|c| c.is_alphanumeric() || ".-_@".contains(c))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    #[schema(min_length = 12, max_length = 256)]
+    pub new_password: String,
 }

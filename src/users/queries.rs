@@ -1,11 +1,11 @@
-//! User queries shared by the user handlers, login and bootstrap.
+//! User queries shared by the user handlers, the hand-over of work and bootstrap.
 
 use diesel::prelude::*;
 
 use super::User;
 use crate::auth::roles::Role;
 use crate::auth::staff::Staff;
-use crate::db::schema::{centres, sessions, users};
+use crate::db::schema::{centres, users};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 
@@ -18,27 +18,6 @@ pub fn visible_to(staff: &Staff) -> users::BoxedQuery<'static, MultiBackend> {
         Role::Supervisor => query.filter(users::centre_id.eq(staff.centre_id.clone())),
         Role::Counsellor => query.filter(users::id.eq(staff.id.clone())),
     }
-}
-
-pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<User>> {
-    users::table
-        .filter(users::username_key.eq(super::username_key(username)))
-        .first::<User>(conn)
-        .optional()
-}
-
-/// Ends every live session of a user (deactivation, password change or reset).
-pub fn revoke_sessions(conn: &mut DbConnection, user_id: &str, reason: &str) -> QueryResult<usize> {
-    diesel::update(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::revoked_at.eq(crate::time::now()),
-        sessions::revoked_reason.eq(reason),
-    ))
-    .execute(conn)
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {

@@ -4,11 +4,13 @@ use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::handover::{self, OpenWorkProblem};
-use super::queries::{check_centre, lock_for_change, revoke_sessions, visible_to};
-use super::{username_key, valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
+use super::queries::{check_centre, lock_for_change, visible_to};
+use super::{valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
 use crate::audit::Event;
+use crate::auth::credentials::username_key;
 use crate::auth::password::check_policy;
 use crate::auth::roles::{Admin, Manager, Role};
+use crate::auth::sessions::revoke_all;
 use crate::auth::staff::Staff;
 use crate::db::schema::users;
 use crate::db::versioned::{Changes, Versioned};
@@ -26,7 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_user);
 }
 
-pub fn respond(status: StatusCode, user: User) -> HttpResponse {
+pub(super) fn respond(status: StatusCode, user: User) -> HttpResponse {
     representation(status, "users", &user.id, user.version).json(UserResponse::from(user))
 }
 
@@ -269,7 +271,7 @@ fn change_user(
     }
     user.save(conn)?;
     if let Some(reason) = end_sessions {
-        revoke_sessions(conn, &user.id, reason)?;
+        revoke_all(conn, &user.id, reason)?;
     }
     let action = match (
         changes.contains("active") && !user.active,

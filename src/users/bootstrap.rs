@@ -2,12 +2,13 @@
 
 use diesel::prelude::*;
 
-use super::password::Passwords;
-use super::roles::Role;
+use super::{queries, User};
 use crate::audit::Event;
+use crate::auth::credentials::username_key;
+use crate::auth::password::Passwords;
+use crate::auth::roles::Role;
 use crate::db::schema::users;
 use crate::db::Pool;
-use crate::users::{username_key, User};
 
 /// Creates `admin` when no user exists. Returns the generated one-time password when none was
 /// configured (the caller prints it once); `None` when nothing was created or it was configured.
@@ -19,15 +20,15 @@ pub async fn ensure_admin(
     let check_pool = pool.clone();
     let existing = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
         let mut conn = check_pool.get()?;
-        Ok(crate::users::queries::count(&mut conn)?)
+        Ok(queries::count(&mut conn)?)
     })
     .await??;
     if existing > 0 {
         return Ok(None);
     }
     let generated = configured_password.is_none();
-    let password =
-        configured_password.unwrap_or_else(|| super::tokens::new_refresh_token()[..24].to_owned());
+    let password = configured_password
+        .unwrap_or_else(|| crate::auth::tokens::new_refresh_token()[..24].to_owned());
     let hash = passwords
         .hash(password.clone())
         .await
