@@ -8,12 +8,14 @@ use super::model::*;
 use super::queries::{audit, close_open_items, reassign, record_case_event};
 use crate::audit::Event;
 use crate::auth::roles::{CentreRole, CentreStaff, Supervisor};
-use crate::db::schema::{cases, migrants};
+use crate::db::schema::cases;
 use crate::db::versioned::{Changes, Versioned};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
-use crate::migrants::access::{record_access_granted, write_grants_access};
+use crate::migrants::access::{
+    record_access_granted, require_registered_here, write_grants_access,
+};
 use crate::state::AppState;
 use crate::users::queries::check_assignable;
 use crate::validation::Validator;
@@ -31,6 +33,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn respond(status: StatusCode, case: Case) -> HttpResponse {
     representation(status, "cases", &case.id, case.version).json(CaseResponse::from(case))
+}
+
+/// Who a new case goes to: the caller, unless a supervisor names someone else.
+fn first_assignee(staff: &CentreStaff, requested: Option<String>) -> Result<String, ApiError> {
+    match (staff.role, requested) {
+        (CentreRole::Counsellor, Some(other)) if other != staff.id => Err(ApiError::forbidden(
+            "a counsellor's case is assigned to them; ask a supervisor to assign it elsewhere",
+        )),
+        (_, Some(assignee)) => Ok(assignee),
+        (_, None) => Ok(staff.id.clone()),
+    }
 }
 
 /// Open a case for a migrant of the caller's centre.
@@ -51,27 +64,9 @@ async fn create_case(
     let mut v = Validator::new();
     v.text("summary", &input.summary, 1, 2000);
     v.finish()?;
-    let assignee = match (staff.role, input.assigned_to) {
-        (CentreRole::Counsellor, Some(other)) if other != staff.id => {
-            return Err(ApiError::forbidden(
-                "a counsellor's case is assigned to them; ask a supervisor to assign it elsewhere",
-            ))
-        }
-        (_, Some(assignee)) => assignee,
-        (_, None) => staff.id.clone(),
-    };
+    let assignee = first_assignee(&staff, input.assigned_to.clone())?;
     let case = crate::db::transaction(&state.pool, move |conn| {
-        let migrant_in_centre = migrants::table
-            .filter(migrants::id.eq(&input.migrant_id))
-            .filter(migrants::centre_id.eq(&centre))
-            .count()
-            .get_result::<i64>(conn)?;
-        if migrant_in_centre != 1 {
-            return Err(ApiError::unprocessable_field(
-                "migrant_id",
-                "no migrant with this id is registered in your centre",
-            ));
-        }
+        require_registered_here(conn, &staff, &input.migrant_id)?;
         check_assignable(conn, &centre, &assignee, "assigned_to")?;
         let grants_access = write_grants_access(conn, &staff, &input.migrant_id)?;
         let now = crate::time::now();

@@ -10,13 +10,15 @@ use super::queries::{responses, store_topics, stored_topics, topic_set};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
-use crate::db::schema::{cases, consultation_topics, consultations, migrants};
+use crate::db::schema::{cases, consultation_topics, consultations};
 use crate::db::versioned::{Changes, Versioned};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
-use crate::migrants::access::{record_access_granted, write_grants_access};
+use crate::migrants::access::{
+    record_access_granted, require_registered_here, write_grants_access,
+};
 use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::validation::Validator;
@@ -85,8 +87,34 @@ async fn create_consultation(
     staff: CentreStaff,
     body: Json<CreateConsultation>,
 ) -> Result<HttpResponse, ApiError> {
-    let centre = staff.centre_id.clone();
     let input = body.into_inner();
+    check_create(&input)?;
+    let response = crate::db::transaction(&state.pool, move |conn| {
+        let migrant_id = person_consulted(conn, &staff, &input)?;
+        let grants_access = match &migrant_id {
+            Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
+            None => false,
+        };
+        let topics = input.topics.clone();
+        let consultation = new_consultation(&staff, migrant_id, input);
+        diesel::insert_into(consultations::table)
+            .values(&consultation)
+            .execute(conn)?;
+        store_topics(conn, &consultation.id, &topics)?;
+        audit_create(conn, &staff, &consultation)?;
+        if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
+            record_access_granted(conn, &staff, migrant_id)?;
+        }
+        let mut built = responses(conn, vec![consultation])?;
+        built
+            .pop()
+            .ok_or_else(|| ApiError::internal("consultation vanished"))
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, response))
+}
+
+fn check_create(input: &CreateConsultation) -> Result<(), ApiError> {
     let mut v = Validator::new();
     check_occurred_at(&mut v, input.occurred_at);
     check_details(
@@ -106,113 +134,115 @@ async fn create_consultation(
         (None, None, None) => v.fail("migrant_id", "give migrant_id, case_id or anonymous"),
         _ => {}
     }
-    v.finish()?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
-        let migrant_id = match (&input.case_id, &input.migrant_id) {
-            (Some(case_id), migrant_id) => {
-                let case = cases::table
-                    .filter(cases::id.eq(case_id))
-                    .filter(cases::centre_id.eq(&centre))
-                    .first::<Case>(conn)
-                    .optional()?
-                    .ok_or_else(|| {
-                        ApiError::unprocessable_field(
-                            "case_id",
-                            "no case with this id in your centre",
-                        )
-                    })?;
-                if staff.is_counsellor() && case.assigned_to != staff.id {
-                    return Err(ApiError::forbidden(
-                        "only the case's counsellor or a supervisor may log on it",
-                    ));
-                }
-                if !case.is_open() {
-                    return Err(ApiError::conflict(
-                        "the case is closed; a supervisor can reopen it",
-                    ));
-                }
-                if migrant_id.as_ref().is_some_and(|m| *m != case.migrant_id) {
-                    return Err(ApiError::unprocessable_field(
-                        "migrant_id",
-                        "is not the migrant of this case",
-                    ));
-                }
-                Some(case.migrant_id)
+    v.finish()
+}
+
+/// The registered person the consultation is with (`None`: anonymous), from its case or its
+/// `migrant_id`, both of the caller's centre.
+fn person_consulted(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    input: &CreateConsultation,
+) -> Result<Option<String>, ApiError> {
+    match (&input.case_id, &input.migrant_id) {
+        (Some(case_id), migrant_id) => {
+            let case = case_to_log_on(conn, staff, case_id)?;
+            if migrant_id.as_ref().is_some_and(|m| *m != case.migrant_id) {
+                return Err(ApiError::unprocessable_field(
+                    "migrant_id",
+                    "is not the migrant of this case",
+                ));
             }
-            (None, Some(migrant_id)) => {
-                let found = migrants::table
-                    .filter(migrants::id.eq(migrant_id))
-                    .filter(migrants::centre_id.eq(&centre))
-                    .count()
-                    .get_result::<i64>(conn)?;
-                if found != 1 {
-                    return Err(ApiError::unprocessable_field(
-                        "migrant_id",
-                        "no migrant with this id is registered in your centre",
-                    ));
-                }
-                Some(migrant_id.clone())
-            }
-            (None, None) => None,
-        };
-        let grants_access = match &migrant_id {
-            Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
-            None => false,
-        };
-        let now = crate::time::now();
-        let anonymous = input.anonymous;
-        let consultation = Consultation {
-            id: uuid::Uuid::now_v7().to_string(),
-            centre_id: centre,
-            counsellor_id: staff.id.clone(),
-            migrant_id,
-            case_id: input.case_id,
-            anonymous_sex: anonymous.as_ref().map(|a| a.sex),
-            anonymous_age_band: anonymous.as_ref().map(|a| a.age_band),
-            anonymous_nationality: anonymous.as_ref().map(|a| a.nationality.clone()),
-            anonymous_migration_status: anonymous.as_ref().map(|a| a.migration_status),
-            occurred_at: input.occurred_at.naive_utc(),
-            channel: input.channel,
-            duration_minutes: input.duration_minutes,
-            language: input.language,
-            notes: input.notes,
-            outcome: input.outcome,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        diesel::insert_into(consultations::table)
-            .values(&consultation)
-            .execute(conn)?;
-        store_topics(conn, &consultation.id, &input.topics)?;
-        Event::new(
-            "consultation.create",
-            "consultation",
-            Some(&consultation.id),
-        )
-        .by(&staff)
-        .centre(Some(&consultation.centre_id))
-        .subject(consultation.migrant_id.as_deref())
-        .changed(vec![
-            "occurred_at",
-            "channel",
-            "duration_minutes",
-            "topics",
-            "language",
-            "notes",
-            "outcome",
-        ])
-        .record(conn)?;
-        if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
-            record_access_granted(conn, &staff, migrant_id)?;
+            Ok(Some(case.migrant_id))
         }
-        let mut built = responses(conn, vec![consultation])?;
-        built
-            .pop()
-            .ok_or_else(|| ApiError::internal("consultation vanished"))
-    })
-    .await?;
-    Ok(respond(StatusCode::CREATED, response))
+        (None, Some(migrant_id)) => {
+            require_registered_here(conn, staff, migrant_id)?;
+            Ok(Some(migrant_id.clone()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// An open case of the caller's centre that the caller may log on (its counsellor or a
+/// supervisor).
+fn case_to_log_on(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    case_id: &str,
+) -> Result<Case, ApiError> {
+    let case = cases::table
+        .filter(cases::id.eq(case_id))
+        .filter(cases::centre_id.eq(&staff.centre_id))
+        .first::<Case>(conn)
+        .optional()?
+        .ok_or_else(|| {
+            ApiError::unprocessable_field("case_id", "no case with this id in your centre")
+        })?;
+    if staff.is_counsellor() && case.assigned_to != staff.id {
+        return Err(ApiError::forbidden(
+            "only the case's counsellor or a supervisor may log on it",
+        ));
+    }
+    if !case.is_open() {
+        return Err(ApiError::conflict(
+            "the case is closed; a supervisor can reopen it",
+        ));
+    }
+    Ok(case)
+}
+
+fn new_consultation(
+    staff: &CentreStaff,
+    migrant_id: Option<String>,
+    input: CreateConsultation,
+) -> Consultation {
+    let now = crate::time::now();
+    let anonymous = input.anonymous;
+    Consultation {
+        id: uuid::Uuid::now_v7().to_string(),
+        centre_id: staff.centre_id.clone(),
+        counsellor_id: staff.id.clone(),
+        migrant_id,
+        case_id: input.case_id,
+        anonymous_sex: anonymous.as_ref().map(|a| a.sex),
+        anonymous_age_band: anonymous.as_ref().map(|a| a.age_band),
+        anonymous_nationality: anonymous.as_ref().map(|a| a.nationality.clone()),
+        anonymous_migration_status: anonymous.as_ref().map(|a| a.migration_status),
+        occurred_at: input.occurred_at.naive_utc(),
+        channel: input.channel,
+        duration_minutes: input.duration_minutes,
+        language: input.language,
+        notes: input.notes,
+        outcome: input.outcome,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn audit_create(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    consultation: &Consultation,
+) -> QueryResult<()> {
+    Event::new(
+        "consultation.create",
+        "consultation",
+        Some(&consultation.id),
+    )
+    .by(staff)
+    .centre(Some(&consultation.centre_id))
+    .subject(consultation.migrant_id.as_deref())
+    .changed(vec![
+        "occurred_at",
+        "channel",
+        "duration_minutes",
+        "topics",
+        "language",
+        "notes",
+        "outcome",
+    ])
+    .record(conn)
 }
 
 /// List consultations in the caller's scope, most recent first.

@@ -65,6 +65,28 @@ pub fn load_in_centre(
         .ok_or_else(|| ApiError::not_found("migrant"))
 }
 
+/// 422 naming `migrant_id` unless the person is registered in the caller's centre: for writes
+/// that name a person (a case, a consultation) rather than address them.
+pub fn require_registered_here(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    migrant_id: &str,
+) -> Result<(), ApiError> {
+    let found = migrants::table
+        .filter(migrants::id.eq(migrant_id))
+        .filter(migrants::centre_id.eq(&staff.centre_id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if found == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable_field(
+            "migrant_id",
+            "no migrant with this id is registered in your centre",
+        ))
+    }
+}
+
 /// Whether the caller may read the person's full record.
 pub fn has_full_access(
     conn: &mut DbConnection,

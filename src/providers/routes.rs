@@ -11,7 +11,7 @@ use crate::auth::roles::Manager;
 use crate::auth::staff::Staff;
 use crate::db::schema::{service_provider_languages, service_providers};
 use crate::db::versioned::{Changes, Versioned};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -48,21 +48,7 @@ async fn create_provider(
         .clone()
         .or_else(|| staff.centre().map(str::to_owned));
     require_manager(&staff, centre_id.as_deref())?;
-    let mut v = Validator::new();
-    v.text("name", &input.name, 1, 200);
-    v.optional_text("description", input.description.as_deref(), 1, 2000);
-    v.optional_text("address", input.address.as_deref(), 1, 300);
-    v.optional_text("city", input.city.as_deref(), 1, 100);
-    v.optional_text("opening_hours", input.opening_hours.as_deref(), 1, 300);
-    check_contact(
-        &mut v,
-        input.country.as_deref(),
-        input.phone.as_deref(),
-        input.email.as_deref(),
-        input.website.as_deref(),
-        Some(&input.languages),
-    );
-    v.finish()?;
+    check_create(&input)?;
     let now = crate::time::now();
     let name = input.name.trim().to_owned();
     let provider = Provider {
@@ -106,6 +92,24 @@ async fn create_provider(
     .map(|(status, body)| respond(status, body))
 }
 
+fn check_create(input: &CreateProvider) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    v.text("name", &input.name, 1, 200);
+    v.optional_text("description", input.description.as_deref(), 1, 2000);
+    v.optional_text("address", input.address.as_deref(), 1, 300);
+    v.optional_text("city", input.city.as_deref(), 1, 100);
+    v.optional_text("opening_hours", input.opening_hours.as_deref(), 1, 300);
+    check_contact(
+        &mut v,
+        input.country.as_deref(),
+        input.phone.as_deref(),
+        input.email.as_deref(),
+        input.website.as_deref(),
+        Some(&input.languages),
+    );
+    v.finish()
+}
+
 /// The directory as the caller may use it: global entries and their centre's.
 #[utoipa::path(
     tag = "service-providers",
@@ -130,44 +134,7 @@ async fn list_providers(
     }
     v.finish()?;
     let page = crate::db::run(&state.pool, move |conn| {
-        let mut q = service_providers::table
-            .filter(visible(&staff))
-            .into_boxed();
-        if let Some(kind) = query.kind {
-            q = q.filter(service_providers::kind.eq(kind));
-        }
-        if let Some(city) = query.city {
-            q = q.filter(service_providers::city.eq(city));
-        }
-        if let Some(language) = query.language {
-            q = q.filter(
-                service_providers::id.eq_any(
-                    service_provider_languages::table
-                        .filter(service_provider_languages::language.eq(language))
-                        .select(service_provider_languages::provider_id),
-                ),
-            );
-        }
-        if let Some(accepts) = query.accepts_referrals {
-            q = q.filter(service_providers::accepts_referrals.eq(accepts));
-        }
-        if let Some(active) = query.active {
-            q = q.filter(service_providers::active.eq(active));
-        }
-        if let Some(text) = query.q {
-            let escaped = name_key(&text)
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            q = q.filter(
-                service_providers::name_key
-                    .like(format!("%{escaped}%"))
-                    .escape('\\'),
-            );
-        }
-        if let Some(since) = query.updated_since {
-            q = q.filter(service_providers::updated_at.ge(since.naive_utc()));
-        }
+        let mut q = matching(&staff, query);
         if let Some(after) = after {
             q = q.filter(service_providers::id.gt(after));
         }
@@ -180,6 +147,50 @@ async fn list_providers(
     })
     .await?;
     Ok(web::Json(page))
+}
+
+/// The providers the caller may see that match the list's filters.
+fn matching(
+    staff: &Staff,
+    query: ListProviders,
+) -> service_providers::BoxedQuery<'static, MultiBackend> {
+    let mut q = service_providers::table.filter(visible(staff)).into_boxed();
+    if let Some(kind) = query.kind {
+        q = q.filter(service_providers::kind.eq(kind));
+    }
+    if let Some(city) = query.city {
+        q = q.filter(service_providers::city.eq(city));
+    }
+    if let Some(language) = query.language {
+        q = q.filter(
+            service_providers::id.eq_any(
+                service_provider_languages::table
+                    .filter(service_provider_languages::language.eq(language))
+                    .select(service_provider_languages::provider_id),
+            ),
+        );
+    }
+    if let Some(accepts) = query.accepts_referrals {
+        q = q.filter(service_providers::accepts_referrals.eq(accepts));
+    }
+    if let Some(active) = query.active {
+        q = q.filter(service_providers::active.eq(active));
+    }
+    if let Some(text) = query.q {
+        let escaped = name_key(&text)
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            service_providers::name_key
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
+    }
+    if let Some(since) = query.updated_since {
+        q = q.filter(service_providers::updated_at.ge(since.naive_utc()));
+    }
+    q
 }
 
 /// Read a provider.

@@ -57,57 +57,14 @@ async fn create_referral(
 ) -> Result<HttpResponse, ApiError> {
     let case_id = id.into_inner();
     let input = body.into_inner();
-    let mut v = Validator::new();
-    v.text("reason", &input.reason, 1, 2000);
-    if let Some(by) = input.expected_response_by {
-        let today = chrono::Utc::now().date_naive();
-        if by < today - chrono::Duration::days(1) || by > today + chrono::Duration::days(730) {
-            v.fail(
-                "expected_response_by",
-                "must be between today and two years ahead",
-            );
-        }
-    }
-    v.finish()?;
+    check_create(&input)?;
     crate::db::transaction(&state.pool, move |conn| {
         let case = load_writable(conn, &staff, &case_id)?;
-        let usable = service_providers::table
-            .filter(service_providers::id.eq(&input.provider_id))
-            .filter(crate::providers::access::visible(&staff))
-            .select((service_providers::active, service_providers::accepts_referrals))
-            .first::<(bool, bool)>(conn)
-            .optional()?;
-        match usable {
-            None => {
-                return Err(ApiError::unprocessable_field(
-                    "provider_id",
-                    "no service provider with this id in your centre's directory",
-                ))
-            }
-            Some((false, _)) => {
-                return Err(ApiError::unprocessable_field("provider_id", "the provider is no longer active"))
-            }
-            Some((true, false)) => {
-                return Err(ApiError::unprocessable_field("provider_id", "the provider does not accept referrals"))
-            }
-            Some((true, true)) => {}
-        }
-        let migrant = migrants::table.filter(migrants::id.eq(&case.migrant_id)).first::<Migrant>(conn)?;
-        let consent_given_at = match migrant.consent(ConsentScope::ReferralSharing) {
-            (Some(given_at), None) => given_at,
-            (Some(_), Some(_)) => {
-                return Err(ApiError::unprocessable_field(
-                    "consent.referral_sharing",
-                    "the migrant has withdrawn consent to share their details with a provider",
-                ))
-            }
-            (None, _) => {
-                return Err(ApiError::unprocessable_field(
-                    "consent.referral_sharing",
-                    "the migrant has not consented to share their details with a provider; record their consent first",
-                ))
-            }
-        };
+        check_provider_usable(conn, &staff, &input.provider_id)?;
+        let migrant = migrants::table
+            .filter(migrants::id.eq(&case.migrant_id))
+            .first::<Migrant>(conn)?;
+        let consent_given_at = consent_to_share(&migrant)?;
         let consent_record = MigrantResponse::new(migrant, Vec::new()).consent;
         let now = crate::time::now();
         let referral = Referral {
@@ -128,18 +85,91 @@ async fn create_referral(
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(referrals::table).values(&referral).execute(conn)?;
-        record_transition(conn, &referral.id, None, ReferralStatus::Pending, &staff.id, None, now)?;
+        diesel::insert_into(referrals::table)
+            .values(&referral)
+            .execute(conn)?;
+        record_transition(
+            conn,
+            &referral.id,
+            None,
+            ReferralStatus::Pending,
+            &staff.id,
+            None,
+            now,
+        )?;
         Event::new("referral.create", "referral", Some(&referral.id))
             .by(&staff)
             .centre(Some(&referral.centre_id))
             .subject(Some(&referral.migrant_id))
-            .changed(vec!["provider_id", "reason", "urgency", "expected_response_by"])
+            .changed(vec![
+                "provider_id",
+                "reason",
+                "urgency",
+                "expected_response_by",
+            ])
             .record(conn)?;
         build(conn, referral).map(|body| (StatusCode::CREATED, body))
     })
     .await
     .map(|(status, body)| respond(status, body))
+}
+
+fn check_create(input: &CreateReferral) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    v.text("reason", &input.reason, 1, 2000);
+    if let Some(by) = input.expected_response_by {
+        let today = chrono::Utc::now().date_naive();
+        if by < today - chrono::Duration::days(1) || by > today + chrono::Duration::days(730) {
+            v.fail(
+                "expected_response_by",
+                "must be between today and two years ahead",
+            );
+        }
+    }
+    v.finish()
+}
+
+/// 422 unless the provider is in the caller's directory, active and accepting referrals.
+fn check_provider_usable(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    provider_id: &str,
+) -> Result<(), ApiError> {
+    let usable = service_providers::table
+        .filter(service_providers::id.eq(provider_id))
+        .filter(crate::providers::access::visible(staff))
+        .select((
+            service_providers::active,
+            service_providers::accepts_referrals,
+        ))
+        .first::<(bool, bool)>(conn)
+        .optional()?;
+    let refusal = match usable {
+        None => "no service provider with this id in your centre's directory",
+        Some((false, _)) => "the provider is no longer active",
+        Some((true, false)) => "the provider does not accept referrals",
+        Some((true, true)) => return Ok(()),
+    };
+    Err(ApiError::unprocessable_field("provider_id", refusal))
+}
+
+/// When the migrant consented to share their details with a provider; 422 when they have not,
+/// or withdrew it.
+fn consent_to_share(migrant: &Migrant) -> Result<chrono::NaiveDateTime, ApiError> {
+    let refusal = match migrant.consent(ConsentScope::ReferralSharing) {
+        (Some(given_at), None) => return Ok(given_at),
+        (Some(_), Some(_)) => {
+            "the migrant has withdrawn consent to share their details with a provider"
+        }
+        (None, _) => {
+            "the migrant has not consented to share their details with a provider; record \
+             their consent first"
+        }
+    };
+    Err(ApiError::unprocessable_field(
+        "consent.referral_sharing",
+        refusal,
+    ))
 }
 
 /// List referrals in the caller's scope, newest first; `overdue=true` for those past their
