@@ -6,7 +6,9 @@
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Array, ObjectBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -115,48 +117,54 @@ impl Modify for DocumentWide {
         }
 
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let is_api = path.starts_with("/api/");
             for (method, operation) in operations(item) {
-                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-                if !secured {
-                    // Public operations say so (`security: []`), rather than leaving it unsaid.
-                    operation.security = Some(Vec::new());
-                }
-                let has_body = operation.request_body.is_some();
-                let has_path_params = path.contains('{');
-                let is_login = path.ends_with("/auth/login");
-                let wanted: Vec<&str> = PROBLEMS
-                    .iter()
-                    .map(|(status, _, _)| *status)
-                    .filter(|status| match *status {
-                        "400" | "503" => is_api,
-                        "401" => secured || is_login || path.ends_with("/auth/refresh"),
-                        "403" => secured,
-                        "404" => is_api && (has_path_params || secured),
-                        "409" => is_api && matches!(method, HttpMethod::Post | HttpMethod::Patch),
-                        "412" | "428" => method == HttpMethod::Patch,
-                        "413" | "415" => has_body,
-                        "422" => is_api && (has_body || method == HttpMethod::Post),
-                        "429" => is_login || path.ends_with("/me/password"),
-                        _ => false,
-                    })
-                    .collect();
-                for (status, name, _) in PROBLEMS.iter().filter(|(s, _, _)| wanted.contains(s)) {
-                    let response = match (*status, admitted_roles(operation)) {
-                        ("403", Some(roles)) => RefOr::T(forbidden_to_others(&roles)),
-                        _ => RefOr::Ref(Ref::from_response_name(*name)),
-                    };
-                    operation
-                        .responses
-                        .responses
-                        .entry((*status).to_owned())
-                        .or_insert(response);
-                }
+                add_problem_responses(path, method, operation);
             }
         }
 
         document_idempotency(openapi);
         reference_page_items(openapi);
+    }
+}
+
+/// The problem responses an operation can give, derived from what it is (secured, has a body,
+/// is a PATCH, ...), so that no handler lists them by hand.
+fn add_problem_responses(path: &str, method: HttpMethod, operation: &mut Operation) {
+    let is_api = path.starts_with("/api/");
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    if !secured {
+        // Public operations say so (`security: []`), rather than leaving it unsaid.
+        operation.security = Some(Vec::new());
+    }
+    let has_body = operation.request_body.is_some();
+    let has_path_params = path.contains('{');
+    let is_login = path.ends_with("/auth/login");
+    let wanted: Vec<&str> = PROBLEMS
+        .iter()
+        .map(|(status, _, _)| *status)
+        .filter(|status| match *status {
+            "400" | "503" => is_api,
+            "401" => secured || is_login || path.ends_with("/auth/refresh"),
+            "403" => secured,
+            "404" => is_api && (has_path_params || secured),
+            "409" => is_api && matches!(method, HttpMethod::Post | HttpMethod::Patch),
+            "412" | "428" => method == HttpMethod::Patch,
+            "413" | "415" => has_body,
+            "422" => is_api && (has_body || method == HttpMethod::Post),
+            "429" => is_login || path.ends_with("/me/password"),
+            _ => false,
+        })
+        .collect();
+    for (status, name, _) in PROBLEMS.iter().filter(|(s, _, _)| wanted.contains(s)) {
+        let response = match (*status, admitted_roles(operation)) {
+            ("403", Some(roles)) => RefOr::T(forbidden_to_others(&roles)),
+            _ => RefOr::Ref(Ref::from_response_name(*name)),
+        };
+        operation
+            .responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert(response);
     }
 }
 
@@ -184,7 +192,7 @@ fn reference_page_items(openapi: &mut OpenApiDoc) {
 
 /// The roles an operation's `bearer` requirement lists, when they are not all of them: the
 /// handler's guard admits only those.
-fn admitted_roles(operation: &utoipa::openapi::path::Operation) -> Option<Vec<String>> {
+fn admitted_roles(operation: &Operation) -> Option<Vec<String>> {
     let requirement = operation.security.as_ref()?.first()?;
     let value = serde_json::to_value(requirement).ok()?;
     let roles: Vec<String> = serde_json::from_value(value.get("bearer")?.clone()).ok()?;
@@ -213,7 +221,7 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
-fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut utoipa::openapi::path::Operation)> {
+fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
     [
         (HttpMethod::Get, item.get.as_mut()),
         (HttpMethod::Post, item.post.as_mut()),

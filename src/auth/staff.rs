@@ -70,14 +70,8 @@ async fn current(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
     Ok((staff, must_change_password))
 }
 
-/// Checks the bearer token and its session; also returns `must_change_password`.
-async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?
-        .clone();
-    let token = req
-        .headers()
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
@@ -88,10 +82,18 @@ async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
         .map(str::trim)
         .ok_or_else(|| {
             ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
-        })?;
+        })
+}
+
+/// Checks the bearer token and its session; also returns `must_change_password`.
+async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?
+        .clone();
     let claims = state
         .tokens
-        .verify(token)
+        .verify(bearer_token(&req)?)
         .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
     let meta = RequestMeta::of(&req);
     let (user_id, session_id) = (claims.sub, claims.sid);

@@ -12,7 +12,7 @@ use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, consultation_topics, consultations};
 use crate::db::versioned::{Changes, Versioned};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -245,6 +245,45 @@ fn audit_create(
     .record(conn)
 }
 
+/// The rows the caller may see that match the list's filters.
+fn matching(
+    staff: &CentreStaff,
+    query: &ListConsultations,
+) -> consultations::BoxedQuery<'static, MultiBackend> {
+    let mut q = consultations::table.filter(visible(staff)).into_boxed();
+    if let Some(case_id) = &query.case_id {
+        q = q.filter(consultations::case_id.eq(case_id.clone()));
+    }
+    if let Some(migrant_id) = &query.migrant_id {
+        q = q.filter(consultations::migrant_id.eq(migrant_id.clone()));
+    }
+    if let Some(counsellor_id) = &query.counsellor_id {
+        q = q.filter(consultations::counsellor_id.eq(counsellor_id.clone()));
+    }
+    if let Some(topic) = query.topic {
+        q = q.filter(
+            consultations::id.eq_any(
+                consultation_topics::table
+                    .filter(consultation_topics::topic.eq(topic))
+                    .select(consultation_topics::consultation_id),
+            ),
+        );
+    }
+    if let Some(channel) = query.channel {
+        q = q.filter(consultations::channel.eq(channel));
+    }
+    if let Some(from) = query.from {
+        q = q.filter(consultations::occurred_at.ge(from.naive_utc()));
+    }
+    if let Some(to) = query.to {
+        q = q.filter(consultations::occurred_at.lt(to.naive_utc()));
+    }
+    if let Some(since) = query.updated_since {
+        q = q.filter(consultations::updated_at.ge(since.naive_utc()));
+    }
+    q
+}
+
 /// List consultations in the caller's scope, most recent first.
 #[utoipa::path(
     tag = "consultations",
@@ -262,37 +301,7 @@ async fn list_consultations(
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::transaction(&state.pool, move |conn| {
-        let mut q = consultations::table.filter(visible(&staff)).into_boxed();
-        if let Some(case_id) = &query.case_id {
-            q = q.filter(consultations::case_id.eq(case_id.clone()));
-        }
-        if let Some(migrant_id) = &query.migrant_id {
-            q = q.filter(consultations::migrant_id.eq(migrant_id.clone()));
-        }
-        if let Some(counsellor_id) = query.counsellor_id {
-            q = q.filter(consultations::counsellor_id.eq(counsellor_id));
-        }
-        if let Some(topic) = query.topic {
-            q = q.filter(
-                consultations::id.eq_any(
-                    consultation_topics::table
-                        .filter(consultation_topics::topic.eq(topic))
-                        .select(consultation_topics::consultation_id),
-                ),
-            );
-        }
-        if let Some(channel) = query.channel {
-            q = q.filter(consultations::channel.eq(channel));
-        }
-        if let Some(from) = query.from {
-            q = q.filter(consultations::occurred_at.ge(from.naive_utc()));
-        }
-        if let Some(to) = query.to {
-            q = q.filter(consultations::occurred_at.lt(to.naive_utc()));
-        }
-        if let Some(since) = query.updated_since {
-            q = q.filter(consultations::updated_at.ge(since.naive_utc()));
-        }
+        let mut q = matching(&staff, &query);
         if let Some((CursorTime(at), id)) = after {
             q = q.filter(
                 consultations::occurred_at

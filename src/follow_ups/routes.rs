@@ -1,6 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -13,7 +13,7 @@ use crate::cases::access::load_writable;
 use crate::cases::model::Case;
 use crate::db::schema::{cases, follow_ups};
 use crate::db::versioned::Changes;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
@@ -104,6 +104,51 @@ async fn create_follow_up(
     Ok(respond(StatusCode::CREATED, follow_up))
 }
 
+/// The rows the caller may see that match the list's filters.
+fn matching(
+    staff: &CentreStaff,
+    query: &ListFollowUps,
+    now: NaiveDateTime,
+) -> follow_ups::BoxedQuery<'static, MultiBackend> {
+    let mut q = follow_ups::table.filter(visible(staff)).into_boxed();
+    if let Some(assignee) = &query.assigned_to {
+        let assignee = if assignee == "me" {
+            staff.id.clone()
+        } else {
+            assignee.clone()
+        };
+        q = q.filter(follow_ups::assigned_to.eq(assignee));
+    }
+    if let Some(status) = query.status {
+        q = q.filter(follow_ups::status.eq(status));
+    }
+    if let Some(case_id) = &query.case_id {
+        q = q.filter(follow_ups::case_id.eq(case_id.clone()));
+    }
+    if let Some(before) = query.due_before {
+        q = q.filter(follow_ups::due_at.lt(before.naive_utc()));
+    }
+    match query.overdue {
+        Some(true) => {
+            q = q
+                .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
+                .filter(follow_ups::due_at.lt(now));
+        }
+        Some(false) => {
+            q = q.filter(
+                follow_ups::status
+                    .ne(FollowUpStatus::Scheduled)
+                    .or(follow_ups::due_at.ge(now)),
+            );
+        }
+        None => {}
+    }
+    if let Some(since) = query.updated_since {
+        q = q.filter(follow_ups::updated_at.ge(since.naive_utc()));
+    }
+    q
+}
+
 /// The agenda: follow-ups in the caller's scope, soonest due first.
 ///
 /// `assigned_to=me&status=scheduled` is a counsellor's to-do list; `overdue=true` what slipped.
@@ -124,42 +169,7 @@ async fn list_follow_ups(
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     let page = crate::db::transaction(&state.pool, move |conn| {
         let now = crate::time::now();
-        let mut q = follow_ups::table.filter(visible(&staff)).into_boxed();
-        if let Some(assignee) = query.assigned_to {
-            let assignee = if assignee == "me" {
-                staff.id.clone()
-            } else {
-                assignee
-            };
-            q = q.filter(follow_ups::assigned_to.eq(assignee));
-        }
-        if let Some(status) = query.status {
-            q = q.filter(follow_ups::status.eq(status));
-        }
-        if let Some(case_id) = query.case_id {
-            q = q.filter(follow_ups::case_id.eq(case_id));
-        }
-        if let Some(before) = query.due_before {
-            q = q.filter(follow_ups::due_at.lt(before.naive_utc()));
-        }
-        match query.overdue {
-            Some(true) => {
-                q = q
-                    .filter(follow_ups::status.eq(FollowUpStatus::Scheduled))
-                    .filter(follow_ups::due_at.lt(now));
-            }
-            Some(false) => {
-                q = q.filter(
-                    follow_ups::status
-                        .ne(FollowUpStatus::Scheduled)
-                        .or(follow_ups::due_at.ge(now)),
-                );
-            }
-            None => {}
-        }
-        if let Some(since) = query.updated_since {
-            q = q.filter(follow_ups::updated_at.ge(since.naive_utc()));
-        }
+        let mut q = matching(&staff, &query, now);
         if let Some((CursorTime(due), id)) = after {
             q = q.filter(
                 follow_ups::due_at

@@ -37,6 +37,37 @@ fn respond(status: StatusCode, migrant: Migrant, flags: Vec<Vulnerability>) -> H
         .json(MigrantResponse::new(migrant, flags))
 }
 
+/// The row of a new registration; consent given now is dated now.
+fn new_migrant(staff: &CentreStaff, input: CreateMigrant, now: NaiveDateTime) -> Migrant {
+    let consent_at = |given: bool| given.then_some(now);
+    Migrant {
+        id: uuid::Uuid::now_v7().to_string(),
+        centre_id: staff.centre_id.clone(),
+        registered_by: staff.id.clone(),
+        given_name: input.given_name.trim().to_owned(),
+        family_name: input.family_name.trim().to_owned(),
+        patronymic: input.patronymic.map(|p| p.trim().to_owned()),
+        sex: input.sex,
+        date_of_birth: input.date_of_birth,
+        birth_year: input.date_of_birth.map(|d| d.year()).or(input.birth_year),
+        nationality: input.nationality,
+        region_of_origin: input.region_of_origin.map(|r| r.trim().to_owned()),
+        phone: input.phone,
+        preferred_language: input.preferred_language,
+        migration_status: input.migration_status,
+        destination_country: input.destination_country,
+        consent_services_given_at: consent_at(input.consent.services),
+        consent_services_withdrawn_at: None,
+        consent_referral_sharing_given_at: consent_at(input.consent.referral_sharing),
+        consent_referral_sharing_withdrawn_at: None,
+        consent_statistics_given_at: consent_at(input.consent.statistics),
+        consent_statistics_withdrawn_at: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Register a migrant in the caller's centre.
 ///
 /// Check `GET /migrants/duplicates` first: the same person is often registered twice under
@@ -53,43 +84,17 @@ async fn create_migrant(
     staff: CentreStaff,
     body: Json<CreateMigrant>,
 ) -> Result<HttpResponse, ApiError> {
-    let centre = staff.centre_id.clone();
     let input = body.into_inner();
     input.validate()?;
     let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
         let now = crate::time::now();
-        let consent_at = |given: bool| given.then_some(now);
-        let migrant = Migrant {
-            id: uuid::Uuid::now_v7().to_string(),
-            centre_id: centre,
-            registered_by: staff.id.clone(),
-            given_name: input.given_name.trim().to_owned(),
-            family_name: input.family_name.trim().to_owned(),
-            patronymic: input.patronymic.map(|p| p.trim().to_owned()),
-            sex: input.sex,
-            date_of_birth: input.date_of_birth,
-            birth_year: input.date_of_birth.map(|d| d.year()).or(input.birth_year),
-            nationality: input.nationality,
-            region_of_origin: input.region_of_origin.map(|r| r.trim().to_owned()),
-            phone: input.phone,
-            preferred_language: input.preferred_language,
-            migration_status: input.migration_status,
-            destination_country: input.destination_country,
-            consent_services_given_at: consent_at(input.consent.services),
-            consent_services_withdrawn_at: None,
-            consent_referral_sharing_given_at: consent_at(input.consent.referral_sharing),
-            consent_referral_sharing_withdrawn_at: None,
-            consent_statistics_given_at: consent_at(input.consent.statistics),
-            consent_statistics_withdrawn_at: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
+        let flags_given = input.vulnerabilities.clone();
+        let migrant = new_migrant(&staff, input, now);
         diesel::insert_into(migrants::table)
             .values(&migrant)
             .execute(conn)?;
         store_name_tokens(conn, &migrant)?;
-        store_vulnerabilities(conn, &migrant.id, &input.vulnerabilities)?;
+        store_vulnerabilities(conn, &migrant.id, &flags_given)?;
         for scope in ConsentScope::ALL {
             if migrant.has_consent(*scope) {
                 record_consent(conn, &migrant.id, *scope, true, now, &staff.id)?;

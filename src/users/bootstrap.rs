@@ -4,7 +4,6 @@ use diesel::prelude::*;
 
 use super::{queries, User};
 use crate::audit::Event;
-use crate::auth::credentials::username_key;
 use crate::auth::password::Passwords;
 use crate::auth::roles::Role;
 use crate::db::schema::users;
@@ -36,22 +35,13 @@ pub async fn ensure_admin(
     let insert_pool = pool.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = insert_pool.get()?;
-        let now = crate::time::now();
-        let admin = User {
-            id: uuid::Uuid::now_v7().to_string(),
-            username: "admin".into(),
-            username_key: username_key("admin"),
-            full_name: "Administrator".into(),
-            email: None,
-            role: Role::Admin,
-            centre_id: None,
-            active: true,
-            must_change_password: true,
-            password_hash: hash,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
+        let admin = User::new_account(
+            "admin".into(),
+            "Administrator".into(),
+            Role::Admin,
+            None,
+            hash,
+        );
         conn.transaction(|conn| {
             diesel::insert_into(users::table)
                 .values(&admin)

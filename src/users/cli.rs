@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use super::queries::check_centre;
 use super::{valid_username, User};
 use crate::audit::Event;
-use crate::auth::credentials::username_key;
 use crate::auth::password::{check_policy, Passwords};
 use crate::auth::roles::Role;
 use crate::config::{DatabaseConfig, PasswordHashing};
@@ -38,27 +37,20 @@ pub async fn create_user(
         let pool = crate::db::build_pool(&url, 1, false);
         let mut conn = pool.get()?;
         crate::db::run_migrations(&mut conn)?;
-        let now = crate::time::now();
         let full_name = if account.full_name.trim().is_empty() {
             account.username.clone()
         } else {
             account.full_name.trim().to_owned()
         };
-        let user = User {
-            id: uuid::Uuid::now_v7().to_string(),
-            username_key: username_key(&account.username),
-            username: account.username,
+        let mut user = User::new_account(
+            account.username,
             full_name,
-            email: None,
-            role: account.role,
-            centre_id: account.centre_id,
-            active: true,
-            must_change_password: false,
-            password_hash: hash,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
+            account.role,
+            account.centre_id,
+            hash,
+        );
+        // The operator chose this password on the command line for the account's owner.
+        user.must_change_password = false;
         crate::db::write_transaction(&mut conn, |conn| {
             check_centre(conn, account.role, user.centre_id.as_deref())?;
             diesel::insert_into(users::table)

@@ -137,3 +137,31 @@ pub struct ChangePasswordRequest {
     #[schema(min_length = 12, max_length = 256)]
     pub new_password: String,
 }
+
+impl User {
+    /// A new active account that must change its password at first login.
+    pub fn new_account(
+        username: String,
+        full_name: String,
+        role: Role,
+        centre_id: Option<String>,
+        password_hash: String,
+    ) -> Self {
+        let now = crate::time::now();
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            username_key: crate::auth::credentials::username_key(&username),
+            username,
+            full_name,
+            email: None,
+            role,
+            centre_id,
+            active: true,
+            must_change_password: true,
+            password_hash,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

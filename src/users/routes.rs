@@ -7,7 +7,6 @@ use super::handover::{self, OpenWorkProblem};
 use super::queries::{check_centre, lock_for_change, visible_to};
 use super::{valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
 use crate::audit::Event;
-use crate::auth::credentials::username_key;
 use crate::auth::password::check_policy;
 use crate::auth::roles::{Admin, Manager, Role};
 use crate::auth::sessions::revoke_all;
@@ -58,22 +57,14 @@ async fn create_user(
     check_policy(&input.password, &input.username)
         .map_err(|reason| ApiError::unprocessable_field("password", reason))?;
     let password_hash = state.passwords.hash(input.password).await?;
-    let now = crate::time::now();
-    let user = User {
-        id: uuid::Uuid::now_v7().to_string(),
-        username_key: username_key(&input.username),
-        username: input.username,
-        full_name: input.full_name.trim().to_owned(),
-        email: input.email,
-        role: input.role,
-        centre_id: input.centre_id,
-        active: true,
-        must_change_password: true,
+    let mut user = User::new_account(
+        input.username,
+        input.full_name.trim().to_owned(),
+        input.role,
+        input.centre_id,
         password_hash,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
+    );
+    user.email = input.email;
     let user = crate::db::transaction(&state.pool, move |conn| {
         check_centre(conn, input.role, user.centre_id.as_deref())?;
         let taken = users::table
