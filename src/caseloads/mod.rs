@@ -1,0 +1,9 @@
+//! `GET /caseloads`: what each counsellor carries — for a supervisor one row per staff member of
+//! the centre, for a counsellor their own row. A page costs six queries whatever its size: the
+//! staff page, then one grouped aggregate per measure over those staff.
+
+pub mod model;
+pub mod queries;
+mod routes;
+
+pub use routes::configure;
