@@ -5,7 +5,9 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -15,6 +17,7 @@ use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::consultations::model::{Consultation, ConsultationResponse};
 use crate::db::schema::{case_events, consultations, follow_ups, referral_transitions, referrals};
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::follow_ups::model::{FollowUpKind, FollowUpStatus};
 use crate::http::pagination::{decode_cursor, CursorTime};
@@ -132,6 +135,28 @@ struct FollowUpRow {
     outcome: Option<String>,
 }
 
+/// Where a page starts: every source reads at most `fetch` entries strictly after (`at`, `id`).
+struct After {
+    at: NaiveDateTime,
+    id: String,
+    fetch: i64,
+}
+
+type AfterFilter<At, Id> =
+    dsl::Or<dsl::Gt<At, NaiveDateTime>, dsl::And<dsl::Eq<At, NaiveDateTime>, dsl::Gt<Id, String>>>;
+
+impl After {
+    /// `(at, id) > (self.at, self.id)` over one source's time and id columns.
+    fn filter<At, Id>(&self, at: At, id: Id) -> AfterFilter<At, Id>
+    where
+        At: Expression<SqlType = Timestamp> + Copy,
+        Id: Expression<SqlType = Text>,
+    {
+        at.gt(self.at)
+            .or(at.eq(self.at).and(id.gt(self.id.clone())))
+    }
+}
+
 /// The case's history, oldest first.
 #[utoipa::path(
     tag = "cases",
@@ -149,139 +174,26 @@ pub async fn case_timeline(
     let id = id.into_inner();
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
-    let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
+    let cursor: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
     // The first page starts before every entry a client could have written.
-    let (CursorTime(at0), id0) =
-        after.unwrap_or((CursorTime(crate::time::earliest()), String::new()));
+    let (CursorTime(at), after_id) =
+        cursor.unwrap_or((CursorTime(crate::time::earliest()), String::new()));
+    let after = After {
+        at,
+        id: after_id,
+        fetch: limit.fetch(),
+    };
     let page = crate::db::transaction(&state.pool, move |conn| {
         let case = load_visible(conn, &staff, &id)?;
-        let fetch = limit.fetch();
-        let mut entries: Vec<TimelineEntry> = Vec::new();
-
-        let events: Vec<CaseEventRow> = case_events::table
-            .filter(case_events::case_id.eq(&case.id))
-            .filter(
-                case_events::at
-                    .gt(at0)
-                    .or(case_events::at.eq(at0).and(case_events::id.gt(&id0))),
-            )
-            .order((case_events::at.asc(), case_events::id.asc()))
-            .limit(fetch)
-            .select((
-                case_events::id,
-                case_events::at,
-                case_events::actor_id,
-                case_events::kind,
-                case_events::assigned_to,
-                case_events::note,
-            ))
-            .load(conn)?;
-        entries.extend(events.into_iter().map(|e| {
-            let mut entry =
-                TimelineEntry::new(e.at, TimelineKind::CaseEvent, e.id, Some(e.actor_id));
-            entry.case_event = Some(CaseEventItem {
-                kind: e.kind.as_str().to_owned(),
-                assigned_to: e.assigned_to,
-                note: e.note,
-            });
-            entry
-        }));
-
-        let consults: Vec<Consultation> = consultations::table
-            .filter(consultations::case_id.eq(&case.id))
-            .filter(
-                consultations::occurred_at
-                    .gt(at0)
-                    .or(consultations::occurred_at
-                        .eq(at0)
-                        .and(consultations::id.gt(&id0))),
-            )
-            .order((consultations::occurred_at.asc(), consultations::id.asc()))
-            .limit(fetch)
-            .load(conn)?;
-        for consultation in crate::consultations::queries::responses(conn, consults)? {
-            let mut entry = TimelineEntry::new(
-                consultation.occurred_at.naive_utc(),
-                TimelineKind::Consultation,
-                consultation.id.clone(),
-                Some(consultation.counsellor_id.clone()),
-            );
-            entry.consultation = Some(consultation);
-            entries.push(entry);
-        }
-
-        let moves: Vec<ReferralMoveRow> = referral_transitions::table
-            .inner_join(referrals::table)
-            .filter(referrals::case_id.eq(&case.id))
-            .filter(
-                referral_transitions::at.gt(at0).or(referral_transitions::at
-                    .eq(at0)
-                    .and(referral_transitions::id.gt(&id0))),
-            )
-            .order((
-                referral_transitions::at.asc(),
-                referral_transitions::id.asc(),
-            ))
-            .limit(fetch)
-            .select((
-                referral_transitions::id,
-                referral_transitions::at,
-                referral_transitions::actor_id,
-                referral_transitions::from_status,
-                referral_transitions::to_status,
-                referral_transitions::note,
-                referrals::id,
-                referrals::provider_id,
-            ))
-            .load(conn)?;
-        entries.extend(moves.into_iter().map(|m| {
-            let mut entry =
-                TimelineEntry::new(m.at, TimelineKind::ReferralMove, m.id, Some(m.actor_id));
-            entry.referral_move = Some(ReferralMove {
-                referral_id: m.referral_id,
-                provider_id: m.provider_id,
-                from: m.from.map(|s| s.as_str().to_owned()),
-                to: m.to.as_str().to_owned(),
-                note: m.note,
-            });
-            entry
-        }));
-
-        let follow: Vec<FollowUpRow> = follow_ups::table
-            .filter(follow_ups::case_id.eq(&case.id))
-            .filter(
-                follow_ups::due_at
-                    .gt(at0)
-                    .or(follow_ups::due_at.eq(at0).and(follow_ups::id.gt(&id0))),
-            )
-            .order((follow_ups::due_at.asc(), follow_ups::id.asc()))
-            .limit(fetch)
-            .select((
-                follow_ups::id,
-                follow_ups::due_at,
-                follow_ups::created_by,
-                follow_ups::kind,
-                follow_ups::status,
-                follow_ups::assigned_to,
-                follow_ups::note,
-                follow_ups::outcome,
-            ))
-            .load(conn)?;
-        entries.extend(follow.into_iter().map(|f| {
-            let mut entry =
-                TimelineEntry::new(f.due_at, TimelineKind::FollowUp, f.id, Some(f.created_by));
-            entry.follow_up = Some(FollowUpItem {
-                kind: f.kind.as_str().to_owned(),
-                status: f.status.as_str().to_owned(),
-                assigned_to: f.assigned_to,
-                note: f.note,
-                outcome: f.outcome,
-            });
-            entry
-        }));
-
-        entries.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
-        entries.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
+        let entries = merge(
+            [
+                case_events_after(conn, &case.id, &after)?,
+                consultations_after(conn, &case.id, &after)?,
+                referral_moves_after(conn, &case.id, &after)?,
+                follow_ups_after(conn, &case.id, &after)?,
+            ],
+            after.fetch,
+        );
         Event::new("case.read_timeline", "case", Some(&case.id))
             .by(&staff)
             .centre(Some(&case.centre_id))
@@ -293,4 +205,155 @@ pub async fn case_timeline(
     })
     .await?;
     Ok(web::Json(page))
+}
+
+/// The first `fetch` entries of all sources together, in (time, id) order.
+fn merge(sources: [Vec<TimelineEntry>; 4], fetch: i64) -> Vec<TimelineEntry> {
+    let mut entries: Vec<TimelineEntry> = sources.into_iter().flatten().collect();
+    entries.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    entries.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
+    entries
+}
+
+fn case_events_after(
+    conn: &mut DbConnection,
+    case_id: &str,
+    after: &After,
+) -> QueryResult<Vec<TimelineEntry>> {
+    let rows: Vec<CaseEventRow> = case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .filter(after.filter(case_events::at, case_events::id))
+        .order((case_events::at.asc(), case_events::id.asc()))
+        .limit(after.fetch)
+        .select((
+            case_events::id,
+            case_events::at,
+            case_events::actor_id,
+            case_events::kind,
+            case_events::assigned_to,
+            case_events::note,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(TimelineEntry::from).collect())
+}
+
+fn consultations_after(
+    conn: &mut DbConnection,
+    case_id: &str,
+    after: &After,
+) -> QueryResult<Vec<TimelineEntry>> {
+    let rows: Vec<Consultation> = consultations::table
+        .filter(consultations::case_id.eq(case_id))
+        .filter(after.filter(consultations::occurred_at, consultations::id))
+        .order((consultations::occurred_at.asc(), consultations::id.asc()))
+        .limit(after.fetch)
+        .load(conn)?;
+    let responses = crate::consultations::queries::responses(conn, rows)?;
+    Ok(responses.into_iter().map(TimelineEntry::from).collect())
+}
+
+fn referral_moves_after(
+    conn: &mut DbConnection,
+    case_id: &str,
+    after: &After,
+) -> QueryResult<Vec<TimelineEntry>> {
+    let rows: Vec<ReferralMoveRow> = referral_transitions::table
+        .inner_join(referrals::table)
+        .filter(referrals::case_id.eq(case_id))
+        .filter(after.filter(referral_transitions::at, referral_transitions::id))
+        .order((
+            referral_transitions::at.asc(),
+            referral_transitions::id.asc(),
+        ))
+        .limit(after.fetch)
+        .select((
+            referral_transitions::id,
+            referral_transitions::at,
+            referral_transitions::actor_id,
+            referral_transitions::from_status,
+            referral_transitions::to_status,
+            referral_transitions::note,
+            referrals::id,
+            referrals::provider_id,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(TimelineEntry::from).collect())
+}
+
+/// Follow-ups stand on the timeline at their due time.
+fn follow_ups_after(
+    conn: &mut DbConnection,
+    case_id: &str,
+    after: &After,
+) -> QueryResult<Vec<TimelineEntry>> {
+    let rows: Vec<FollowUpRow> = follow_ups::table
+        .filter(follow_ups::case_id.eq(case_id))
+        .filter(after.filter(follow_ups::due_at, follow_ups::id))
+        .order((follow_ups::due_at.asc(), follow_ups::id.asc()))
+        .limit(after.fetch)
+        .select((
+            follow_ups::id,
+            follow_ups::due_at,
+            follow_ups::created_by,
+            follow_ups::kind,
+            follow_ups::status,
+            follow_ups::assigned_to,
+            follow_ups::note,
+            follow_ups::outcome,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(TimelineEntry::from).collect())
+}
+
+impl From<CaseEventRow> for TimelineEntry {
+    fn from(e: CaseEventRow) -> Self {
+        let mut entry = Self::new(e.at, TimelineKind::CaseEvent, e.id, Some(e.actor_id));
+        entry.case_event = Some(CaseEventItem {
+            kind: e.kind.as_str().to_owned(),
+            assigned_to: e.assigned_to,
+            note: e.note,
+        });
+        entry
+    }
+}
+
+impl From<ConsultationResponse> for TimelineEntry {
+    fn from(consultation: ConsultationResponse) -> Self {
+        let mut entry = Self::new(
+            consultation.occurred_at.naive_utc(),
+            TimelineKind::Consultation,
+            consultation.id.clone(),
+            Some(consultation.counsellor_id.clone()),
+        );
+        entry.consultation = Some(consultation);
+        entry
+    }
+}
+
+impl From<ReferralMoveRow> for TimelineEntry {
+    fn from(m: ReferralMoveRow) -> Self {
+        let mut entry = Self::new(m.at, TimelineKind::ReferralMove, m.id, Some(m.actor_id));
+        entry.referral_move = Some(ReferralMove {
+            referral_id: m.referral_id,
+            provider_id: m.provider_id,
+            from: m.from.map(|s| s.as_str().to_owned()),
+            to: m.to.as_str().to_owned(),
+            note: m.note,
+        });
+        entry
+    }
+}
+
+impl From<FollowUpRow> for TimelineEntry {
+    fn from(f: FollowUpRow) -> Self {
+        let mut entry = Self::new(f.due_at, TimelineKind::FollowUp, f.id, Some(f.created_by));
+        entry.follow_up = Some(FollowUpItem {
+            kind: f.kind.as_str().to_owned(),
+            status: f.status.as_str().to_owned(),
+            assigned_to: f.assigned_to,
+            note: f.note,
+            outcome: f.outcome,
+        });
+        entry
+    }
 }

@@ -2,6 +2,7 @@
 //! detection before registering, the full record with consent history, and its access log.
 
 pub mod access;
+pub mod duplicates;
 pub mod model;
 pub mod names;
 pub mod queries;

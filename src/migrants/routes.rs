@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_full, load_in_centre};
+use super::duplicates;
 use super::model::*;
 use super::names;
 use super::queries::{
@@ -205,63 +206,6 @@ async fn list_migrants(
     Ok(web::Json(page))
 }
 
-/// How a registered person compares with the one about to be registered.
-fn score(
-    query: &DuplicateQuery,
-    query_tokens: &[String],
-    candidate: &Candidate,
-    tokens: &[String],
-) -> (f64, Vec<String>) {
-    let mut matched = Vec::new();
-    let name = names::name_similarity(query_tokens, tokens);
-    if name >= 0.9 {
-        matched.push("name".to_owned());
-    }
-    let query_year = query.date_of_birth.map(|d| d.year()).or(query.birth_year);
-    let birth = match (
-        query.date_of_birth,
-        candidate.date_of_birth,
-        query_year,
-        candidate.birth_year,
-    ) {
-        (Some(a), Some(b), _, _) if a == b => {
-            matched.push("date_of_birth".to_owned());
-            1.0
-        }
-        (_, _, Some(a), Some(b)) => match (a - b).abs() {
-            0 => {
-                matched.push("birth_year".to_owned());
-                0.85
-            }
-            1 => 0.5,
-            2 => 0.25,
-            _ => 0.0,
-        },
-        _ => 0.5,
-    };
-    let candidate_sex = candidate.sex;
-    let sex = match query.sex {
-        Some(Sex::Undisclosed) | None => 0.5,
-        Some(_) if candidate_sex == Sex::Undisclosed => 0.5,
-        Some(s) if s == candidate_sex => {
-            matched.push("sex".to_owned());
-            1.0
-        }
-        Some(_) => 0.0,
-    };
-    let total = 0.65 * name + 0.25 * birth + 0.10 * sex;
-    ((total * 1000.0).round() / 1000.0, matched)
-}
-
-/// Candidates are narrowed in SQL (name prefixes, sex, birth-year window), then scored here.
-const DUPLICATE_CANDIDATES: i64 = 1000;
-/// Years either side of the given birth year that still make a candidate (scored down with
-/// the distance): ten years apart is a different person more often than a typo, but is shown.
-const DUPLICATE_YEAR_WINDOW: i32 = 12;
-const DUPLICATE_RESULTS: usize = 20;
-/// Names less alike than this are not the same person, whatever the birth date.
-const DUPLICATE_NAME_THRESHOLD: f64 = 0.8;
-
 /// Find people already registered who may be the one about to be registered.
 ///
 /// Matches across Cyrillic and Latin spellings, small typos and name order ("Гулру
@@ -287,15 +231,7 @@ async fn find_duplicates(
     v.optional_text("patronymic", query.patronymic.as_deref(), 1, 100);
     check_birth(&mut v, query.date_of_birth, query.birth_year);
     v.finish()?;
-    let query_tokens = names::tokens(
-        [
-            Some(query.given_name.as_str()),
-            Some(query.family_name.as_str()),
-            query.patronymic.as_deref(),
-        ]
-        .into_iter()
-        .flatten(),
-    );
+    let query_tokens = duplicates::query_tokens(&query);
     if query_tokens.is_empty() {
         return Err(ApiError::invalid_field(
             "given_name",
@@ -303,50 +239,18 @@ async fn find_duplicates(
         ));
     }
     let items = crate::db::transaction(&state.pool, move |conn| {
-        let candidates = candidates(conn, &centre, &query)?;
-        let ids: Vec<&str> = candidates.iter().map(|m| m.id.as_str()).collect();
-        let token_rows: Vec<(String, String)> = migrant_name_tokens::table
-            .filter(migrant_name_tokens::migrant_id.eq_any(&ids))
-            .select((migrant_name_tokens::migrant_id, migrant_name_tokens::token))
-            .load(conn)?;
-        let mut tokens: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for (id, token) in token_rows {
-            tokens.entry(id).or_default().push(token);
-        }
-        let mut scored: Vec<(f64, Vec<String>, String)> = candidates
-            .into_iter()
-            .filter_map(|c| {
-                let candidate_tokens = tokens.get(&c.id)?;
-                if names::name_similarity(&query_tokens, candidate_tokens)
-                    < DUPLICATE_NAME_THRESHOLD
-                {
-                    return None;
-                }
-                let (score, matched) = score(&query, &query_tokens, &c, candidate_tokens);
-                Some((score, matched, c.id))
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
-        scored.truncate(DUPLICATE_RESULTS);
-        // Full rows only for the few shown, in score order.
-        let best: Vec<&str> = scored.iter().map(|(_, _, id)| id.as_str()).collect();
-        let mut rows: std::collections::HashMap<String, Migrant> = migrants::table
-            .filter(migrants::id.eq_any(&best))
-            .load::<Migrant>(conn)?
-            .into_iter()
-            .map(|m| (m.id.clone(), m))
-            .collect();
-        let (scores, migrants): (Vec<_>, Vec<_>) = scored
-            .into_iter()
-            .filter_map(|(s, m, id)| rows.remove(&id).map(|migrant| ((s, m), migrant)))
-            .unzip();
-        if !migrants.is_empty() {
+        let matches = duplicates::best_matches(conn, &centre, &query, &query_tokens)?;
+        if !matches.is_empty() {
             Event::new("migrant.duplicates", "migrant", None)
                 .by(&staff)
                 .centre(Some(&centre))
-                .subjects(migrants.iter().map(|m| m.id.as_str()))
+                .subjects(matches.iter().map(|m| m.migrant.id.as_str()))
                 .record(conn)?;
         }
+        let (scores, migrants): (Vec<_>, Vec<_>) = matches
+            .into_iter()
+            .map(|m| ((m.score, m.matched), m.migrant))
+            .unzip();
         let summaries = summaries(conn, migrants)?;
         Ok(scores
             .into_iter()
@@ -360,61 +264,6 @@ async fn find_duplicates(
     })
     .await?;
     Ok(web::Json(DuplicateCandidates { items }))
-}
-
-/// What scoring needs of a candidate (full rows are read for the best few only).
-#[derive(Queryable)]
-struct Candidate {
-    id: String,
-    sex: Sex,
-    date_of_birth: Option<chrono::NaiveDate>,
-    birth_year: Option<i32>,
-}
-
-fn candidates(
-    conn: &mut DbConnection,
-    centre: &str,
-    query: &DuplicateQuery,
-) -> QueryResult<Vec<Candidate>> {
-    let mut q = migrants::table
-        .filter(migrants::centre_id.eq(centre.to_owned()))
-        .into_boxed();
-    // A token starting like the given name and one starting like the family name, in any order
-    // (names are a set of tokens): "Jabborzoda Gulru" and "Gurlu Jabborzoda" stay candidates.
-    for name in [&query.given_name, &query.family_name] {
-        let Some(first) = names::tokens([name.as_str()]).into_iter().next() else {
-            continue;
-        };
-        let prefix: String = first.chars().take(2).collect();
-        let upper = names::prefix_upper_bound(&prefix);
-        q = q.filter(
-            migrants::id.eq_any(
-                migrant_name_tokens::table
-                    .select(migrant_name_tokens::migrant_id)
-                    .filter(migrant_name_tokens::token.ge(prefix))
-                    .filter(migrant_name_tokens::token.lt(upper)),
-            ),
-        );
-    }
-    if let Some(sex) = query.sex.filter(|s| *s != Sex::Undisclosed) {
-        q = q.filter(migrants::sex.eq_any([sex, Sex::Undisclosed]));
-    }
-    if let Some(year) = query.date_of_birth.map(|d| d.year()).or(query.birth_year) {
-        q = q.filter(
-            migrants::birth_year.is_null().or(migrants::birth_year
-                .between(year - DUPLICATE_YEAR_WINDOW, year + DUPLICATE_YEAR_WINDOW)
-                .assume_not_null()),
-        );
-    }
-    q.order(migrants::id.desc())
-        .limit(DUPLICATE_CANDIDATES)
-        .select((
-            migrants::id,
-            migrants::sex,
-            migrants::date_of_birth,
-            migrants::birth_year,
-        ))
-        .load::<Candidate>(conn)
 }
 
 /// Read a migrant's full record (audited).
