@@ -1,5 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -9,6 +10,7 @@ use super::queries::{record_transition, responses, WAITING_STATUSES};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::access::load_writable;
+use crate::cases::model::Case;
 use crate::db::schema::{migrants, referrals, service_providers};
 use crate::db::versioned::Versioned;
 use crate::db::DbConnection;
@@ -66,25 +68,10 @@ async fn create_referral(
             .first::<Migrant>(conn)?;
         let consent_given_at = consent_to_share(&migrant)?;
         let consent_record = MigrantResponse::new(migrant, Vec::new()).consent;
-        let now = crate::time::now();
-        let referral = Referral {
-            id: uuid::Uuid::now_v7().to_string(),
-            case_id: case.id.clone(),
-            centre_id: case.centre_id.clone(),
-            migrant_id: case.migrant_id.clone(),
-            provider_id: input.provider_id,
-            created_by: staff.id.clone(),
-            reason: input.reason.trim().to_owned(),
-            urgency: input.urgency,
-            status: ReferralStatus::Pending,
-            expected_response_by: input.expected_response_by,
-            consent_given_at,
-            consent_snapshot: serde_json::to_string(&consent_record).map_err(ApiError::internal)?,
-            outcome: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
+        let consent_snapshot =
+            serde_json::to_string(&consent_record).map_err(ApiError::internal)?;
+        let referral = new_referral(&staff, &case, input, consent_given_at, consent_snapshot);
+        let now = referral.created_at;
         diesel::insert_into(referrals::table)
             .values(&referral)
             .execute(conn)?;
@@ -112,6 +99,35 @@ async fn create_referral(
     })
     .await
     .map(|(status, body)| respond(status, body))
+}
+
+/// A new pending referral on `case`, with the consent to share as it stands now.
+fn new_referral(
+    staff: &CentreStaff,
+    case: &Case,
+    input: CreateReferral,
+    consent_given_at: NaiveDateTime,
+    consent_snapshot: String,
+) -> Referral {
+    let now = crate::time::now();
+    Referral {
+        id: uuid::Uuid::now_v7().to_string(),
+        case_id: case.id.clone(),
+        centre_id: case.centre_id.clone(),
+        migrant_id: case.migrant_id.clone(),
+        provider_id: input.provider_id,
+        created_by: staff.id.clone(),
+        reason: input.reason.trim().to_owned(),
+        urgency: input.urgency,
+        status: ReferralStatus::Pending,
+        expected_response_by: input.expected_response_by,
+        consent_given_at,
+        consent_snapshot,
+        outcome: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 fn check_create(input: &CreateReferral) -> Result<(), ApiError> {
@@ -155,7 +171,7 @@ fn check_provider_usable(
 
 /// When the migrant consented to share their details with a provider; 422 when they have not,
 /// or withdrew it.
-fn consent_to_share(migrant: &Migrant) -> Result<chrono::NaiveDateTime, ApiError> {
+fn consent_to_share(migrant: &Migrant) -> Result<NaiveDateTime, ApiError> {
     let refusal = match migrant.consent(ConsentScope::ReferralSharing) {
         (Some(given_at), None) => return Ok(given_at),
         (Some(_), Some(_)) => {
