@@ -9,7 +9,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::care::*;
-use common::{on_each_backend, TestApp};
+use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -246,208 +246,196 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
     request.send().await.expect("request").status()
 }
 
-#[tokio::test]
-async fn every_new_endpoint_answers_each_role_as_designed() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        let tokens = tokens(&app, &care);
-        let mut failures = Vec::new();
-        for (endpoint, expected) in MATRIX {
-            for (column, token) in tokens.iter().enumerate() {
-                let status = attempt(&app, &care, endpoint, token).await;
-                if status != expected[column] {
-                    failures.push(format!(
-                        "{endpoint:?} as {}: {status}, expected {}",
-                        ACTORS[column], expected[column]
-                    ));
-                }
-            }
-        }
-        assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-    })
-    .await;
-}
-
-/// Lists answer 200 with only what is in scope (and 403 for admins).
-#[tokio::test]
-async fn lists_show_each_role_only_what_is_in_scope() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        let owner = &care.counsellor.token;
-        let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
-        let follow_up = id_of(
-            &schedule(
-                &app,
-                owner,
-                &care.case_id,
-                Utc::now() + Duration::days(1),
-                None,
-            )
-            .await,
-        );
-        let tokens = tokens(&app, &care);
-        let see = |seen: bool, id: &str| if seen { vec![id.to_owned()] } else { vec![] };
+backend_test!(every_new_endpoint_answers_each_role_as_designed);
+async fn every_new_endpoint_answers_each_role_as_designed(app: TestApp) {
+    let care = Care::new(&app).await;
+    let tokens = tokens(&app, &care);
+    let mut failures = Vec::new();
+    for (endpoint, expected) in MATRIX {
         for (column, token) in tokens.iter().enumerate() {
-            let who = ACTORS[column];
-            let in_scope = column == 0 || column == 2;
-            for (path, id) in [
-                ("/api/v1/referrals", &referral),
-                ("/api/v1/follow-ups", &follow_up),
-            ] {
-                let response = app.get(path, token).await;
-                if who == "admin" {
-                    assert_eq!(response.status(), FORBIDDEN, "{path} as {who}");
-                    continue;
-                }
-                let body = expect(response, OK, path).await;
-                assert_eq!(ids(&body), see(in_scope, id), "{path} as {who}");
-            }
-            // Filtering by a case out of scope reveals nothing either.
-            if who != "admin" {
-                let path = format!("/api/v1/referrals?case_id={}", care.case_id);
-                assert_eq!(
-                    app.list_ids(&path, token).await,
-                    see(in_scope, &referral),
-                    "{who}"
-                );
-                let path = format!("/api/v1/follow-ups?case_id={}", care.case_id);
-                assert_eq!(
-                    app.list_ids(&path, token).await,
-                    see(in_scope, &follow_up),
-                    "{who}"
-                );
-            }
-            let response = app.get("/api/v1/caseloads", token).await;
-            if who == "admin" {
-                assert_eq!(response.status(), FORBIDDEN);
-            } else {
-                let body = expect(response, OK, "caseloads").await;
-                let users: Vec<&str> = body["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r["user_id"].as_str().unwrap())
-                    .collect();
-                let expected: Vec<&str> = match column {
-                    0 => vec![&care.counsellor.id],
-                    1 => vec![&care.colleague.id],
-                    2 => {
-                        let mut v = vec![
-                            care.counsellor.id.as_str(),
-                            care.colleague.id.as_str(),
-                            care.supervisor.id.as_str(),
-                        ];
-                        v.sort();
-                        v
-                    }
-                    _ => vec![&care.other_supervisor.id],
-                };
-                assert_eq!(users, expected, "caseloads as {who}");
+            let status = attempt(&app, &care, endpoint, token).await;
+            if status != expected[column] {
+                failures.push(format!(
+                    "{endpoint:?} as {}: {status}, expected {}",
+                    ACTORS[column], expected[column]
+                ));
             }
         }
-    })
-    .await;
+    }
+    assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
 }
 
+backend_test!(lists_show_each_role_only_what_is_in_scope);
+/// Lists answer 200 with only what is in scope (and 403 for admins).
+async fn lists_show_each_role_only_what_is_in_scope(app: TestApp) {
+    let care = Care::new(&app).await;
+    let owner = &care.counsellor.token;
+    let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
+    let follow_up = id_of(
+        &schedule(
+            &app,
+            owner,
+            &care.case_id,
+            Utc::now() + Duration::days(1),
+            None,
+        )
+        .await,
+    );
+    let tokens = tokens(&app, &care);
+    let see = |seen: bool, id: &str| if seen { vec![id.to_owned()] } else { vec![] };
+    for (column, token) in tokens.iter().enumerate() {
+        let who = ACTORS[column];
+        let in_scope = column == 0 || column == 2;
+        for (path, id) in [
+            ("/api/v1/referrals", &referral),
+            ("/api/v1/follow-ups", &follow_up),
+        ] {
+            let response = app.get(path, token).await;
+            if who == "admin" {
+                assert_eq!(response.status(), FORBIDDEN, "{path} as {who}");
+                continue;
+            }
+            let body = expect(response, OK, path).await;
+            assert_eq!(ids(&body), see(in_scope, id), "{path} as {who}");
+        }
+        // Filtering by a case out of scope reveals nothing either.
+        if who != "admin" {
+            let path = format!("/api/v1/referrals?case_id={}", care.case_id);
+            assert_eq!(
+                app.list_ids(&path, token).await,
+                see(in_scope, &referral),
+                "{who}"
+            );
+            let path = format!("/api/v1/follow-ups?case_id={}", care.case_id);
+            assert_eq!(
+                app.list_ids(&path, token).await,
+                see(in_scope, &follow_up),
+                "{who}"
+            );
+        }
+        let response = app.get("/api/v1/caseloads", token).await;
+        if who == "admin" {
+            assert_eq!(response.status(), FORBIDDEN);
+        } else {
+            let body = expect(response, OK, "caseloads").await;
+            let users: Vec<&str> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["user_id"].as_str().unwrap())
+                .collect();
+            let expected: Vec<&str> = match column {
+                0 => vec![&care.counsellor.id],
+                1 => vec![&care.colleague.id],
+                2 => {
+                    let mut v = vec![
+                        care.counsellor.id.as_str(),
+                        care.colleague.id.as_str(),
+                        care.supervisor.id.as_str(),
+                    ];
+                    v.sort();
+                    v
+                }
+                _ => vec![&care.other_supervisor.id],
+            };
+            assert_eq!(users, expected, "caseloads as {who}");
+        }
+    }
+}
+
+backend_test!(reassigning_a_case_moves_its_referrals_and_follow_ups_with_it);
 /// After a reassignment, the former counsellor loses the case's referrals and follow-ups (404)
 /// and the new one gains them.
-#[tokio::test]
-async fn reassigning_a_case_moves_its_referrals_and_follow_ups_with_it() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        let owner = &care.counsellor.token;
-        let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
-        let follow_up = id_of(
-            &schedule(
-                &app,
-                owner,
-                &care.case_id,
-                Utc::now() + Duration::days(1),
-                Some(&care.supervisor.id),
-            )
-            .await,
-        );
-        expect(
-            app.post(
-                &format!("/api/v1/cases/{}/assign", care.case_id),
-                &care.supervisor.token,
-                json!({"assigned_to": care.colleague.id, "reason": "holiday cover"}),
-            )
-            .await,
-            OK,
-            "reassign",
+async fn reassigning_a_case_moves_its_referrals_and_follow_ups_with_it(app: TestApp) {
+    let care = Care::new(&app).await;
+    let owner = &care.counsellor.token;
+    let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
+    let follow_up = id_of(
+        &schedule(
+            &app,
+            owner,
+            &care.case_id,
+            Utc::now() + Duration::days(1),
+            Some(&care.supervisor.id),
         )
-        .await;
-        for (path, status_before, status_after) in [
-            (format!("/api/v1/referrals/{referral}"), NOT_FOUND, OK),
-            (format!("/api/v1/follow-ups/{follow_up}"), NOT_FOUND, OK),
-        ] {
-            assert_eq!(
-                app.get(&path, owner).await.status(),
-                status_before,
-                "{path}"
-            );
-            assert_eq!(
-                app.get(&path, &care.colleague.token).await.status(),
-                status_after,
-                "{path}"
-            );
-        }
-        let response = transition_response(&app, owner, &referral, "sent", None).await;
-        assert_eq!(response.status(), NOT_FOUND);
-        let moved = transition_response(&app, &care.colleague.token, &referral, "sent", None).await;
-        assert_eq!(moved.status(), OK);
-    })
+        .await,
+    );
+    expect(
+        app.post(
+            &format!("/api/v1/cases/{}/assign", care.case_id),
+            &care.supervisor.token,
+            json!({"assigned_to": care.colleague.id, "reason": "holiday cover"}),
+        )
+        .await,
+        OK,
+        "reassign",
+    )
     .await;
+    for (path, status_before, status_after) in [
+        (format!("/api/v1/referrals/{referral}"), NOT_FOUND, OK),
+        (format!("/api/v1/follow-ups/{follow_up}"), NOT_FOUND, OK),
+    ] {
+        assert_eq!(
+            app.get(&path, owner).await.status(),
+            status_before,
+            "{path}"
+        );
+        assert_eq!(
+            app.get(&path, &care.colleague.token).await.status(),
+            status_after,
+            "{path}"
+        );
+    }
+    let response = transition_response(&app, owner, &referral, "sent", None).await;
+    assert_eq!(response.status(), NOT_FOUND);
+    let moved = transition_response(&app, &care.colleague.token, &referral, "sent", None).await;
+    assert_eq!(moved.status(), OK);
 }
 
+backend_test!(a_closed_case_takes_no_new_referrals_or_follow_ups);
 /// Nothing new is written on a closed case: 409 for those who can see it, 404 for the others.
-#[tokio::test]
-async fn a_closed_case_takes_no_new_referrals_or_follow_ups() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        expect(
-            app.post(
-                &format!("/api/v1/cases/{}/close", care.case_id),
-                &care.counsellor.token,
-                json!({"reason": "resolved"}),
-            )
-            .await,
-            OK,
-            "close",
+async fn a_closed_case_takes_no_new_referrals_or_follow_ups(app: TestApp) {
+    let care = Care::new(&app).await;
+    expect(
+        app.post(
+            &format!("/api/v1/cases/{}/close", care.case_id),
+            &care.counsellor.token,
+            json!({"reason": "resolved"}),
+        )
+        .await,
+        OK,
+        "close",
+    )
+    .await;
+    let tokens = tokens(&app, &care);
+    let expected = [
+        StatusCode::CONFLICT,
+        NOT_FOUND,
+        StatusCode::CONFLICT,
+        NOT_FOUND,
+        FORBIDDEN,
+    ];
+    for (column, token) in tokens.iter().enumerate() {
+        let referral =
+            refer_response(&app, token, &care.case_id, &care.global_provider, None).await;
+        assert_eq!(
+            referral.status(),
+            expected[column],
+            "referral as {}",
+            ACTORS[column]
+        );
+        let follow_up = follow_up_response(
+            &app,
+            token,
+            &care.case_id,
+            json!({"due_at": rfc3339(Utc::now() + Duration::days(1)), "kind": "call"}),
         )
         .await;
-        let tokens = tokens(&app, &care);
-        let expected = [
-            StatusCode::CONFLICT,
-            NOT_FOUND,
-            StatusCode::CONFLICT,
-            NOT_FOUND,
-            FORBIDDEN,
-        ];
-        for (column, token) in tokens.iter().enumerate() {
-            let referral =
-                refer_response(&app, token, &care.case_id, &care.global_provider, None).await;
-            assert_eq!(
-                referral.status(),
-                expected[column],
-                "referral as {}",
-                ACTORS[column]
-            );
-            let follow_up = follow_up_response(
-                &app,
-                token,
-                &care.case_id,
-                json!({"due_at": rfc3339(Utc::now() + Duration::days(1)), "kind": "call"}),
-            )
-            .await;
-            assert_eq!(
-                follow_up.status(),
-                expected[column],
-                "follow-up as {}",
-                ACTORS[column]
-            );
-        }
-    })
-    .await;
+        assert_eq!(
+            follow_up.status(),
+            expected[column],
+            "follow-up as {}",
+            ACTORS[column]
+        );
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use common::care::*;
-use common::{on_each_backend, problem, TestApp};
+use common::{problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -212,115 +212,105 @@ fn sorted_by_user(mut rows: Vec<Value>) -> Vec<Value> {
     rows
 }
 
-#[tokio::test]
-async fn a_supervisor_sees_every_number_of_each_active_staff_member() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let care = &s.care;
-        let counsellor = row(
-            &care.counsellor.id,
-            "counsellor",
-            (0, 1, 2, 1),
-            2,
-            (5, 3),
-            3,
-            Some(s.counsellor_oldest),
-        );
-        let colleague = row(
-            &care.colleague.id,
-            "counsellor",
-            (1, 1, 0, 0),
-            1,
-            (1, 0),
-            1,
-            Some(s.colleague_oldest),
-        );
-        let supervisor = row(
-            &care.supervisor.id,
+backend_test!(a_supervisor_sees_every_number_of_each_active_staff_member);
+async fn a_supervisor_sees_every_number_of_each_active_staff_member(app: TestApp) {
+    let s = seed(&app).await;
+    let care = &s.care;
+    let counsellor = row(
+        &care.counsellor.id,
+        "counsellor",
+        (0, 1, 2, 1),
+        2,
+        (5, 3),
+        3,
+        Some(s.counsellor_oldest),
+    );
+    let colleague = row(
+        &care.colleague.id,
+        "counsellor",
+        (1, 1, 0, 0),
+        1,
+        (1, 0),
+        1,
+        Some(s.colleague_oldest),
+    );
+    let supervisor = row(
+        &care.supervisor.id,
+        "supervisor",
+        (0, 0, 0, 0),
+        1,
+        (0, 0),
+        2,
+        None,
+    );
+    let listed = rows(&app, &care.supervisor.token).await;
+    assert_eq!(
+        sorted_by_user(listed.clone()),
+        sorted_by_user(vec![counsellor.clone(), colleague.clone(), supervisor])
+    );
+    // Ordered by user id, stable across calls.
+    let order: Vec<&str> = listed
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+
+    // A counsellor: their own row, the same numbers.
+    assert_eq!(rows(&app, &care.counsellor.token).await, [counsellor]);
+    assert_eq!(rows(&app, &care.colleague.token).await, [colleague]);
+}
+
+backend_test!(another_centre_sees_none_of_these_staff_and_admins_are_refused);
+async fn another_centre_sees_none_of_these_staff_and_admins_are_refused(app: TestApp) {
+    let s = seed(&app).await;
+    let care = &s.care;
+    let other = rows(&app, &care.other_supervisor.token).await;
+    assert_eq!(
+        other,
+        [row(
+            &care.other_supervisor.id,
             "supervisor",
             (0, 0, 0, 0),
-            1,
+            0,
             (0, 0),
-            2,
-            None,
-        );
-        let listed = rows(&app, &care.supervisor.token).await;
-        assert_eq!(
-            sorted_by_user(listed.clone()),
-            sorted_by_user(vec![counsellor.clone(), colleague.clone(), supervisor])
-        );
-        // Ordered by user id, stable across calls.
-        let order: Vec<&str> = listed
-            .iter()
-            .map(|r| r["user_id"].as_str().unwrap())
-            .collect();
-        let mut sorted = order.clone();
-        sorted.sort();
-        assert_eq!(order, sorted);
-
-        // A counsellor: their own row, the same numbers.
-        assert_eq!(rows(&app, &care.counsellor.token).await, [counsellor]);
-        assert_eq!(rows(&app, &care.colleague.token).await, [colleague]);
-    })
-    .await;
+            0,
+            None
+        )]
+    );
+    let response = app.get("/api/v1/caseloads", &app.admin).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem(response).await["status"], 403);
 }
 
-#[tokio::test]
-async fn another_centre_sees_none_of_these_staff_and_admins_are_refused() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let care = &s.care;
-        let other = rows(&app, &care.other_supervisor.token).await;
-        assert_eq!(
-            other,
-            [row(
-                &care.other_supervisor.id,
-                "supervisor",
-                (0, 0, 0, 0),
-                0,
-                (0, 0),
-                0,
-                None
-            )]
-        );
-        let response = app.get("/api/v1/caseloads", &app.admin).await;
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(problem(response).await["status"], 403);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn caseload_pages_cover_the_centre_once() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        for n in 0..4 {
-            app.create_staff(&format!("coun.extra{n}"), "counsellor", Some(&care.centre))
-                .await;
-        }
-        let all =
-            caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
-        assert_eq!(all.len(), 7);
-        let mut paged = Vec::new();
-        let mut path = "/api/v1/caseloads?limit=3".to_owned();
-        loop {
-            let page = expect(
-                app.get(&path, &care.supervisor.token).await,
-                StatusCode::OK,
-                "page",
-            )
+backend_test!(caseload_pages_cover_the_centre_once);
+async fn caseload_pages_cover_the_centre_once(app: TestApp) {
+    let care = Care::new(&app).await;
+    for n in 0..4 {
+        app.create_staff(&format!("coun.extra{n}"), "counsellor", Some(&care.centre))
             .await;
-            for item in page["items"].as_array().unwrap() {
-                paged.push(item["user_id"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(cursor) => path = format!("/api/v1/caseloads?limit=3&cursor={cursor}"),
-                None => break,
-            }
+    }
+    let all = caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
+    assert_eq!(all.len(), 7);
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/caseloads?limit=3".to_owned();
+    loop {
+        let page = expect(
+            app.get(&path, &care.supervisor.token).await,
+            StatusCode::OK,
+            "page",
+        )
+        .await;
+        for item in page["items"].as_array().unwrap() {
+            paged.push(item["user_id"].as_str().unwrap().to_owned());
         }
-        assert_eq!(paged, all);
-    })
-    .await;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/caseloads?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
 }
 
 async fn caseload_user_ids(app: &TestApp, path: &str, token: &str) -> Vec<String> {

@@ -1,5 +1,5 @@
-//! Test harness: every test body runs against the real HTTP server over a fresh SQLite file,
-//! and again over its own fresh PostgreSQL database when `KARVON_TEST_POSTGRES_URL` is set.
+//! Test harness: every test body runs against the real HTTP server, as one test over a fresh
+//! SQLite file and another over its own fresh PostgreSQL database (`KARVON_TEST_POSTGRES_URL`).
 //! Tests speak HTTP to the server; the database handle is only for checking what was stored.
 #![allow(dead_code)]
 
@@ -51,59 +51,112 @@ pub struct Account {
     pub centre_id: Option<String>,
 }
 
-/// Runs `test` on a fresh SQLite app, then on a fresh PostgreSQL app when configured.
-pub async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    on_each_backend_with(|_| {}, test).await;
+/// Turns `async fn $name(app: TestApp)` into two tests, `$name::sqlite` and `$name::postgres`,
+/// each over a fresh database of its backend; the optional second argument adjusts the server
+/// configuration. Without PostgreSQL configured at build time the postgres test is ignored,
+/// never silently passed.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident) => {
+        $crate::backend_test!($name, |_| {});
+    };
+    ($name:ident, $configure:expr) => {
+        mod $name {
+            // `$configure` names things of the test file.
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::common::run_on($crate::common::Backend::Sqlite, $configure, super::$name)
+                    .await;
+            }
+
+            #[tokio::test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            async fn postgres() {
+                $crate::common::run_on($crate::common::Backend::Postgres, $configure, super::$name)
+                    .await;
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
 }
 
-/// Like [`on_each_backend`], with a chance to adjust the server configuration.
-pub async fn on_each_backend_with<C, F, Fut>(configure: C, test: F)
+/// Turns `async fn $name(admin_url: String)` (or a plain `fn`) into the test `$name::postgres`
+/// for what only PostgreSQL can show; ignored like every postgres test without PostgreSQL.
+#[macro_export]
+macro_rules! postgres_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            async fn postgres() {
+                super::$name($crate::common::postgres_admin_url()).await;
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
+    (fn $name:ident) => {
+        mod $name {
+            #[test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            fn postgres() {
+                super::$name($crate::common::postgres_admin_url());
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
+}
+
+/// Runs `test` on a fresh app over a fresh database of `backend`.
+pub async fn run_on<C, F, Fut>(backend: Backend, configure: C, test: F)
 where
     C: Fn(&mut ServeConfig),
-    F: Fn(TestApp) -> Fut,
+    F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}/karvon.db", dir.path().display()))
-        .expect("sqlite url");
-    let app = spawn(sqlite, Backend::Sqlite, &configure).await;
-    let handle = app.handle.clone();
-    test(app).await;
-    handle.stop(false).await;
-
-    match std::env::var("KARVON_TEST_POSTGRES_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            let database = PostgresDatabase::create(&admin_url);
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = DatabaseUrl::parse(&format!("sqlite://{}/karvon.db", dir.path().display()))
+                .expect("sqlite url");
+            let app = spawn(url, Backend::Sqlite, &configure).await;
+            let handle = app.handle.clone();
+            test(app).await;
+            handle.stop(false).await;
+        }
+        Backend::Postgres => {
+            let database = PostgresDatabase::create(&postgres_admin_url());
             let mut app = spawn(database.url.clone(), Backend::Postgres, &configure).await;
             app.postgres = Some((database.admin_url.clone(), database.name.clone()));
             let handle = app.handle.clone();
             test(app).await;
             handle.stop(false).await;
-            drop(database);
-            record_postgres_run();
         }
-        _ => assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
-        ),
     }
 }
 
-/// Appends a line to `KARVON_TEST_PG_MARKER`, so CI can prove the PostgreSQL tests ran.
-fn record_postgres_run() {
-    if let Ok(path) = std::env::var("KARVON_TEST_PG_MARKER") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{}", std::thread::current().name().unwrap_or("test"));
-        }
+/// `KARVON_TEST_POSTGRES_URL`; a postgres test that runs without it fails rather than passes.
+pub fn postgres_admin_url() -> String {
+    match std::env::var("KARVON_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("KARVON_TEST_POSTGRES_URL is unset: PostgreSQL tests cannot run"),
     }
+}
+
+/// Appends the test's path (`binary::test::postgres`) to `KARVON_TEST_PG_MARKER`, so CI can
+/// check that every PostgreSQL test it lists really ran.
+pub fn record_postgres_run(test_module: &str) {
+    let Ok(path) = std::env::var("KARVON_TEST_PG_MARKER") else {
+        return;
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open KARVON_TEST_PG_MARKER");
+    writeln!(file, "{test_module}::postgres").expect("write KARVON_TEST_PG_MARKER");
 }
 
 /// A PostgreSQL database created for one test and dropped afterwards (even when it fails).
