@@ -106,7 +106,7 @@ fn sqlite_schema(conn: &mut SqliteConnection) -> Schema {
 
 /// Migrates a fresh database of each backend and returns both schemas.
 fn migrated_schemas(admin_url: &str) -> (Schema, Schema, PostgresDatabase) {
-    let database = PostgresDatabase::create(admin_url);
+    let database = PostgresDatabase::create_empty(admin_url);
     let mut pg = establish(&database.url);
     karvon::db::run_migrations(&mut pg).expect("postgres migrations");
     let DbConnection::Postgresql(pg) = &mut pg else {
@@ -181,7 +181,7 @@ fn karvon_migrate_twice_applies_nothing_the_second_time_on_sqlite() {
 
 postgres_test!(fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres);
 fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres(admin_url: String) {
-    let database = PostgresDatabase::create(&admin_url);
+    let database = PostgresDatabase::create_empty(&admin_url);
     let DatabaseUrl::Postgres(url) = &database.url else {
         unreachable!()
     };

@@ -661,6 +661,6 @@ fn existing_subjects_move_to_the_subjects_table_and_back_on_sqlite() {
 
 postgres_test!(fn existing_subjects_move_to_the_subjects_table_and_back);
 fn existing_subjects_move_to_the_subjects_table_and_back(admin_url: String) {
-    let database = common::PostgresDatabase::create(&admin_url);
+    let database = common::PostgresDatabase::create_empty(&admin_url);
     check_the_subject_migration(&database.url);
 }

@@ -8,6 +8,7 @@ pub mod world;
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::OnceLock;
 
 use diesel::prelude::*;
 use karvon::config::ServeConfig;
@@ -167,11 +168,18 @@ pub struct PostgresDatabase {
 }
 
 impl PostgresDatabase {
+    /// A fresh database cloned from the migrated template of this checkout's migrations.
     pub fn create(admin_url: &str) -> Self {
+        let template = migrated_template(admin_url);
+        Self::create_with(admin_url, &format!("TEMPLATE {template}"))
+    }
+
+    /// A fresh, empty database (nothing migrated), for tests of the migrations themselves.
+    pub fn create_empty(admin_url: &str) -> Self {
         Self::create_with(admin_url, "")
     }
 
-    /// With `CREATE DATABASE` options, e.g. another default collation.
+    /// An unmigrated database with `CREATE DATABASE` options, e.g. another default collation.
     pub fn create_with(admin_url: &str, options: &str) -> Self {
         let name = format!("karvon_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin =
@@ -179,16 +187,103 @@ impl PostgresDatabase {
         diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
             .execute(&mut admin)
             .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url");
         Self {
+            url: database_url(admin_url, &name),
             admin_url: admin_url.to_owned(),
             name,
-            url,
         }
     }
+}
+
+fn database_url(admin_url: &str, name: &str) -> DatabaseUrl {
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url")
+}
+
+/// The name of a database holding every PostgreSQL migration and nothing else, migrated once per
+/// test binary. Its name carries a hash of the migrations, so checkouts with other migrations
+/// sharing the server get their own; an advisory lock lets one binary build it while the
+/// binaries running alongside wait.
+fn migrated_template(admin_url: &str) -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("karvon_template_{}", migrations_hash());
+        let mut admin =
+            PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL");
+        diesel::sql_query("SELECT pg_advisory_lock(hashtext('karvon test template'))")
+            .execute(&mut admin)
+            .expect("lock the template");
+        if !database_exists(&mut admin, &name) {
+            build_template(&mut admin, admin_url, &name);
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtext('karvon test template'))")
+            .execute(&mut admin)
+            .expect("unlock the template");
+        name
+    })
+}
+
+/// Migrates under a temporary name and renames when done, so a run killed half-way never
+/// leaves a half-migrated template behind.
+fn build_template(admin: &mut PgConnection, admin_url: &str, name: &str) {
+    let building = format!("{name}_building");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+        format!("CREATE DATABASE {building}"),
+    ] {
+        diesel::sql_query(sql).execute(admin).expect("template");
+    }
+    karvon::db::run_migrations(&mut establish(&database_url(admin_url, &building)))
+        .expect("migrate the template");
+    diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+        .execute(admin)
+        .expect("name the template");
+}
+
+fn database_exists(admin: &mut PgConnection, name: &str) -> bool {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(admin)
+    .expect("look the template up")
+}
+
+/// A short hash of the PostgreSQL migrations (paths and contents).
+fn migrations_hash() -> String {
+    use sha2::{Digest, Sha256};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("migrations dir") {
+            let path = entry.expect("migrations entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update([0]);
+        hasher.update(std::fs::read(&file).expect("migration file"));
+        hasher.update([0]);
+    }
+    format!("{:x}", hasher.finalize())[..16].to_owned()
 }
 
 impl Drop for PostgresDatabase {
