@@ -8,8 +8,8 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::care::*;
-use common::TestApp;
+use common::world::*;
+use common::{expect, id, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -146,11 +146,11 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
             ),
         ),
         Endpoint::ReadReferral => {
-            let id = id_of(&fresh_referral().await);
+            let id = id(&fresh_referral().await);
             (Method::GET, format!("/api/v1/referrals/{id}"), None)
         }
         Endpoint::TransitionReferral => {
-            let id = id_of(&fresh_referral().await);
+            let id = id(&fresh_referral().await);
             (
                 Method::POST,
                 format!("/api/v1/referrals/{id}/transitions"),
@@ -163,11 +163,11 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
             Some(json!({"due_at": rfc3339(Utc::now() + Duration::days(2)), "kind": "call"})),
         ),
         Endpoint::ReadFollowUp => {
-            let id = id_of(&fresh_follow_up().await);
+            let id = id(&fresh_follow_up().await);
             (Method::GET, format!("/api/v1/follow-ups/{id}"), None)
         }
         Endpoint::UpdateFollowUp => {
-            let id = id_of(&fresh_follow_up().await);
+            let id = id(&fresh_follow_up().await);
             (
                 Method::PATCH,
                 format!("/api/v1/follow-ups/{id}"),
@@ -175,7 +175,7 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
             )
         }
         Endpoint::CompleteFollowUp | Endpoint::CancelFollowUp | Endpoint::MissFollowUp => {
-            let id = id_of(&fresh_follow_up().await);
+            let id = id(&fresh_follow_up().await);
             let (action, body) = match endpoint {
                 Endpoint::CompleteFollowUp => ("complete", json!({"outcome": "done"})),
                 Endpoint::CancelFollowUp => ("cancel", json!({"reason": "not needed"})),
@@ -194,7 +194,7 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
         ),
         Endpoint::ForceClose | Endpoint::PlainClose => {
             // Force: a case with a scheduled follow-up; plain: a case with nothing open.
-            let case = fresh_case().await;
+            let case = id(&fresh_case().await);
             let force = matches!(endpoint, Endpoint::ForceClose);
             if force {
                 schedule(app, owner, &case, Utc::now() + Duration::days(1), None).await;
@@ -270,17 +270,15 @@ backend_test!(lists_show_each_role_only_what_is_in_scope);
 async fn lists_show_each_role_only_what_is_in_scope(app: TestApp) {
     let care = Care::new(&app).await;
     let owner = &care.counsellor.token;
-    let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
-    let follow_up = id_of(
-        &schedule(
-            &app,
-            owner,
-            &care.case_id,
-            Utc::now() + Duration::days(1),
-            None,
-        )
-        .await,
-    );
+    let referral = id(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
+    let follow_up = id(&schedule(
+        &app,
+        owner,
+        &care.case_id,
+        Utc::now() + Duration::days(1),
+        None,
+    )
+    .await);
     let tokens = tokens(&app, &care);
     let see = |seen: bool, id: &str| if seen { vec![id.to_owned()] } else { vec![] };
     for (column, token) in tokens.iter().enumerate() {
@@ -349,17 +347,15 @@ backend_test!(reassigning_a_case_moves_its_referrals_and_follow_ups_with_it);
 async fn reassigning_a_case_moves_its_referrals_and_follow_ups_with_it(app: TestApp) {
     let care = Care::new(&app).await;
     let owner = &care.counsellor.token;
-    let referral = id_of(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
-    let follow_up = id_of(
-        &schedule(
-            &app,
-            owner,
-            &care.case_id,
-            Utc::now() + Duration::days(1),
-            Some(&care.supervisor.id),
-        )
-        .await,
-    );
+    let referral = id(&refer(&app, owner, &care.case_id, &care.global_provider, None).await);
+    let follow_up = id(&schedule(
+        &app,
+        owner,
+        &care.case_id,
+        Utc::now() + Duration::days(1),
+        Some(&care.supervisor.id),
+    )
+    .await);
     expect(
         app.post(
             &format!("/api/v1/cases/{}/assign", care.case_id),

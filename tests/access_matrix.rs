@@ -5,9 +5,10 @@
 
 mod common;
 
+use common::{expect, id};
+
 use common::world::{
-    all_ids, anonymous, expect, for_migrant, id, log, migrant_body, on_case, open_case, register,
-    sorted, World,
+    all_ids, anonymous, for_migrant, log, migrant_body, on_case, open_case, register, sorted, World,
 };
 use common::TestApp;
 use diesel::prelude::*;
@@ -216,11 +217,25 @@ async fn fill(app: &TestApp, world: &World, text: &str) -> String {
         text = text.replace("{fresh_migrant}", &id(&migrant));
     }
     if text.contains("{fresh_case}") {
-        let case = open_case(app, supervisor, &world.migrant, Some(&world.counsellor.id)).await;
+        let case = open_case(
+            app,
+            supervisor,
+            &world.migrant,
+            "normal",
+            Some(&world.counsellor.id),
+        )
+        .await;
         text = text.replace("{fresh_case}", &id(&case));
     }
     if text.contains("{closed_case}") {
-        let case = open_case(app, supervisor, &world.migrant, Some(&world.counsellor.id)).await;
+        let case = open_case(
+            app,
+            supervisor,
+            &world.migrant,
+            "normal",
+            Some(&world.counsellor.id),
+        )
+        .await;
         common::world::close_case(app, supervisor, &id(&case)).await;
         text = text.replace("{closed_case}", &id(&case));
     }
@@ -321,13 +336,20 @@ async fn scope(app: &TestApp) -> Scope {
     let world = World::build(app).await;
     let supervisor = &world.supervisor.token;
     let walk_in = id(&register(app, supervisor, migrant_body("Zarina", "Karimova")).await);
-    let colleague_case = id(&open_case(app, supervisor, &walk_in, Some(&world.colleague.id)).await);
+    let colleague_case = id(&open_case(
+        app,
+        supervisor,
+        &walk_in,
+        "normal",
+        Some(&world.colleague.id),
+    )
+    .await);
     let colleague_anonymous = id(&log(app, &world.colleague.token, anonymous()).await);
     let supervisor_on_case = id(&log(app, supervisor, on_case(&world.case)).await);
     let supervisor_for_walk_in = id(&log(app, supervisor, for_migrant(&walk_in)).await);
     let other = &world.other_supervisor.token;
     let other_migrant = id(&register(app, other, migrant_body("Gulru", "Jabborzoda")).await);
-    let other_case = id(&open_case(app, other, &other_migrant, None).await);
+    let other_case = id(&open_case(app, other, &other_migrant, "normal", None).await);
     let other_consultation = id(&log(app, other, on_case(&other_case)).await);
     Scope {
         world,

@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use common::care::*;
-use common::{problem, TestApp};
+use common::world::*;
+use common::{expect, id, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -58,36 +58,36 @@ async fn seed(app: &TestApp) -> Seeded {
 
     // Counsellor: open cases normal (the fixture's), high, high, urgent; one closed (low).
     let m = &care.migrant_id;
-    let high1 = open_case(app, coun, m, "high", None).await;
-    let high2 = open_case(app, coun, m, "high", None).await;
-    let urgent = open_case(app, coun, m, "urgent", None).await;
-    let closed = open_case(app, coun, m, "low", None).await;
+    let high1 = id(&open_case(app, coun, m, "high", None).await);
+    let high2 = id(&open_case(app, coun, m, "high", None).await);
+    let urgent = id(&open_case(app, coun, m, "urgent", None).await);
+    let closed = id(&open_case(app, coun, m, "low", None).await);
     app.set_case_opened_at(&care.case_id, now - Duration::days(20));
     app.set_case_opened_at(&high1, now - Duration::days(40));
     app.set_case_opened_at(&high2, now - Duration::days(5));
     app.set_case_opened_at(&urgent, now - Duration::days(1));
     app.set_case_opened_at(&closed, now - Duration::days(100));
     // Colleague: open low and normal, assigned by the supervisor.
-    let low_b = open_case(app, sup, m, "low", Some(&care.colleague.id)).await;
-    let normal_b = open_case(app, sup, m, "normal", Some(&care.colleague.id)).await;
+    let low_b = id(&open_case(app, sup, m, "low", Some(&care.colleague.id)).await);
+    let normal_b = id(&open_case(app, sup, m, "normal", Some(&care.colleague.id)).await);
     app.set_case_opened_at(&low_b, now - Duration::days(10));
     app.set_case_opened_at(&normal_b, now - Duration::days(3));
 
     // Follow-ups. Counsellor: 2 overdue, 1 future, 1 past due but done.
     for _ in 0..2 {
-        let f = id_of(&schedule(app, coun, &care.case_id, later, None).await);
+        let f = id(&schedule(app, coun, &care.case_id, later, None).await);
         app.set_follow_up_due(&f, now - Duration::days(2));
     }
     schedule(app, coun, &high1, later, None).await;
-    let done = id_of(&schedule(app, coun, &high1, later, None).await);
+    let done = id(&schedule(app, coun, &high1, later, None).await);
     end_follow_up(app, coun, &done).await;
     app.set_follow_up_due(&done, now - Duration::days(2));
     // The supervisor is assigned one overdue call on the counsellor's case: theirs, not the
     // counsellor's.
-    let f = id_of(&schedule(app, coun, &high2, later, Some(&care.supervisor.id)).await);
+    let f = id(&schedule(app, coun, &high2, later, Some(&care.supervisor.id)).await);
     app.set_follow_up_due(&f, now - Duration::hours(3));
     // Colleague: 1 overdue; 1 due soon (not overdue).
-    let f = id_of(&schedule(app, coll, &low_b, later, None).await);
+    let f = id(&schedule(app, coll, &low_b, later, None).await);
     app.set_follow_up_due(&f, now - Duration::days(1));
     schedule(app, coll, &low_b, Utc::now() + Duration::hours(2), None).await;
 
@@ -96,7 +96,7 @@ async fn seed(app: &TestApp) -> Seeded {
     referral_in(app, coun, &care.case_id, p, "pending", yesterday).await; // open, overdue
     referral_in(app, coun, &high1, p, "sent", yesterday).await; // open, overdue
     let aged = referral_in(app, coun, &high1, p, "sent", next_week).await; // open, overdue
-    app.set_referral_expected(&id_of(&aged), today() - Duration::days(9));
+    app.set_referral_expected(&id(&aged), today() - Duration::days(9));
     referral_in(app, coun, &care.case_id, p, "accepted", yesterday).await; // open only
     referral_in(app, coun, &care.case_id, p, "pending", next_week).await; // open only
     referral_in(app, coun, &care.case_id, p, "completed", yesterday).await;
@@ -140,7 +140,7 @@ async fn seed(app: &TestApp) -> Seeded {
     let leaver = app
         .create_staff("coun.leaver", "counsellor", Some(&care.centre))
         .await;
-    let leavers_case = open_case(app, sup, m, "urgent", Some(&leaver.id)).await;
+    let leavers_case = id(&open_case(app, sup, m, "urgent", Some(&leaver.id)).await);
     close(app, sup, &leavers_case).await;
     let path = format!("/api/v1/users/{}", leaver.id);
     let etag = app.etag(&path, &app.admin).await;

@@ -5,10 +5,10 @@ mod common;
 
 use chrono::{Duration, SecondsFormat, Utc};
 use common::world::{
-    all_ids, close_case, consultation_details, etag, expect, id, log, migrant_body, on_case,
-    open_case, register, sorted, World,
+    all_ids, close_case, consultation_details, log, migrant_body, on_case, open_case, register,
+    sorted, World,
 };
-use common::{problem, TestApp};
+use common::{error_fields, etag, expect, id, problem, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{case_events, cases};
 use reqwest::StatusCode;
@@ -16,15 +16,6 @@ use serde_json::{json, Value};
 
 fn case_count(app: &TestApp) -> i64 {
     cases::table.count().get_result(&mut app.db()).unwrap()
-}
-
-fn error_fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn case_path(case: &str) -> String {
@@ -78,7 +69,14 @@ async fn a_counsellor_cannot_open_a_case_for_someone_else(app: TestApp) {
 backend_test!(a_supervisor_assigns_a_new_case_to_an_active_counsellor);
 async fn a_supervisor_assigns_a_new_case_to_an_active_counsellor(app: TestApp) {
     let w = World::build(&app).await;
-    let case = open_case(&app, &w.supervisor.token, &w.migrant, Some(&w.colleague.id)).await;
+    let case = open_case(
+        &app,
+        &w.supervisor.token,
+        &w.migrant,
+        "normal",
+        Some(&w.colleague.id),
+    )
+    .await;
     assert_eq!(case["assigned_to"], w.colleague.id.as_str());
     assert_eq!(case["opened_by"], w.supervisor.id.as_str());
     let read = app.get(&case_path(&id(&case)), &w.colleague.token).await;
@@ -187,7 +185,7 @@ async fn case_list_filters_by_status_priority_assignee_and_migrant(app: TestApp)
     let w = World::build(&app).await;
     let sup = &w.supervisor.token;
     let other = id(&register(&app, sup, migrant_body("Zarina", "Karimova")).await);
-    let urgent = id(&open_case(&app, sup, &other, Some(&w.colleague.id)).await);
+    let urgent = id(&open_case(&app, sup, &other, "normal", Some(&w.colleague.id)).await);
     let urgent_response = app
         .patch(
             &case_path(&urgent),
@@ -197,7 +195,7 @@ async fn case_list_filters_by_status_priority_assignee_and_migrant(app: TestApp)
         )
         .await;
     expect(urgent_response, StatusCode::OK, "set priority").await;
-    let closed = id(&open_case(&app, sup, &w.migrant, Some(&w.counsellor.id)).await);
+    let closed = id(&open_case(&app, sup, &w.migrant, "normal", Some(&w.counsellor.id)).await);
     close_case(&app, sup, &closed).await;
     let all = sorted(vec![w.case.clone(), urgent.clone(), closed.clone()]);
 
@@ -251,7 +249,7 @@ async fn case_list_filters_by_opening_and_update_time(app: TestApp) {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let between = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let later = id(&open_case(&app, sup, &w.migrant, Some(&w.counsellor.id)).await);
+    let later = id(&open_case(&app, sup, &w.migrant, "normal", Some(&w.counsellor.id)).await);
 
     let after = format!("opened_after={}", timestamp(between));
     assert_eq!(listed(&app, sup, &after).await, vec![later.clone()]);
@@ -551,7 +549,7 @@ async fn the_timeline_lists_consultations_and_case_events_in_order_across_pages(
     same_time.sort();
     let day_before = id(&log(&app, sup, consultation_at(&w.case, 24)).await);
     // A consultation on another case stays out.
-    let other_case = id(&open_case(&app, sup, &w.migrant, Some(&w.colleague.id)).await);
+    let other_case = id(&open_case(&app, sup, &w.migrant, "normal", Some(&w.colleague.id)).await);
     log(&app, sup, consultation_at(&other_case, 2)).await;
     app.post(
         &format!("{}/assign", case_path(&w.case)),

@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::care::*;
-use common::{problem, Backend, TestApp};
+use common::world::*;
+use common::{expect, id, problem, Backend, TestApp};
 use diesel::connection::SimpleConnection;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,9 +27,9 @@ async fn seed_open_work(app: &TestApp, care: &Care) -> OpenWork {
     let token = &care.counsellor.token;
     let c = &care.case_id;
     let p = &care.global_provider;
-    let first = id_of(&schedule(app, token, c, in_days(1), None).await);
-    let second = id_of(&schedule(app, token, c, in_days(2), Some(&care.colleague.id)).await);
-    let done = id_of(&schedule(app, token, c, in_days(1), None).await);
+    let first = id(&schedule(app, token, c, in_days(1), None).await);
+    let second = id(&schedule(app, token, c, in_days(2), Some(&care.colleague.id)).await);
+    let done = id(&schedule(app, token, c, in_days(1), None).await);
     expect(
         app.post(
             &format!("/api/v1/follow-ups/{done}/complete"),
@@ -44,9 +44,9 @@ async fn seed_open_work(app: &TestApp, care: &Care) -> OpenWork {
     let mut open = Vec::new();
     for status in ["pending", "sent", "accepted"] {
         let referral = referral_in(app, token, c, p, status, None).await;
-        open.push((id_of(&referral), status.to_owned()));
+        open.push((id(&referral), status.to_owned()));
     }
-    let completed = id_of(&referral_in(app, token, c, p, "completed", None).await);
+    let completed = id(&referral_in(app, token, c, p, "completed", None).await);
     OpenWork {
         scheduled: vec![first, second],
         done,
@@ -135,7 +135,8 @@ async fn a_counsellor_may_not_force_a_close(app: TestApp) {
     assert_eq!(snapshot(&app, &care, &work), before);
 
     // Even on a case with nothing open, `force` is a supervisor's word.
-    let other_case = open_case(&app, &care.counsellor.token, &care.migrant_id, "low", None).await;
+    let other_case =
+        id(&open_case(&app, &care.counsellor.token, &care.migrant_id, "low", None).await);
     let response = app
         .post(
             &format!("/api/v1/cases/{other_case}/close"),
@@ -307,7 +308,7 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
     let call = schedule(&app, token, c, in_days(0) - Duration::hours(12), None).await;
     expect(
         app.post(
-            &format!("/api/v1/follow-ups/{}/complete", id_of(&call)),
+            &format!("/api/v1/follow-ups/{}/complete", id(&call)),
             token,
             json!({"outcome": "She is fine"}),
         )
@@ -360,18 +361,18 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
             other => panic!("unexpected kind {other}"),
         })
         .collect();
-    let r = id_of(&referral);
+    let r = id(&referral);
     assert_eq!(
         summary,
         [
-            format!("consultation {}", id_of(&consultation)),
-            format!("follow-up {} done", id_of(&call)),
+            format!("consultation {}", id(&consultation)),
+            format!("follow-up {} done", id(&call)),
             "case opened".to_owned(),
             format!("referral {r} pending"),
             format!("referral {r} sent"),
             format!("referral {r} cancelled"),
             "case closed".to_owned(),
-            format!("follow-up {} cancelled", id_of(&visit)),
+            format!("follow-up {} cancelled", id(&visit)),
         ]
     );
     let times: Vec<DateTime<Utc>> = items

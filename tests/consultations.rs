@@ -5,10 +5,10 @@ mod common;
 
 use chrono::{Duration, SecondsFormat, Utc};
 use common::world::{
-    all_ids, anonymous, consultation_details, etag, expect, for_migrant, id, log, migrant_body,
-    on_case, open_case, register, sorted, World,
+    all_ids, anonymous, consultation_details, for_migrant, log, migrant_body, on_case, open_case,
+    register, sorted, World,
 };
-use common::{problem, TestApp};
+use common::{error_fields, etag, expect, id, problem, TestApp};
 use diesel::prelude::*;
 use karvon::consultations::model::{AgeBand, Consultation};
 use karvon::db::schema::{consultation_topics, consultations};
@@ -37,15 +37,6 @@ fn consultation_count(app: &TestApp) -> i64 {
         .count()
         .get_result(&mut app.db())
         .unwrap()
-}
-
-fn error_fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn refused(app: &TestApp, token: &str, body: Value, status: StatusCode, field: &str) {
@@ -528,7 +519,14 @@ async fn after_reassignment_both_the_author_and_the_new_counsellor_read_a_consul
     app: TestApp,
 ) {
     let w = World::build(&app).await;
-    let case = id(&open_case(&app, &w.supervisor.token, &w.migrant, Some(&w.colleague.id)).await);
+    let case = id(&open_case(
+        &app,
+        &w.supervisor.token,
+        &w.migrant,
+        "normal",
+        Some(&w.colleague.id),
+    )
+    .await);
     let mine = id(&log(&app, &w.colleague.token, on_case(&case)).await);
     app.post(
         &format!("/api/v1/cases/{case}/assign"),

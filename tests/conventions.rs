@@ -7,10 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use chrono::{Duration, SecondsFormat, Utc};
-use common::world::{
-    anonymous, expect, field_of_items, id, log, migrant_body, open_case, register, World,
-};
-use common::{problem, TestApp};
+use common::world::{anonymous, field_of_items, log, migrant_body, open_case, register, World};
+use common::{expect, id, problem, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{cases, consultations, migrants};
 use reqwest::StatusCode;
@@ -242,13 +240,13 @@ async fn case_pages_visit_every_row_once_under_concurrent_inserts(app: TestApp) 
     let sup = &w.supervisor.token;
     let mut originals = vec![w.case.clone()];
     for _ in 0..6 {
-        originals.push(id(&open_case(&app, sup, &w.migrant, None).await));
+        originals.push(id(&open_case(&app, sup, &w.migrant, "normal", None).await));
     }
     let seen = walk_while_inserting(&app, sup, "/api/v1/cases", |_| {
         let app = &app;
         let migrant = w.migrant.clone();
         async move {
-            open_case(app, sup, &migrant, None).await;
+            open_case(app, sup, &migrant, "normal", None).await;
         }
     })
     .await;
@@ -298,7 +296,7 @@ async fn every_list_has_items_and_next_cursor(app: TestApp) {
     // A second row in every list, so that a page of one has a next page.
     let sup = &w.supervisor.token;
     register(&app, sup, migrant_body("Zarina", "Karimova")).await;
-    open_case(&app, sup, &w.migrant, None).await;
+    open_case(&app, sup, &w.migrant, "normal", None).await;
     log(&app, sup, anonymous()).await;
     for path in lists(&w) {
         let first = expect(

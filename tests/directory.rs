@@ -3,24 +3,10 @@
 
 mod common;
 
-use common::care::*;
-use common::{problem, TestApp};
+use common::world::*;
+use common::{error_fields, expect, id, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn field_names(problem: &Value) -> Vec<String> {
-    let mut fields: Vec<String> = problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    fields.sort();
-    fields
-}
 
 fn provider_count(app: &TestApp) -> i64 {
     use diesel::prelude::*;
@@ -70,7 +56,7 @@ async fn an_admin_creates_a_global_entry_with_every_field(app: TestApp) {
     assert_eq!(created["active"], true);
     assert_eq!(created["accepts_referrals"], true);
     assert_eq!(created["version"], 1);
-    let id = id_of(&created);
+    let id = id(&created);
     let read = expect(
         app.get(&format!("/api/v1/service-providers/{id}"), &app.admin)
             .await,
@@ -284,7 +270,7 @@ async fn the_directory_is_filtered_by_kind_city_language_referrals_activity_and_
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         let problem = problem(response).await;
         if query.starts_with("language") {
-            assert_eq!(field_names(&problem), [field]);
+            assert_eq!(error_fields(&problem), [field]);
         }
     }
 }
@@ -380,7 +366,7 @@ async fn only_the_manager_updates_an_entry_with_if_match(app: TestApp) {
                 &care.counsellor.token,
             )
             .await;
-        assert!(found.contains(&id_of(&read)));
+        assert!(found.contains(&id(&read)));
     }
     let found = app
         .list_ids(
@@ -423,7 +409,11 @@ async fn invalid_contact_details_are_named(app: TestApp) {
             .post("/api/v1/service-providers", &care.supervisor.token, body)
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields}");
-        assert_eq!(field_names(&problem(response).await), *expected, "{fields}");
+        assert_eq!(
+            error_fields(&problem(response).await),
+            *expected,
+            "{fields}"
+        );
     }
     assert_eq!(provider_count(&app), count);
 
@@ -434,7 +424,11 @@ async fn invalid_contact_details_are_named(app: TestApp) {
             .patch(&path, &care.supervisor.token, "\"1\"", fields.clone())
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields}");
-        assert_eq!(field_names(&problem(response).await), *expected, "{fields}");
+        assert_eq!(
+            error_fields(&problem(response).await),
+            *expected,
+            "{fields}"
+        );
     }
     let read = expect(
         app.get(&path, &care.supervisor.token).await,

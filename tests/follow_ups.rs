@@ -4,23 +4,11 @@
 mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::care::*;
-use common::{problem, TestApp};
+use common::world::*;
+use common::{error_fields, expect, id, problem, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn follow_up_count(app: &TestApp, case_id: &str) -> i64 {
     use karvon::db::schema::follow_ups;
@@ -52,7 +40,7 @@ async fn a_follow_up_is_assigned_to_the_case_counsellor_by_default(app: TestApp)
     assert_eq!(created["overdue"], false);
     assert_eq!(created["outcome"], Value::Null);
     assert_eq!(created["version"], 1);
-    let id = id_of(&created);
+    let id = id(&created);
     assert_eq!(app.audit_actions(&id), ["follow_up.create"]);
     let (status, outcome, version) = app.stored_follow_up(&id);
     assert_eq!((status.as_str(), outcome, version), ("scheduled", None, 1));
@@ -117,7 +105,7 @@ async fn only_active_staff_of_the_centre_can_be_assigned(app: TestApp) {
         .await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{who}");
         assert_eq!(
-            field_names(&problem(response).await),
+            error_fields(&problem(response).await),
             ["assigned_to"],
             "{who}"
         );
@@ -134,7 +122,7 @@ async fn only_active_staff_of_the_centre_can_be_assigned(app: TestApp) {
         )
         .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(field_names(&problem(response).await), ["due_at"]);
+        assert_eq!(error_fields(&problem(response).await), ["due_at"]);
     }
     assert_eq!(follow_up_count(&app, &care.case_id), 0);
 }
@@ -146,7 +134,7 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id(app: TestApp) {
     // One clock reading for every due time, so comparisons cannot straddle a second.
     let base = in_days(0);
     let in_days = |days: i64| base + Duration::days(days);
-    let second_case = open_case(&app, token, &care.migrant_id, "high", None).await;
+    let second_case = id(&open_case(&app, token, &care.migrant_id, "high", None).await);
     let day3 = schedule(&app, token, &care.case_id, in_days(3), None).await;
     let day1_a = schedule(&app, token, &second_case, in_days(1), None).await;
     let day2 = schedule(&app, token, &care.case_id, in_days(2), None).await;
@@ -160,9 +148,9 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id(app: TestApp) {
     )
     .await;
     // Equal due times are ordered by id (the order of creation).
-    let mut tie = [id_of(&day1_a), id_of(&day1_b)];
+    let mut tie = [id(&day1_a), id(&day1_b)];
     tie.sort();
-    let expected = vec![tie[0].clone(), tie[1].clone(), id_of(&day2), id_of(&day3)];
+    let expected = vec![tie[0].clone(), tie[1].clone(), id(&day2), id(&day3)];
     let agenda = app
         .list_ids("/api/v1/follow-ups?assigned_to=me", token)
         .await;
@@ -179,12 +167,12 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id(app: TestApp) {
     // colleague.
     let all = app.list_ids("/api/v1/follow-ups", token).await;
     assert_eq!(all.len(), 5);
-    assert!(all.contains(&id_of(&colleague_s)));
+    assert!(all.contains(&id(&colleague_s)));
     // The colleague's agenda holds just theirs (it is not their case, but their job).
     let theirs = app
         .list_ids("/api/v1/follow-ups?assigned_to=me", &care.colleague.token)
         .await;
-    assert_eq!(theirs, [id_of(&colleague_s)]);
+    assert_eq!(theirs, [id(&colleague_s)]);
 
     // Pages follow the same order.
     let first = expect(
@@ -217,7 +205,7 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id(app: TestApp) {
     // status: done ones leave the scheduled agenda.
     expect(
         app.post(
-            &format!("/api/v1/follow-ups/{}/complete", id_of(&day2)),
+            &format!("/api/v1/follow-ups/{}/complete", id(&day2)),
             token,
             json!({"outcome": "Called; the contract was signed"}),
         )
@@ -229,36 +217,34 @@ async fn the_agenda_lists_my_follow_ups_by_due_time_then_id(app: TestApp) {
     let scheduled = app
         .list_ids("/api/v1/follow-ups?assigned_to=me&status=scheduled", token)
         .await;
-    assert_eq!(scheduled, [tie[0].clone(), tie[1].clone(), id_of(&day3)]);
+    assert_eq!(scheduled, [tie[0].clone(), tie[1].clone(), id(&day3)]);
     let done = app
         .list_ids("/api/v1/follow-ups?assigned_to=me&status=done", token)
         .await;
-    assert_eq!(done, [id_of(&day2)]);
+    assert_eq!(done, [id(&day2)]);
     let on_second = app
         .list_ids(&format!("/api/v1/follow-ups?case_id={second_case}"), token)
         .await;
-    assert_eq!(on_second, [id_of(&day1_a)]);
+    assert_eq!(on_second, [id(&day1_a)]);
 }
 
 backend_test!(overdue_means_scheduled_and_past_due);
 async fn overdue_means_scheduled_and_past_due(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
-    let slipped = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let slipped_longer = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let done_late = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let cancelled_late = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let future = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let colleague_late = id_of(
-        &schedule(
-            &app,
-            token,
-            &care.case_id,
-            in_days(2),
-            Some(&care.colleague.id),
-        )
-        .await,
-    );
+    let slipped = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let slipped_longer = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let done_late = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let cancelled_late = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let future = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let colleague_late = id(&schedule(
+        &app,
+        token,
+        &care.case_id,
+        in_days(2),
+        Some(&care.colleague.id),
+    )
+    .await);
     expect(
         app.post(
             &format!("/api/v1/follow-ups/{done_late}/complete"),
@@ -357,7 +343,7 @@ async fn complete_cancel_and_miss_end_a_follow_up_once(app: TestApp) {
         ),
     ];
     for (action, field, text, status, audit) in endings {
-        let id = id_of(&schedule(&app, token, &care.case_id, in_days(1), None).await);
+        let id = id(&schedule(&app, token, &care.case_id, in_days(1), None).await);
         let path = format!("/api/v1/follow-ups/{id}/{action}");
         // The text is required.
         for body in [json!({}), json!({ field: "  " })] {
@@ -368,7 +354,7 @@ async fn complete_cancel_and_miss_end_a_follow_up_once(app: TestApp) {
                 "{action} {body}"
             );
             if body != json!({}) {
-                assert_eq!(field_names(&problem(response).await), [field]);
+                assert_eq!(error_fields(&problem(response).await), [field]);
             }
         }
         assert_eq!(app.stored_follow_up(&id), ("scheduled".into(), None, 1));
@@ -440,7 +426,7 @@ async fn rescheduling_needs_the_current_version(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
     let created = schedule(&app, token, &care.case_id, in_days(1), None).await;
-    let id = id_of(&created);
+    let id = id(&created);
     let path = format!("/api/v1/follow-ups/{id}");
     assert_eq!(app.etag(&path, token).await, "\"1\"");
 
@@ -496,7 +482,7 @@ async fn rescheduling_needs_the_current_version(app: TestApp) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(field_names(&problem(response).await), ["assigned_to"]);
+    assert_eq!(error_fields(&problem(response).await), ["assigned_to"]);
     let response = app
         .patch(
             &path,
@@ -536,9 +522,9 @@ backend_test!(the_agenda_syncs_with_updated_since);
 async fn the_agenda_syncs_with_updated_since(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
-    let old = id_of(&schedule(&app, token, &care.case_id, in_days(1), None).await);
-    let changed = id_of(&schedule(&app, token, &care.case_id, in_days(2), None).await);
-    let new = id_of(&schedule(&app, token, &care.case_id, in_days(3), None).await);
+    let old = id(&schedule(&app, token, &care.case_id, in_days(1), None).await);
+    let changed = id(&schedule(&app, token, &care.case_id, in_days(2), None).await);
+    let new = id(&schedule(&app, token, &care.case_id, in_days(3), None).await);
     {
         use karvon::db::schema::follow_ups;
         let two_days_ago = karvon::time::now() - Duration::days(2);

@@ -1,6 +1,6 @@
 mod common;
 
-use common::{problem, TestApp};
+use common::{error_fields, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -39,15 +39,6 @@ async fn post_raw(app: &common::TestApp, body: impl Into<reqwest::Body>) -> reqw
         .unwrap()
 }
 
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .expect("errors array")
-        .iter()
-        .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 backend_test!(malformed_json_is_a_400_problem_without_internal_detail);
 async fn malformed_json_is_a_400_problem_without_internal_detail(app: TestApp) {
     let response = post_raw(&app, r#"{"name": "Khujand", "city": "#).await;
@@ -66,7 +57,7 @@ backend_test!(wrong_type_is_a_400_naming_the_field);
 async fn wrong_type_is_a_400_naming_the_field(app: TestApp) {
     let response = post_raw(&app, r#"{"name": "Khujand", "city": 42, "country": "TJ"}"#).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(field_names(&problem(response).await), ["city"]);
+    assert_eq!(error_fields(&problem(response).await), ["city"]);
 }
 
 backend_test!(unknown_field_is_a_400_naming_the_field);
@@ -77,14 +68,14 @@ async fn unknown_field_is_a_400_naming_the_field(app: TestApp) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(field_names(&problem(response).await), ["colour"]);
+    assert_eq!(error_fields(&problem(response).await), ["colour"]);
 }
 
 backend_test!(missing_field_is_a_400_naming_the_field);
 async fn missing_field_is_a_400_naming_the_field(app: TestApp) {
     let response = post_raw(&app, r#"{"name": "Khujand", "country": "TJ"}"#).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(field_names(&problem(response).await), ["city"]);
+    assert_eq!(error_fields(&problem(response).await), ["city"]);
 }
 
 backend_test!(unknown_route_is_a_404_problem);
@@ -140,7 +131,7 @@ async fn a_nul_character_in_a_json_string_is_a_400_naming_the_field(app: TestApp
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(field_names(&problem(response).await), ["name"]);
+    assert_eq!(error_fields(&problem(response).await), ["name"]);
 }
 
 backend_test!(a_nul_character_in_the_query_is_a_400_problem);

@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{Datelike, Duration, Utc};
-use common::world::{etag, expect, id, migrant_body, open_case, register, World};
-use common::{problem, TestApp};
+use common::world::{migrant_body, open_case, register, World};
+use common::{error_fields, etag, expect, id, problem, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{migrant_consent_events, migrants};
 use reqwest::StatusCode;
@@ -16,16 +16,6 @@ fn migrant_count(app: &TestApp) -> i64 {
         .count()
         .get_result(&mut app.db())
         .expect("count migrants")
-}
-
-/// The `field` of every entry of a problem's `errors`.
-fn error_fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].as_str().expect("field").to_owned())
-        .collect()
 }
 
 backend_test!(registration_rejects_each_invalid_field_by_name_and_stores_nothing);
@@ -474,6 +464,7 @@ async fn reading_the_full_record_requires_a_link_to_the_person(app: TestApp) {
         &app,
         &world.supervisor.token,
         &world.migrant,
+        "normal",
         Some(&world.colleague.id),
     )
     .await;

@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::care::*;
-use common::{problem, TestApp};
+use common::world::*;
+use common::{error_fields, expect, id, problem, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,18 +27,6 @@ fn allowed(from: &str) -> &'static [&'static str] {
         "accepted" => &["completed", "declined", "cancelled"],
         _ => &[],
     }
-}
-
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn referral_count(app: &common::TestApp, case_id: &str) -> i64 {
@@ -67,7 +55,7 @@ async fn every_transition_of_the_machine_is_allowed_or_refused_as_designed(app: 
                 None,
             )
             .await;
-            let id = id_of(&before);
+            let id = id(&before);
             let path = format!("/api/v1/referrals/{id}");
             let stored_before = app.stored_referral(&id);
             let history_before = before["history"].as_array().unwrap().len();
@@ -165,7 +153,7 @@ async fn a_new_referral_is_pending_with_its_creation_in_the_history(app: TestApp
     assert_eq!(history[0]["to"], "pending");
     assert_eq!(history[0]["by"], care.counsellor.id.as_str());
     assert_eq!(
-        app.audit_actions(&id_of(&referral)),
+        app.audit_actions(&id(&referral)),
         ["referral.create".to_owned()]
     );
 }
@@ -188,7 +176,7 @@ async fn completing_or_declining_without_a_note_is_refused_and_changes_nothing(a
             None,
         )
         .await;
-        let id = id_of(&referral);
+        let id = id(&referral);
         let before = app.stored_referral(&id);
         for note in [None, Some("   ")] {
             let response = transition_response(&app, token, &id, to, note).await;
@@ -197,7 +185,7 @@ async fn completing_or_declining_without_a_note_is_refused_and_changes_nothing(a
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "{from} → {to}"
             );
-            assert_eq!(field_names(&problem(response).await), ["note"]);
+            assert_eq!(error_fields(&problem(response).await), ["note"]);
             assert_eq!(app.stored_referral(&id), before);
         }
     }
@@ -208,11 +196,11 @@ async fn a_referral_needs_referral_sharing_consent(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
     let migrant = register_migrant(&app, token, "Malika", NO_REFERRAL_CONSENT).await;
-    let case_id = open_case(&app, token, &migrant, "high", None).await;
+    let case_id = id(&open_case(&app, token, &migrant, "high", None).await);
     let response = refer_response(&app, token, &case_id, &care.global_provider, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem = problem(response).await;
-    assert_eq!(field_names(&problem), ["consent.referral_sharing"]);
+    assert_eq!(error_fields(&problem), ["consent.referral_sharing"]);
     assert!(problem["detail"].as_str().unwrap().contains("consent"));
     assert_eq!(referral_count(&app, &case_id), 0);
 
@@ -262,13 +250,13 @@ async fn withdrawn_consent_blocks_new_referrals_and_old_ones_keep_their_snapshot
     let response = refer_response(&app, token, &care.case_id, &care.centre_provider, None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem = problem(response).await;
-    assert_eq!(field_names(&problem), ["consent.referral_sharing"]);
+    assert_eq!(error_fields(&problem), ["consent.referral_sharing"]);
     assert!(problem["detail"].as_str().unwrap().contains("withdrawn"));
     assert_eq!(referral_count(&app, &care.case_id), 1);
 
     // The earlier referral still shows the consent it was made under.
     let reread = expect(
-        app.get(&format!("/api/v1/referrals/{}", id_of(&earlier)), token)
+        app.get(&format!("/api/v1/referrals/{}", id(&earlier)), token)
             .await,
         StatusCode::OK,
         "re-read referral",
@@ -330,7 +318,7 @@ async fn the_provider_must_be_usable_by_the_centre(app: TestApp) {
             "{what}"
         );
         assert_eq!(
-            field_names(&problem(response).await),
+            error_fields(&problem(response).await),
             ["provider_id"],
             "{what}"
         );
@@ -356,7 +344,7 @@ async fn expected_response_by_may_be_yesterday_but_not_earlier(app: TestApp) {
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        field_names(&problem(response).await),
+        error_fields(&problem(response).await),
         ["expected_response_by"]
     );
     let yesterday = refer(
@@ -383,17 +371,17 @@ async fn overdue_lists_exactly_the_pending_and_sent_referrals_past_their_date(ap
     for status in STATUSES {
         let past = referral_in(&app, token, c, p, status, yesterday).await;
         if status == "pending" || status == "sent" {
-            overdue.push(id_of(&past));
+            overdue.push(id(&past));
         } else {
-            not_overdue.push(id_of(&past));
+            not_overdue.push(id(&past));
         }
-        not_overdue.push(id_of(&referral_in(&app, token, c, p, status, later).await));
+        not_overdue.push(id(&referral_in(&app, token, c, p, status, later).await));
     }
-    not_overdue.push(id_of(&referral_in(&app, token, c, p, "sent", None).await));
+    not_overdue.push(id(&referral_in(&app, token, c, p, "sent", None).await));
     // Time passes for one that was due later: it becomes overdue.
     let aged = referral_in(&app, token, c, p, "sent", later).await;
-    app.set_referral_expected(&id_of(&aged), today() - Duration::days(20));
-    overdue.push(id_of(&aged));
+    app.set_referral_expected(&id(&aged), today() - Duration::days(20));
+    overdue.push(id(&aged));
 
     let mut listed = app
         .list_ids("/api/v1/referrals?overdue=true&limit=200", token)
@@ -430,51 +418,43 @@ backend_test!(referrals_are_filtered_by_status_provider_case_and_update_time);
 async fn referrals_are_filtered_by_status_provider_case_and_update_time(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
-    let second_case = open_case(&app, token, &care.migrant_id, "low", None).await;
-    let a = id_of(
-        &referral_in(
-            &app,
-            token,
-            &care.case_id,
-            &care.global_provider,
-            "sent",
-            None,
-        )
-        .await,
-    );
-    let b = id_of(
-        &referral_in(
-            &app,
-            token,
-            &care.case_id,
-            &care.centre_provider,
-            "pending",
-            None,
-        )
-        .await,
-    );
-    let c = id_of(
-        &referral_in(
-            &app,
-            token,
-            &second_case,
-            &care.global_provider,
-            "sent",
-            None,
-        )
-        .await,
-    );
-    let d = id_of(
-        &referral_in(
-            &app,
-            token,
-            &second_case,
-            &care.centre_provider,
-            "accepted",
-            None,
-        )
-        .await,
-    );
+    let second_case = id(&open_case(&app, token, &care.migrant_id, "low", None).await);
+    let a = id(&referral_in(
+        &app,
+        token,
+        &care.case_id,
+        &care.global_provider,
+        "sent",
+        None,
+    )
+    .await);
+    let b = id(&referral_in(
+        &app,
+        token,
+        &care.case_id,
+        &care.centre_provider,
+        "pending",
+        None,
+    )
+    .await);
+    let c = id(&referral_in(
+        &app,
+        token,
+        &second_case,
+        &care.global_provider,
+        "sent",
+        None,
+    )
+    .await);
+    let d = id(&referral_in(
+        &app,
+        token,
+        &second_case,
+        &care.centre_provider,
+        "accepted",
+        None,
+    )
+    .await);
 
     let sorted = |mut v: Vec<String>| {
         v.sort();
@@ -566,7 +546,7 @@ async fn reading_a_referral_is_audited(app: TestApp) {
         None,
     )
     .await;
-    let id = id_of(&referral);
+    let id = id(&referral);
     let path = format!("/api/v1/referrals/{id}");
     expect(
         app.get(&path, &care.counsellor.token).await,
@@ -637,7 +617,7 @@ async fn a_retried_post_with_the_same_idempotency_key_creates_and_moves_once(app
     assert_eq!(retry["id"], first["id"]);
     assert_eq!(referral_count(&app, &care.case_id), 1);
 
-    let id = id_of(&first);
+    let id = id(&first);
     let moves = format!("/api/v1/referrals/{id}/transitions");
     let sent = expect(
         send(

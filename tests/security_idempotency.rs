@@ -9,9 +9,8 @@ use std::collections::BTreeSet;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{Duration, NaiveDateTime, Utc};
-use common::care::{self, Care};
-use common::world::{expect, id, migrant_body, World};
-use common::{Account, TestApp};
+use common::world::{anonymous, migrant_body, on_case, rfc3339, Care, World};
+use common::{expect, id, Account, TestApp};
 use diesel::prelude::*;
 use diesel::query_builder::SqlQuery;
 use diesel::query_dsl::LoadQuery;
@@ -523,7 +522,7 @@ async fn an_expired_key_is_a_new_request_and_housekeeping_purges_everyones(app: 
         "/api/v1/consultations",
         Some(&w.counsellor.token),
         "k-2",
-        &common::world::anonymous(),
+        &anonymous(),
     )
     .await;
     expect(other, StatusCode::CREATED, "another user's keyed post").await;
@@ -638,7 +637,7 @@ impl Walk<'_> {
             .await;
         let case = json!({"migrant_id": self.care.migrant_id, "summary": "Contract"});
         let case = id(&self.post("counsellor", "/api/v1/cases".into(), case).await);
-        let consultation = common::world::on_case(&case);
+        let consultation = on_case(&case);
         self.post("counsellor", "/api/v1/consultations".into(), consultation)
             .await;
         case
@@ -657,7 +656,7 @@ impl Walk<'_> {
             .await;
         let moves = format!("/api/v1/referrals/{}/transitions", id(&referral));
         self.post("counsellor", moves, json!({"to": "sent"})).await;
-        let due = care::rfc3339(Utc::now() + Duration::days(3));
+        let due = rfc3339(Utc::now() + Duration::days(3));
         for (action, body) in [
             ("complete", json!({"outcome": "called"})),
             ("cancel", json!({"reason": "moved"})),

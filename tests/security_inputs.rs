@@ -7,8 +7,8 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{Duration, Utc};
-use common::care::*;
-use common::{problem, TestApp};
+use common::world::*;
+use common::{expect, id, problem, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -189,9 +189,9 @@ async fn consultation_and_follow_up_times_out_of_range_are_refused_naming_the_fi
     let care = Care::new(&app).await;
     let token = care.counsellor.token.as_str();
     let consultation = consult(&app, token, &care.case_id, Utc::now()).await;
-    let consultation_path = format!("/api/v1/consultations/{}", id_of(&consultation));
+    let consultation_path = format!("/api/v1/consultations/{}", id(&consultation));
     let follow_up = schedule(&app, token, &care.case_id, Utc::now(), None).await;
-    let follow_up_path = format!("/api/v1/follow-ups/{}", id_of(&follow_up));
+    let follow_up_path = format!("/api/v1/follow-ups/{}", id(&follow_up));
     let (consultations, follow_ups) = (count(&app, "consultations"), count(&app, "follow_ups"));
     let audit_rows = count(&app, "audit_events");
     for at in OUT_OF_RANGE {
@@ -226,7 +226,7 @@ async fn consultation_and_follow_up_times_out_of_range_are_refused_naming_the_fi
     .await;
     assert_eq!(after["version"], consultation["version"]);
     assert_eq!(after["occurred_at"], consultation["occurred_at"]);
-    let (_, _, version) = app.stored_follow_up(&id_of(&follow_up));
+    let (_, _, version) = app.stored_follow_up(&id(&follow_up));
     assert_eq!(json!(version), follow_up["version"]);
     let writes = audit_writes_since(&app, audit_rows);
     assert!(writes.is_empty(), "nothing written: {writes:?}");

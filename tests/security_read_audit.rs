@@ -6,11 +6,9 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::care::{create_provider, refer, schedule};
-use common::world::{
-    anonymous, expect, for_migrant, id, log, migrant_body, on_case, open_case, register,
-};
-use common::{problem, Account, Backend, TestApp};
+use common::world::{anonymous, for_migrant, log, migrant_body, on_case, open_case, register};
+use common::world::{create_provider, refer, schedule};
+use common::{expect, id, problem, Account, Backend, TestApp};
 use diesel::backend::Backend as DieselBackend;
 use diesel::connection::SimpleConnection;
 use diesel::migration::{MigrationConnection, MigrationSource};
@@ -64,9 +62,15 @@ impl Scene {
         let zarina =
             id(&register(app, &supervisor.token, migrant_body("Zarina", "Karimova")).await);
         let nodira = id(&register(app, &supervisor.token, migrant_body("Nodira", "Saidova")).await);
-        let gulru_case = id(&open_case(app, &counsellor.token, &gulru, None).await);
-        let zarina_case =
-            id(&open_case(app, &supervisor.token, &zarina, Some(&colleague.id)).await);
+        let gulru_case = id(&open_case(app, &counsellor.token, &gulru, "normal", None).await);
+        let zarina_case = id(&open_case(
+            app,
+            &supervisor.token,
+            &zarina,
+            "normal",
+            Some(&colleague.id),
+        )
+        .await);
         let gulru_consultation = id(&log(app, &counsellor.token, on_case(&gulru_case)).await);
         log(app, &colleague.token, on_case(&zarina_case)).await;
         log(app, &counsellor.token, anonymous()).await;
@@ -442,7 +446,7 @@ async fn a_counsellor_gaining_a_full_record_through_a_consultation_is_audited_on
     assert_eq!(access_granted(&app, &s.supervisor).await.len(), 1);
 
     // Opening a case of one's own grants the record too.
-    open_case(&app, &s.counsellor.token, &s.nodira, None).await;
+    open_case(&app, &s.counsellor.token, &s.nodira, "normal", None).await;
     let granted = access_granted(&app, &s.supervisor).await;
     assert_eq!(granted.len(), 2);
     assert_eq!(granted[0]["actor_id"], s.counsellor.id.as_str());

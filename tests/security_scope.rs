@@ -7,8 +7,8 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::care::*;
-use common::{problem, Account, TestApp};
+use common::world::*;
+use common::{expect, id, problem, Account, TestApp};
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -47,10 +47,10 @@ async fn busy_case(
     migrant: &str,
     provider: &str,
 ) -> (String, String, String, String) {
-    let case = open_case(app, token, migrant, "high", None).await;
-    let referral = id_of(&refer(app, token, &case, provider, None).await);
-    let follow_up = id_of(&schedule(app, token, &case, Utc::now() + Duration::days(1), None).await);
-    let consultation = id_of(&consult(app, token, &case, Utc::now() - Duration::hours(1)).await);
+    let case = id(&open_case(app, token, migrant, "high", None).await);
+    let referral = id(&refer(app, token, &case, provider, None).await);
+    let follow_up = id(&schedule(app, token, &case, Utc::now() + Duration::days(1), None).await);
+    let consultation = id(&consult(app, token, &case, Utc::now() - Duration::hours(1)).await);
     (case, referral, follow_up, consultation)
 }
 
@@ -474,9 +474,9 @@ async fn reopen_behind_a_transfer(app: &TestApp, s: &Scene) -> (String, String) 
         case_holder(app, &s.closed_case),
         (s.c1.id.clone(), "open".into())
     );
-    let referral = id_of(&refer(app, sup, &s.closed_case, &s.provider, None).await);
+    let referral = id(&refer(app, sup, &s.closed_case, &s.provider, None).await);
     let due = Utc::now() + Duration::days(1);
-    let follow_up = id_of(&schedule(app, sup, &s.closed_case, due, Some(&s.c2.id)).await);
+    let follow_up = id(&schedule(app, sup, &s.closed_case, due, Some(&s.c2.id)).await);
     (referral, follow_up)
 }
 
@@ -562,7 +562,7 @@ async fn a_promotion_within_the_centre_keeps_the_work(app: TestApp) {
     expect(promote, OK, "promote").await;
     assert_eq!(case_holder(&app, &s.case).0, s.c1.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.c1.id);
-    let c2_case = open_case(&app, &s.c2.token, &s.migrant, "low", None).await;
+    let c2_case = id(&open_case(&app, &s.c2.token, &s.migrant, "low", None).await);
     let read = app
         .get(&format!("/api/v1/cases/{c2_case}"), &s.c1.token)
         .await;
@@ -632,10 +632,10 @@ fn sorted_strings(value: &Value) -> Vec<String> {
 /// c1's open work in the scene plus a second open case and a follow-up on c2's case assigned
 /// to c1: (open cases, scheduled follow-ups), each sorted.
 async fn more_open_work(app: &TestApp, s: &Scene) -> (Vec<String>, Vec<String>) {
-    let second = open_case(app, &s.c1.token, &s.migrant, "low", None).await;
-    let c2_case = open_case(app, &s.c2.token, &s.migrant, "low", None).await;
+    let second = id(&open_case(app, &s.c1.token, &s.migrant, "low", None).await);
+    let c2_case = id(&open_case(app, &s.c2.token, &s.migrant, "low", None).await);
     let due = Utc::now() + Duration::days(3);
-    let theirs = id_of(&schedule(app, &s.c2.token, &c2_case, due, Some(&s.c1.id)).await);
+    let theirs = id(&schedule(app, &s.c2.token, &c2_case, due, Some(&s.c1.id)).await);
     let mut cases = vec![s.case.clone(), second];
     let mut follow_ups = vec![s.follow_up.clone(), theirs];
     cases.sort();

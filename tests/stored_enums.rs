@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::care::*;
-use common::world::{expect, World};
-use common::{problem, TestApp};
+use common::world::World;
+use common::world::*;
+use common::{expect, problem, TestApp};
 use diesel::connection::SimpleConnection;
 use karvon::db::DbConnection;
 use reqwest::StatusCode;

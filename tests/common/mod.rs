@@ -3,7 +3,6 @@
 //! Tests speak HTTP to the server; the database handle is only for checking what was stored.
 #![allow(dead_code)]
 
-pub mod care;
 pub mod world;
 
 use std::future::Future;
@@ -594,4 +593,42 @@ pub async fn problem(response: reqwest::Response) -> Value {
         "problem content type"
     );
     response.json().await.expect("problem json")
+}
+
+/// Reads the JSON body, failing with `what`, the status and the body when the status differs.
+pub async fn expect(response: reqwest::Response, status: StatusCode, what: &str) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "{what}: unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// The `field` of each entry of a problem's `errors`, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect()
+}
+
+/// The `ETag` header of a response.
+pub fn etag(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("etag")
+        .expect("ETag header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The id of a JSON object.
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
 }
