@@ -645,3 +645,37 @@ async fn a_retried_post_with_the_same_idempotency_key_creates_and_moves_once(app
     let fresh = send(moves, "move-2", json!({"to": "sent"})).await;
     assert_eq!(fresh.status(), StatusCode::CONFLICT);
 }
+
+backend_test!(two_moves_of_one_referral_at_once_exactly_one_wins);
+/// Two counsellor's devices send the same move at the same moment: one moves the referral, the
+/// other is told it already moved (409), and the history holds one move.
+async fn two_moves_of_one_referral_at_once_exactly_one_wins(app: TestApp) {
+    let care = Care::new(&app).await;
+    let token = &care.counsellor.token;
+    for round in 0..5 {
+        let referral = id(&refer(&app, token, &care.case_id, &care.global_provider, None).await);
+        let (_, _, moves_before) = app.stored_referral(&referral);
+        let (first, second) = tokio::join!(
+            transition_response(&app, token, &referral, "sent", None),
+            transition_response(&app, token, &referral, "sent", None),
+        );
+        let mut statuses = [first.status(), second.status()];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}"
+        );
+        let loser = if first.status() == StatusCode::CONFLICT {
+            first
+        } else {
+            second
+        };
+        assert_eq!(problem(loser).await["status"], 409);
+        assert_eq!(
+            app.stored_referral(&referral),
+            ("sent".to_owned(), 2, moves_before + 1),
+            "round {round}: one move stored"
+        );
+    }
+}

@@ -732,3 +732,86 @@ async fn a_get_with_a_key_is_not_remembered(app: TestApp) {
     assert_eq!(header(&response, "content-location"), path);
     assert_eq!(key_rows(&app), 0);
 }
+
+// ---------------------------------------------------------------- a retry while the first runs
+
+fn migrants_named(app: &TestApp, given_name: &str) -> Vec<String> {
+    migrants::table
+        .filter(migrants::given_name.eq(given_name))
+        .select(migrants::id)
+        .load(&mut app.db())
+        .unwrap()
+}
+
+backend_test!(concurrent_retries_of_one_key_create_once);
+/// A phone retrying eagerly: eight copies of one keyed registration at once. One migrant is
+/// registered; every other copy is refused as still running (409) or replays that migrant.
+async fn concurrent_retries_of_one_key_create_once(app: TestApp) {
+    let w = World::build(&app).await;
+    let body = migrant_body("Sitora", "Nazarova");
+    let token = Some(w.counsellor.token.as_str());
+    let copies = (0..8).map(|_| keyed(&app, "/api/v1/migrants", token, "eager-1", &body));
+    let answers = futures_util::future::join_all(copies).await;
+    let mut created = BTreeSet::new();
+    for answer in answers {
+        match answer.status() {
+            StatusCode::CREATED => {
+                created.insert(id(&answer.json::<Value>().await.unwrap()));
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(common::problem(answer).await["status"], 409);
+            }
+            other => panic!("[{:?}] unexpected {other}", app.backend),
+        }
+    }
+    let stored = migrants_named(&app, "Sitora");
+    assert_eq!(stored.len(), 1, "one migrant registered");
+    assert_eq!(created, BTreeSet::from([stored[0].clone()]));
+}
+
+postgres_test!(a_key_reused_while_its_first_request_runs_is_409);
+/// The first request is held inside its handler (its insert waits on a lock the test holds);
+/// a retry with the same key meanwhile is 409, and once the first finishes a retry replays it.
+async fn a_key_reused_while_its_first_request_runs_is_409(admin_url: String) {
+    use diesel::connection::SimpleConnection;
+    let database = common::PostgresDatabase::create(&admin_url);
+    let app = common::spawn(database.url.clone(), common::Backend::Postgres, &|_| {}).await;
+    let w = World::build(&app).await;
+    let body = migrant_body("Sitora", "Nazarova");
+    let token = Some(w.counsellor.token.as_str());
+
+    let mut blocker = app.db();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE migrants IN SHARE MODE;")
+        .unwrap();
+    let first = app
+        .client
+        .post(app.url("/api/v1/migrants"))
+        .bearer_auth(&w.counsellor.token)
+        .header("Idempotency-Key", "slow-1")
+        .json(&body)
+        .send();
+    let first = tokio::spawn(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while key_rows(&app) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key was never reserved"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let retry = keyed(&app, "/api/v1/migrants", token, "slow-1", &body).await;
+    assert_eq!(retry.status(), StatusCode::CONFLICT);
+    assert_eq!(common::problem(retry).await["status"], 409);
+
+    blocker.batch_execute("COMMIT;").unwrap();
+    let first = expect(first.await.unwrap().unwrap(), StatusCode::CREATED, "first").await;
+    let later = keyed(&app, "/api/v1/migrants", token, "slow-1", &body).await;
+    assert!(replayed(&later));
+    assert_eq!(
+        expect(later, StatusCode::CREATED, "replay").await["id"],
+        first["id"]
+    );
+    assert_eq!(migrants_named(&app, "Sitora"), [id(&first)]);
+}
