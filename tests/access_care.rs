@@ -123,8 +123,14 @@ fn tokens(app: &TestApp, care: &Care) -> [String; 5] {
     ]
 }
 
-/// Makes the objects the attempt needs (as the case's counsellor), then tries it as `token`.
-async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) -> StatusCode {
+/// Makes the objects the attempt needs (as the case's counsellor), then tries it as `token`;
+/// returns the status and whether the attempt itself stored anything.
+async fn attempt(
+    app: &TestApp,
+    care: &Care,
+    endpoint: Endpoint,
+    token: &str,
+) -> (StatusCode, bool) {
     let owner = &care.counsellor.token;
     let fresh_case = || open_case(app, owner, &care.migrant_id, "normal", None);
     let fresh_referral = || refer(app, owner, &care.case_id, &care.global_provider, None);
@@ -227,10 +233,11 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
             };
             let path = format!("/api/v1/service-providers/{id}");
             let etag = app.etag(&path, manager).await;
+            let before = app.snapshot_with_audit();
             let response = app
                 .patch(&path, token, &etag, json!({"description": "updated"}))
                 .await;
-            return response.status();
+            return (response.status(), app.snapshot_with_audit() != before);
         }
     };
     let mut request = app
@@ -243,7 +250,9 @@ async fn attempt(app: &TestApp, care: &Care, endpoint: Endpoint, token: &str) ->
     if let Some(body) = body {
         request = request.json(&body);
     }
-    request.send().await.expect("request").status()
+    let before = app.snapshot_with_audit();
+    let status = request.send().await.expect("request").status();
+    (status, app.snapshot_with_audit() != before)
 }
 
 backend_test!(every_new_endpoint_answers_each_role_as_designed);
@@ -253,11 +262,16 @@ async fn every_new_endpoint_answers_each_role_as_designed(app: TestApp) {
     let mut failures = Vec::new();
     for (endpoint, expected) in MATRIX {
         for (column, token) in tokens.iter().enumerate() {
-            let status = attempt(&app, &care, endpoint, token).await;
+            let (status, stored) = attempt(&app, &care, endpoint, token).await;
             if status != expected[column] {
                 failures.push(format!(
                     "{endpoint:?} as {}: {status}, expected {}",
                     ACTORS[column], expected[column]
+                ));
+            } else if stored && !status.is_success() {
+                failures.push(format!(
+                    "{endpoint:?} as {}: refused with {status} but stored something",
+                    ACTORS[column]
                 ));
             }
         }

@@ -296,6 +296,8 @@ async fn every_endpoint_answers_each_role_as_design_prescribes(app: TestApp) {
             if let Some(body) = body {
                 request = request.json(&body);
             }
+            let refused = expected >= 400;
+            let before = refused.then(|| app.snapshot_with_audit());
             let response = request.send().await.expect("request");
             let status = response.status().as_u16();
             checked += 1;
@@ -303,6 +305,11 @@ async fn every_endpoint_answers_each_role_as_design_prescribes(app: TestApp) {
                 let text = response.text().await.unwrap_or_default();
                 failures.push(format!(
                     "{actor:?} {} {}: expected {expected}, got {status}: {text}",
+                    row.method, row.path
+                ));
+            } else if before.is_some_and(|before| before != app.snapshot_with_audit()) {
+                failures.push(format!(
+                    "{actor:?} {} {}: refused with {status} but stored something",
                     row.method, row.path
                 ));
             }

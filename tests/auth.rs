@@ -4,7 +4,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{problem, Account, TestApp};
+use common::{problem, Account, Backend, TestApp};
 use diesel::prelude::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use karvon::config::JwtSecret;
@@ -262,23 +262,23 @@ async fn reusing_a_spent_refresh_token_ends_the_whole_session(app: TestApp) {
     assert_eq!(me_status(&app, &counsellor.token).await, StatusCode::OK);
 }
 
-backend_test!(concurrent_refreshes_with_one_token_issue_at_most_one_pair);
-async fn concurrent_refreshes_with_one_token_issue_at_most_one_pair(app: TestApp) {
+backend_test!(concurrent_refreshes_with_one_token_issue_exactly_one_pair);
+async fn concurrent_refreshes_with_one_token_issue_exactly_one_pair(app: TestApp) {
     let (_, counsellor) = centre_and_counsellor(&app).await;
     let session = app
         .login_response(&counsellor.username, &counsellor.password)
         .await;
     let token = session["refresh_token"].as_str().unwrap();
     let responses = futures_util::future::join_all((0..6).map(|_| refresh(&app, token))).await;
-    let issued = responses
-        .iter()
-        .filter(|r| r.status() == StatusCode::OK)
-        .count();
-    assert!(
-        issued <= 1,
-        "{:?}: {issued} refreshes succeeded with one token",
-        app.backend
-    );
+    // The losers present a token already rotated: 401 (and, as reuse, they end the session).
+    let mut issued = Vec::new();
+    for response in responses {
+        match response.status() {
+            StatusCode::OK => issued.push(response.json::<Value>().await.unwrap()),
+            _ => assert_unauthorized(response).await,
+        }
+    }
+    assert_eq!(issued.len(), 1, "refreshes that succeeded with one token");
 }
 
 backend_test!(an_unknown_refresh_token_is_401);
@@ -866,20 +866,35 @@ async fn a_counsellor_cannot_read_the_audit_trail(app: TestApp) {
 
 backend_test!(audit_rows_cannot_be_updated_or_deleted_through_sql);
 async fn audit_rows_cannot_be_updated_or_deleted_through_sql(app: TestApp) {
+    use karvon::db::schema::audit_events;
     let before = app.audit_actions(&app.create_centre("Dushanbe").await);
     assert_eq!(before, ["centre.create"]);
     let mut conn = app.db();
-    let update = diesel::sql_query("UPDATE audit_events SET action = 'x'").execute(&mut conn);
-    assert!(update.is_err(), "UPDATE must be refused");
-    let delete = diesel::sql_query("DELETE FROM audit_events").execute(&mut conn);
-    assert!(delete.is_err(), "DELETE must be refused");
-    let total: i64 = karvon::db::schema::audit_events::table
-        .count()
-        .get_result(&mut conn)
-        .unwrap();
-    assert!(total > 0);
-    let xs: i64 = karvon::db::schema::audit_events::table
-        .filter(karvon::db::schema::audit_events::action.eq("x"))
+    let total = |conn: &mut karvon::db::DbConnection| -> i64 {
+        audit_events::table.count().get_result(conn).unwrap()
+    };
+    let stored = total(&mut conn);
+    let mut statements = vec![
+        "UPDATE audit_events SET action = 'x'",
+        "DELETE FROM audit_events",
+    ];
+    // SQLite has no TRUNCATE; its DELETE above is the same attempt. CASCADE reaches past the
+    // foreign key of the subject rows, so the triggers are what refuse it.
+    if app.backend == Backend::Postgres {
+        statements.push("TRUNCATE audit_events CASCADE");
+    }
+    for statement in statements {
+        let error = diesel::sql_query(statement)
+            .execute(&mut conn)
+            .expect_err(statement);
+        assert!(
+            error.to_string().contains("is append-only"),
+            "{statement}: {error}"
+        );
+    }
+    assert_eq!(total(&mut conn), stored);
+    let xs: i64 = audit_events::table
+        .filter(audit_events::action.eq("x"))
         .count()
         .get_result(&mut conn)
         .unwrap();

@@ -191,9 +191,15 @@ async fn check_reads(app: &TestApp, token: &str, reads: &[Read], expect: Expect)
             Read::One(path) => (path, None),
             Read::List(path, id) => (path, Some(id.as_str())),
         };
+        let before = app.snapshot_with_audit();
         let response = app.get(path, token).await;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
+        if !status.is_success() && app.snapshot_with_audit() != before {
+            failures.push(format!(
+                "GET {path}: refused with {status} but stored something"
+            ));
+        }
         let ok = match (expect, id) {
             (Expect::Refused(wanted), _) | (Expect::Hidden(wanted), None) => status == wanted,
             (Expect::Shown, None) => status == OK,
@@ -219,35 +225,6 @@ async fn patch_user(app: &TestApp, user_id: &str, body: Value) -> reqwest::Respo
     let path = format!("/api/v1/users/{user_id}");
     let etag = app.etag(&path, &app.admin).await;
     app.patch(&path, &app.admin, &etag, body).await
-}
-
-/// Row counts and version sums of every table a refused request could touch.
-fn snapshot(app: &TestApp) -> Vec<i64> {
-    use diesel::dsl::sum;
-    use karvon::db::schema::*;
-    let mut conn = app.db();
-    let c = &mut conn;
-    let count = |n: QueryResult<i64>| n.expect("count");
-    let total = |n: QueryResult<Option<i64>>| n.expect("sum").unwrap_or(0);
-    vec![
-        count(cases::table.count().get_result(c)),
-        total(cases::table.select(sum(cases::version)).first(c)),
-        count(case_events::table.count().get_result(c)),
-        count(referrals::table.count().get_result(c)),
-        total(referrals::table.select(sum(referrals::version)).first(c)),
-        count(referral_transitions::table.count().get_result(c)),
-        count(follow_ups::table.count().get_result(c)),
-        total(follow_ups::table.select(sum(follow_ups::version)).first(c)),
-        count(consultations::table.count().get_result(c)),
-        total(
-            consultations::table
-                .select(sum(consultations::version))
-                .first(c),
-        ),
-        total(migrants::table.select(sum(migrants::version)).first(c)),
-        total(users::table.select(sum(users::version)).first(c)),
-        count(idempotency_keys::table.count().get_result(c)),
-    ]
 }
 
 /// Audit events with `user_id` as the actor.
@@ -438,11 +415,16 @@ async fn check_writes(app: &TestApp, token: &str, owner: &str, writes: Vec<Write
         if method == Method::PATCH {
             request = request.header("If-Match", app.etag(&path, owner).await);
         }
+        let before = app.snapshot_with_audit();
         let response = request.json(&body).send().await.expect("request");
         let status = response.status();
         if status != expected {
             let text = response.text().await.unwrap_or_default();
             failures.push(format!("{what}: {status}, expected {expected}: {text}"));
+        } else if !status.is_success() && app.snapshot_with_audit() != before {
+            failures.push(format!(
+                "{what}: refused with {status} but stored something"
+            ));
         }
     }
     failures
@@ -493,13 +475,13 @@ async fn a_transferred_counsellor_cannot_read_or_write_a_case_still_assigned_to_
         "/api/v1/follow-ups?assigned_to=me".into(),
         follow_up.clone(),
     ));
-    let before = snapshot(&app);
+    let before = app.snapshot();
     let mut failures = check_reads(&app, &s.c1.token, &reads, Expect::Hidden(NOT_FOUND)).await;
     let audited = audited_actions_of(&app, &s.c1.id);
     let writes = case_writes(&s, case, &referral, &follow_up);
     failures.extend(check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await);
     assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-    assert_eq!(snapshot(&app), before, "{:?}: nothing written", app.backend);
+    assert_eq!(app.snapshot(), before, "{:?}: nothing written", app.backend);
     assert_eq!(
         audited_actions_of(&app, &s.c1.id),
         audited,
@@ -519,7 +501,7 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
     let demote = patch_user(&app, &former.id, json!({"role": "counsellor"})).await;
     expect(demote, OK, "demote").await;
 
-    let before = snapshot(&app);
+    let before = app.snapshot();
     assert_reads(&app, &former.token, &reads, Expect::Hidden(NOT_FOUND)).await;
     let migrant = app
         .get(&format!("/api/v1/migrants/{}", s.migrant), &former.token)
@@ -537,7 +519,7 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
         .collect();
     let failures = check_writes(&app, &former.token, &s.supervisor.token, writes).await;
     assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-    assert_eq!(snapshot(&app), before, "nothing written");
+    assert_eq!(app.snapshot(), before, "nothing written");
 }
 
 backend_test!(a_counsellor_made_admin_hands_over_and_reads_no_cases);
@@ -576,7 +558,7 @@ async fn a_deactivated_counsellor_hands_over_and_is_logged_out(app: TestApp) {
     expect(patch_user(&app, &s.c1.id, body).await, OK, "deactivate").await;
     assert_eq!(case_holder(&app, &s.case).0, s.c2.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.c2.id);
-    let before = snapshot(&app);
+    let before = app.snapshot();
     let unauthorized = Expect::Refused(StatusCode::UNAUTHORIZED);
     assert_reads(&app, &s.c1.token, &case_reads(&s), unauthorized).await;
     let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
@@ -585,7 +567,7 @@ async fn a_deactivated_counsellor_hands_over_and_is_logged_out(app: TestApp) {
         .collect();
     let failures = check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await;
     assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-    assert_eq!(snapshot(&app), before, "nothing written");
+    assert_eq!(app.snapshot(), before, "nothing written");
 }
 
 /// (action, entity_id, request_id) of every audit event, oldest first.
@@ -649,7 +631,7 @@ async fn moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_l
 ) {
     let s = Scene::build(&app).await;
     let (cases, follow_ups) = more_open_work(&app, &s).await;
-    let before = snapshot(&app);
+    let before = app.snapshot();
     for body in [
         json!({"centre_id": s.other_centre}),
         json!({"active": false}),
@@ -673,7 +655,7 @@ async fn moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_l
         );
         assert_eq!(problem["scheduled_follow_up_count"], 2);
     }
-    assert_eq!(snapshot(&app), before, "{:?}: nothing changed", app.backend);
+    assert_eq!(app.snapshot(), before, "{:?}: nothing changed", app.backend);
     let me = expect(
         app.get("/api/v1/me", &s.c1.token).await,
         OK,
@@ -701,7 +683,7 @@ async fn a_bad_reassign_to_is_a_422_and_changes_nothing(app: TestApp) {
     .await;
     let admin_id = expect(app.get("/api/v1/me", &app.admin).await, OK, "me").await["id"].clone();
     let unknown = json!(uuid::Uuid::now_v7().to_string());
-    let before = snapshot(&app);
+    let before = app.snapshot();
     let move_to = |to: &Value| json!({"centre_id": s.other_centre, "reassign_to": to});
     for (why, body) in [
         ("unknown user", move_to(&unknown)),
@@ -722,7 +704,7 @@ async fn a_bad_reassign_to_is_a_422_and_changes_nothing(app: TestApp) {
             "{why}: {problem}"
         );
     }
-    assert_eq!(snapshot(&app), before, "{:?}: nothing changed", app.backend);
+    assert_eq!(app.snapshot(), before, "{:?}: nothing changed", app.backend);
 }
 
 /// The audit events since `from` were written by one request: a `case.reassign` per case, a
@@ -858,7 +840,7 @@ async fn staff_of_an_inactive_centre_are_refused_until_it_is_reactivated(app: Te
         .await;
     set_centre_active(&app, &s.centre, false).await;
 
-    let before = snapshot(&app);
+    let before = app.snapshot();
     for who in [&s.c1, &s.supervisor] {
         assert_refused_as_inactive(&app, who, &s).await;
     }
@@ -877,7 +859,7 @@ async fn staff_of_an_inactive_centre_are_refused_until_it_is_reactivated(app: Te
         .get(&format!("/api/v1/users?centre_id={}", s.centre), &app.admin)
         .await;
     assert_eq!(users.status(), OK, "admins manage the centre's staff");
-    assert_eq!(snapshot(&app), before, "{:?}: nothing written", app.backend);
+    assert_eq!(app.snapshot(), before, "{:?}: nothing written", app.backend);
 
     set_centre_active(&app, &s.centre, true).await;
     for token in [&s.c1.token, &s.supervisor.token, &fresh] {

@@ -552,6 +552,59 @@ impl TestApp {
         true
     }
 
+    /// Row counts and version sums of every table of records a request could write (the audit
+    /// trail aside: reads are audited).
+    pub fn snapshot(&self) -> Vec<i64> {
+        use diesel::dsl::sum;
+        use karvon::db::schema::*;
+        let c = &mut self.db();
+        let count = |n: QueryResult<i64>| n.expect("count");
+        let total = |n: QueryResult<Option<i64>>| n.expect("sum").unwrap_or(0);
+        vec![
+            count(cases::table.count().get_result(c)),
+            total(cases::table.select(sum(cases::version)).first(c)),
+            count(case_events::table.count().get_result(c)),
+            count(referrals::table.count().get_result(c)),
+            total(referrals::table.select(sum(referrals::version)).first(c)),
+            count(referral_transitions::table.count().get_result(c)),
+            count(follow_ups::table.count().get_result(c)),
+            total(follow_ups::table.select(sum(follow_ups::version)).first(c)),
+            count(consultations::table.count().get_result(c)),
+            total(
+                consultations::table
+                    .select(sum(consultations::version))
+                    .first(c),
+            ),
+            count(migrants::table.count().get_result(c)),
+            total(migrants::table.select(sum(migrants::version)).first(c)),
+            count(service_providers::table.count().get_result(c)),
+            total(
+                service_providers::table
+                    .select(sum(service_providers::version))
+                    .first(c),
+            ),
+            count(users::table.count().get_result(c)),
+            total(users::table.select(sum(users::version)).first(c)),
+            count(idempotency_keys::table.count().get_result(c)),
+        ]
+    }
+
+    /// [`Self::snapshot`] and the size of the audit trail: equal before and after a refused
+    /// request when it stored nothing, not even an audit event.
+    pub fn snapshot_with_audit(&self) -> Vec<i64> {
+        use karvon::db::schema::{audit_event_subjects, audit_events};
+        let c = &mut self.db();
+        let mut snapshot = self.snapshot();
+        snapshot.push(audit_events::table.count().get_result(c).expect("count"));
+        snapshot.push(
+            audit_event_subjects::table
+                .count()
+                .get_result(c)
+                .expect("count"),
+        );
+        snapshot
+    }
+
     /// Audit actions recorded for an entity, oldest first.
     pub fn audit_actions(&self, entity_id: &str) -> Vec<String> {
         use karvon::db::schema::audit_events;
