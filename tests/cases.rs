@@ -551,19 +551,23 @@ async fn the_timeline_lists_consultations_and_case_events_in_order_across_pages(
     // A consultation on another case stays out.
     let other_case = id(&open_case(&app, sup, &w.migrant, "normal", Some(&w.colleague.id)).await);
     log(&app, sup, consultation_at(&other_case, 2)).await;
-    app.post(
-        &format!("{}/assign", case_path(&w.case)),
-        sup,
-        json!({"assigned_to": w.colleague.id, "reason": "cover"}),
-    )
-    .await;
+    let assign = app
+        .post(
+            &format!("{}/assign", case_path(&w.case)),
+            sup,
+            json!({"assigned_to": w.colleague.id, "reason": "cover"}),
+        )
+        .await;
+    expect(assign, StatusCode::OK, "assign").await;
     close_case(&app, sup, &w.case).await;
-    app.post(
-        &format!("{}/reopen", case_path(&w.case)),
-        sup,
-        json!({"reason": "again"}),
-    )
-    .await;
+    let reopen = app
+        .post(
+            &format!("{}/reopen", case_path(&w.case)),
+            sup,
+            json!({"reason": "again"}),
+        )
+        .await;
+    expect(reopen, StatusCode::OK, "reopen").await;
 
     let full = timeline(&app, sup, &w.case, 200).await;
     let described: Vec<String> = full
@@ -623,20 +627,34 @@ async fn reads_and_writes_of_a_case_are_audited(app: TestApp) {
         "update",
     )
     .await;
-    app.get(&format!("{path}/timeline"), sup).await;
-    app.post(
-        &format!("{path}/assign"),
-        sup,
-        json!({"assigned_to": w.colleague.id, "reason": "cover"}),
+    let timeline = app.get(&format!("{path}/timeline"), sup).await;
+    expect(timeline, StatusCode::OK, "timeline").await;
+    let assign = app
+        .post(
+            &format!("{path}/assign"),
+            sup,
+            json!({"assigned_to": w.colleague.id, "reason": "cover"}),
+        )
+        .await;
+    expect(assign, StatusCode::OK, "assign").await;
+    close_case(&app, sup, &w.case).await;
+    let reopen = app
+        .post(&format!("{path}/reopen"), sup, json!({"reason": "again"}))
+        .await;
+    expect(reopen, StatusCode::OK, "reopen").await;
+    // Refused attempts leave no trace of a change: a stale version, a counsellor no longer
+    // assigned.
+    let stale = app
+        .patch(&path, sup, "\"1\"", json!({"priority": "low"}))
+        .await;
+    expect(stale, StatusCode::PRECONDITION_FAILED, "stale update").await;
+    let former = app.get(&path, &w.counsellor.token).await;
+    expect(
+        former,
+        StatusCode::NOT_FOUND,
+        "read by the former counsellor",
     )
     .await;
-    close_case(&app, sup, &w.case).await;
-    app.post(&format!("{path}/reopen"), sup, json!({"reason": "again"}))
-        .await;
-    // Refused attempts leave no trace of a change.
-    app.patch(&path, sup, "\"1\"", json!({"priority": "low"}))
-        .await;
-    app.get(&path, &w.counsellor.token).await;
     assert_eq!(
         app.audit_actions(&w.case),
         [

@@ -503,7 +503,8 @@ async fn create_read_and_update_are_audited(app: TestApp) {
         "update",
     )
     .await;
-    app.get(&path, &w.colleague.token).await; // 404: not a read
+    let refused = app.get(&path, &w.colleague.token).await;
+    expect(refused, StatusCode::NOT_FOUND, "a colleague's read").await;
     assert_eq!(
         app.audit_actions(&w.consultation),
         [
@@ -528,12 +529,14 @@ async fn after_reassignment_both_the_author_and_the_new_counsellor_read_a_consul
     )
     .await);
     let mine = id(&log(&app, &w.colleague.token, on_case(&case)).await);
-    app.post(
-        &format!("/api/v1/cases/{case}/assign"),
-        &w.supervisor.token,
-        json!({"assigned_to": w.counsellor.id, "reason": "cover"}),
-    )
-    .await;
+    let assign = app
+        .post(
+            &format!("/api/v1/cases/{case}/assign"),
+            &w.supervisor.token,
+            json!({"assigned_to": w.counsellor.id, "reason": "cover"}),
+        )
+        .await;
+    expect(assign, StatusCode::OK, "assign").await;
     // The author still reads what they logged; the new counsellor reads it via the case.
     let path = format!("/api/v1/consultations/{mine}");
     assert_eq!(

@@ -487,13 +487,15 @@ async fn access_log_lists_reads_and_changes_of_the_persons_records(app: TestApp)
         "read",
     )
     .await;
-    app.patch(
-        &path,
-        &world.counsellor.token,
-        "\"1\"",
-        json!({"region_of_origin": "Khatlon"}),
-    )
-    .await;
+    let update = app
+        .patch(
+            &path,
+            &world.counsellor.token,
+            "\"1\"",
+            json!({"region_of_origin": "Khatlon"}),
+        )
+        .await;
+    expect(update, StatusCode::OK, "update").await;
     expect(
         app.get(
             &format!("/api/v1/cases/{}", world.case),
@@ -580,7 +582,8 @@ async fn create_read_and_update_are_audited(app: TestApp) {
         "read",
     )
     .await;
-    app.get("/api/v1/migrants?q=gulru", &counsellor.token).await;
+    let search = app.get("/api/v1/migrants?q=gulru", &counsellor.token).await;
+    expect(search, StatusCode::OK, "search").await;
     expect(
         app.patch(
             &path,
@@ -593,14 +596,16 @@ async fn create_read_and_update_are_audited(app: TestApp) {
         "update",
     )
     .await;
-    // A refused update is not a change.
-    app.patch(
-        &path,
-        &counsellor.token,
-        "\"1\"",
-        json!({"phone": "+992911111111"}),
-    )
-    .await;
+    // A refused update (a stale version) is not a change.
+    let stale = app
+        .patch(
+            &path,
+            &counsellor.token,
+            "\"1\"",
+            json!({"phone": "+992911111111"}),
+        )
+        .await;
+    expect(stale, StatusCode::PRECONDITION_FAILED, "stale update").await;
     assert_eq!(
         app.audit_actions(&migrant),
         ["migrant.create", "migrant.read", "migrant.update"]

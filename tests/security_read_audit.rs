@@ -142,23 +142,33 @@ fn audit_rows(app: &TestApp) -> (i64, i64) {
     (events, subjects)
 }
 
-backend_test!(every_read_that_shows_a_person_names_each_person_shown_in_their_access_log);
-async fn every_read_that_shows_a_person_names_each_person_shown_in_their_access_log(app: TestApp) {
-    let s = Scene::build(&app).await;
+/// A read: who reads, the path, the endpoint and the action its audit event records, and the
+/// people it shows.
+type Read<'a> = (
+    &'a Account,
+    String,
+    &'static str,
+    &'static str,
+    Vec<&'a String>,
+);
+
+/// Every kind of read that shows a person: lists, searches, single records, timelines.
+fn reads_of(s: &Scene) -> Vec<Read<'_>> {
     let (counsellor, colleague, supervisor) = (&s.counsellor, &s.colleague, &s.supervisor);
     let (gulru, zarina, nodira) = (&s.gulru, &s.zarina, &s.nodira);
-    // (caller, path, endpoint recorded, people shown)
-    let reads: Vec<(&Account, String, &str, Vec<&String>)> = vec![
+    vec![
         (
             supervisor,
             "/api/v1/migrants?limit=200".into(),
             "GET /api/v1/migrants",
+            "migrant.list",
             vec![gulru, zarina, nodira],
         ),
         (
             counsellor,
             "/api/v1/migrants?q=gulru".into(),
             "GET /api/v1/migrants",
+            "migrant.list",
             vec![gulru],
         ),
         (
@@ -166,91 +176,110 @@ async fn every_read_that_shows_a_person_names_each_person_shown_in_their_access_
             "/api/v1/migrants/duplicates?given_name=Gulru&family_name=Jabborzoda&birth_year=1994"
                 .into(),
             "GET /api/v1/migrants/duplicates",
+            "migrant.duplicates",
             vec![gulru],
         ),
         (
             counsellor,
             format!("/api/v1/migrants/{gulru}"),
             "GET /api/v1/migrants/{id}",
+            "migrant.read",
             vec![gulru],
         ),
         (
             supervisor,
             "/api/v1/cases?limit=200".into(),
             "GET /api/v1/cases",
+            "case.list",
             vec![gulru, zarina],
         ),
         (
             counsellor,
             "/api/v1/cases".into(),
             "GET /api/v1/cases",
+            "case.list",
             vec![gulru],
         ),
         (
             counsellor,
             format!("/api/v1/cases/{}", s.gulru_case),
             "GET /api/v1/cases/{id}",
+            "case.read",
             vec![gulru],
         ),
         (
             counsellor,
             format!("/api/v1/cases/{}/timeline", s.gulru_case),
             "GET /api/v1/cases/{id}/timeline",
+            "case.read_timeline",
             vec![gulru],
         ),
         (
             supervisor,
             "/api/v1/consultations?limit=200".into(),
             "GET /api/v1/consultations",
+            "consultation.list",
             vec![gulru, zarina],
         ),
         (
             colleague,
             "/api/v1/consultations".into(),
             "GET /api/v1/consultations",
+            "consultation.list",
             vec![zarina],
         ),
         (
             counsellor,
             format!("/api/v1/consultations/{}", s.gulru_consultation),
             "GET /api/v1/consultations/{id}",
+            "consultation.read",
             vec![gulru],
         ),
         (
             supervisor,
             "/api/v1/referrals?limit=200".into(),
             "GET /api/v1/referrals",
+            "referral.list",
             vec![gulru, zarina],
         ),
         (
             counsellor,
             format!("/api/v1/referrals/{}", s.gulru_referral),
             "GET /api/v1/referrals/{id}",
+            "referral.read",
             vec![gulru],
         ),
         (
             supervisor,
             "/api/v1/follow-ups?limit=200".into(),
             "GET /api/v1/follow-ups",
+            "follow_up.list",
             vec![gulru, zarina],
         ),
         (
             colleague,
             "/api/v1/follow-ups?assigned_to=me&status=scheduled".into(),
             "GET /api/v1/follow-ups",
+            "follow_up.list",
             vec![zarina],
         ),
         (
             counsellor,
             format!("/api/v1/follow-ups/{}", s.gulru_follow_up),
             "GET /api/v1/follow-ups/{id}",
+            "follow_up.read",
             vec![gulru],
         ),
-    ];
-    for (who, path, endpoint, shown) in reads {
+    ]
+}
+
+backend_test!(every_read_that_shows_a_person_names_each_person_shown_in_their_access_log);
+async fn every_read_that_shows_a_person_names_each_person_shown_in_their_access_log(app: TestApp) {
+    let s = Scene::build(&app).await;
+    for (who, path, endpoint, action, shown) in reads_of(&s) {
         let (request_id, _) = read(&app, who, &path).await;
         for person in s.people() {
-            let log = access_log(&app, supervisor, person).await;
+            let log = access_log(&app, &s.supervisor, person).await;
             let events: Vec<&Value> = log
                 .iter()
                 .filter(|e| e["request_id"] == request_id.as_str())
@@ -269,6 +298,7 @@ async fn every_read_that_shows_a_person_names_each_person_shown_in_their_access_
             );
             let event = events[0];
             assert_eq!(event["endpoint"], endpoint, "{path}");
+            assert_eq!(event["action"], action, "{path}");
             assert_eq!(event["actor_id"], who.id.as_str(), "{path}");
             assert_eq!(event["subject_ids"], json!(sorted(&shown)), "{path}");
         }
