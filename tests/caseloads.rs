@@ -52,7 +52,6 @@ async fn seed(app: &TestApp) -> Seeded {
     let coll = &care.colleague.token;
     let sup = &care.supervisor.token;
     let later = Utc::now() + Duration::days(3);
-    let yesterday = Some(today() - Duration::days(1));
     let next_week = Some(today() + Duration::days(7));
     let p = &care.global_provider;
 
@@ -93,15 +92,15 @@ async fn seed(app: &TestApp) -> Seeded {
 
     // Referrals on the counsellor's cases: open = pending×2, sent, accepted; overdue = the
     // pending and sent ones past their date; completed and declined count for nothing.
-    referral_in(app, coun, &care.case_id, p, "pending", yesterday).await; // open, overdue
-    referral_in(app, coun, &high1, p, "sent", yesterday).await; // open, overdue
+    past_referral(app, coun, &care.case_id, p, "pending", 1).await; // open, overdue
+    past_referral(app, coun, &high1, p, "sent", 1).await; // open, overdue
     let aged = referral_in(app, coun, &high1, p, "sent", next_week).await; // open, overdue
     app.set_referral_expected(&id(&aged), today() - Duration::days(9));
-    referral_in(app, coun, &care.case_id, p, "accepted", yesterday).await; // open only
+    past_referral(app, coun, &care.case_id, p, "accepted", 1).await; // open only
     referral_in(app, coun, &care.case_id, p, "pending", next_week).await; // open only
-    referral_in(app, coun, &care.case_id, p, "completed", yesterday).await;
-    referral_in(app, coun, &high2, p, "declined", yesterday).await;
-    referral_in(app, coun, &high2, p, "cancelled", yesterday).await;
+    past_referral(app, coun, &care.case_id, p, "completed", 1).await;
+    past_referral(app, coun, &high2, p, "declined", 1).await;
+    past_referral(app, coun, &high2, p, "cancelled", 1).await;
     // Colleague: one sent without a date.
     referral_in(app, coll, &normal_b, p, "sent", None).await;
 

@@ -3,12 +3,12 @@
 
 mod common;
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, Utc};
 use common::world::{
     all_ids, close_case, consultation_details, log, migrant_body, on_case, open_case, register,
     sorted, World,
 };
-use common::{error_fields, etag, expect, id, problem, TestApp};
+use common::{error_fields, etag, expect, id, problem, query_time, time_of, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{case_events, cases};
 use reqwest::StatusCode;
@@ -20,11 +20,6 @@ fn case_count(app: &TestApp) -> i64 {
 
 fn case_path(case: &str) -> String {
     format!("/api/v1/cases/{case}")
-}
-
-/// Now as an RFC 3339 query value (`+` would read as a space).
-fn timestamp(at: chrono::DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 backend_test!(a_counsellors_case_is_assigned_to_them);
@@ -246,20 +241,23 @@ backend_test!(case_list_filters_by_opening_and_update_time);
 async fn case_list_filters_by_opening_and_update_time(app: TestApp) {
     let w = World::build(&app).await;
     let sup = &w.supervisor.token;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let between = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let later = id(&open_case(&app, sup, &w.migrant, "normal", Some(&w.counsellor.id)).await);
+    let first = expect(
+        app.get(&case_path(&w.case), sup).await,
+        StatusCode::OK,
+        "read",
+    )
+    .await;
+    let later = open_case(&app, sup, &w.migrant, "normal", Some(&w.counsellor.id)).await;
+    let opened = time_of(&later, "opened_at");
+    assert!(time_of(&first, "opened_at") < opened, "{first} {later}");
 
-    let after = format!("opened_after={}", timestamp(between));
-    assert_eq!(listed(&app, sup, &after).await, vec![later.clone()]);
-    let before = format!("opened_before={}", timestamp(between));
+    // opened_after is inclusive, opened_before exclusive.
+    let after = format!("opened_after={}", query_time(opened));
+    assert_eq!(listed(&app, sup, &after).await, vec![id(&later)]);
+    let before = format!("opened_before={}", query_time(opened));
     assert_eq!(listed(&app, sup, &before).await, vec![w.case.clone()]);
 
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let since = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    expect(
+    let updated = expect(
         app.patch(
             &case_path(&w.case),
             sup,
@@ -271,13 +269,17 @@ async fn case_list_filters_by_opening_and_update_time(app: TestApp) {
         "update",
     )
     .await;
-    let updated = format!("updated_since={}", timestamp(since));
-    assert_eq!(listed(&app, sup, &updated).await, vec![w.case.clone()]);
-    let future = format!(
-        "updated_since={}",
-        timestamp(Utc::now() + Duration::minutes(1))
+    let since = time_of(&updated, "updated_at");
+    let updated_since = format!("updated_since={}", query_time(since));
+    assert_eq!(
+        listed(&app, sup, &updated_since).await,
+        vec![w.case.clone()]
     );
-    assert!(listed(&app, sup, &future).await.is_empty());
+    let past_it = format!(
+        "updated_since={}",
+        query_time(since + Duration::microseconds(1))
+    );
+    assert!(listed(&app, sup, &past_it).await.is_empty());
 }
 
 backend_test!(updating_a_case_needs_the_current_version);

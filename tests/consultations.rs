@@ -8,7 +8,7 @@ use common::world::{
     all_ids, anonymous, consultation_details, for_migrant, log, migrant_body, on_case, open_case,
     register, sorted, World,
 };
-use common::{error_fields, etag, expect, id, problem, TestApp};
+use common::{error_fields, etag, expect, id, problem, query_time, time_of, TestApp};
 use diesel::prelude::*;
 use karvon::consultations::model::{AgeBand, Consultation};
 use karvon::db::schema::{consultation_topics, consultations};
@@ -354,10 +354,7 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time(app:
         vec![walk_in.clone()]
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let since = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    expect(
+    let corrected = expect(
         app.patch(
             &format!("/api/v1/consultations/{phone_call}"),
             sup,
@@ -369,6 +366,7 @@ async fn the_list_filters_by_case_migrant_counsellor_topic_channel_and_time(app:
         "update",
     )
     .await;
+    let since = query_time(time_of(&corrected, "updated_at"));
     assert_eq!(
         listed(&app, sup, &format!("updated_since={since}")).await,
         vec![phone_call.clone()]

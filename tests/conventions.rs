@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, SecondsFormat, Utc};
 use common::world::{anonymous, field_of_items, log, migrant_body, open_case, register, World};
-use common::{expect, id, problem, TestApp};
+use common::{expect, id, problem, query_time, time_of, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{cases, consultations, migrants};
 use reqwest::StatusCode;
@@ -377,10 +377,7 @@ async fn migrants_can_be_synced_with_updated_since(app: TestApp) {
     let w = World::build(&app).await;
     let sup = &w.supervisor.token;
     let other = id(&register(&app, sup, migrant_body("Zarina", "Karimova")).await);
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let since = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    expect(
+    let updated = expect(
         app.patch(
             &format!("/api/v1/migrants/{other}"),
             sup,
@@ -392,6 +389,7 @@ async fn migrants_can_be_synced_with_updated_since(app: TestApp) {
         "update",
     )
     .await;
+    let since = query_time(time_of(&updated, "updated_at"));
     let page = expect(
         app.get(&format!("/api/v1/migrants?updated_since={since}"), sup)
             .await,

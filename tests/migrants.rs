@@ -3,9 +3,9 @@
 
 mod common;
 
-use chrono::{Datelike, Duration, Utc};
+use chrono::{Datelike, Duration};
 use common::world::{migrant_body, open_case, register, World};
-use common::{error_fields, etag, expect, id, problem, TestApp};
+use common::{error_fields, etag, expect, id, on_one_day, problem, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{migrant_consent_events, migrants};
 use reqwest::StatusCode;
@@ -18,15 +18,11 @@ fn migrant_count(app: &TestApp) -> i64 {
         .expect("count migrants")
 }
 
-backend_test!(registration_rejects_each_invalid_field_by_name_and_stores_nothing);
-async fn registration_rejects_each_invalid_field_by_name_and_stores_nothing(app: TestApp) {
-    let centre = app.create_centre("Dushanbe").await;
-    let counsellor = app
-        .create_staff("counsellor", "counsellor", Some(&centre))
-        .await;
-    let today = Utc::now().date_naive();
+/// Registrations each invalid in one field (the change to a valid body, what it is, and the
+/// field named; "" when any one field may be named), judged against `today`.
+fn invalid_registrations(today: chrono::NaiveDate) -> Vec<(&'static str, Value, &'static str)> {
     let tomorrow = (today + Duration::days(1)).to_string();
-    let cases: Vec<(&str, Value, &str)> = vec![
+    vec![
         (
             "name too long",
             json!({"given_name": "a".repeat(101)}),
@@ -102,23 +98,35 @@ async fn registration_rejects_each_invalid_field_by_name_and_stores_nothing(app:
             "migration_status",
         ),
         ("unknown field", json!({"passport_number": "A123"}), ""),
-    ];
-    for (what, change, field) in cases {
-        let mut body = migrant_body("Gulru", "Jabborzoda");
-        for (key, value) in change.as_object().unwrap() {
-            body[key] = value.clone();
+    ]
+}
+
+backend_test!(registration_rejects_each_invalid_field_by_name_and_stores_nothing);
+async fn registration_rejects_each_invalid_field_by_name_and_stores_nothing(app: TestApp) {
+    let centre = app.create_centre("Dushanbe").await;
+    let counsellor = app
+        .create_staff("counsellor", "counsellor", Some(&centre))
+        .await;
+    let (app, token) = (&app, &counsellor.token);
+    on_one_day(|today| async move {
+        for (what, change, field) in invalid_registrations(today) {
+            let mut body = migrant_body("Gulru", "Jabborzoda");
+            for (key, value) in change.as_object().unwrap() {
+                body[key] = value.clone();
+            }
+            let response = app.post("/api/v1/migrants", token, body).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+            let problem = problem(response).await;
+            let fields = error_fields(&problem);
+            if field.is_empty() {
+                assert_eq!(fields.len(), 1, "{what}: {problem}");
+            } else {
+                assert_eq!(fields, vec![field.to_owned()], "{what}: {problem}");
+            }
         }
-        let response = app.post("/api/v1/migrants", &counsellor.token, body).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
-        let problem = problem(response).await;
-        let fields = error_fields(&problem);
-        if field.is_empty() {
-            assert_eq!(fields.len(), 1, "{what}: {problem}");
-        } else {
-            assert_eq!(fields, vec![field.to_owned()], "{what}: {problem}");
-        }
-    }
-    assert_eq!(migrant_count(&app), 0, "no invalid registration was stored");
+    })
+    .await;
+    assert_eq!(migrant_count(app), 0, "no invalid registration was stored");
 }
 
 backend_test!(registration_names_every_invalid_field_at_once);
@@ -612,9 +620,8 @@ async fn create_read_and_update_are_audited(app: TestApp) {
     );
 }
 
-/// The day someone born `years` years ago (tomorrow's date) has, today, turned `years - 1`.
-fn birthday_tomorrow(years: i32) -> chrono::NaiveDate {
-    let today = Utc::now().date_naive();
+/// The day someone born `years` years before tomorrow has, `today`, turned `years - 1`.
+fn birthday_tomorrow(today: chrono::NaiveDate, years: i32) -> chrono::NaiveDate {
     let tomorrow = today + Duration::days(1);
     tomorrow
         .with_year(tomorrow.year() - years)
@@ -631,23 +638,28 @@ async fn a_person_aged_110_can_be_registered_but_not_111(app: TestApp) {
     let counsellor = app
         .create_staff("counsellor", "counsellor", Some(&centre))
         .await;
-    // Turns 111 tomorrow: 110 today.
-    let mut body = migrant_body("Bibi", "Saidova");
-    body["birth_year"] = Value::Null;
-    body["date_of_birth"] = json!(birthday_tomorrow(111).to_string());
-    let created = register(&app, &counsellor.token, body).await;
-    assert_eq!(created["date_of_birth"], birthday_tomorrow(111).to_string());
-    // Turned 111 yesterday.
-    let yesterday = Utc::now().date_naive() - Duration::days(1);
-    let born = yesterday
-        .with_year(yesterday.year() - 111)
-        .unwrap_or(yesterday - Duration::days(365 * 111 + 28));
-    let mut body = migrant_body("Bobo", "Saidov");
-    body["birth_year"] = Value::Null;
-    body["date_of_birth"] = json!(born.to_string());
-    let response = app.post("/api/v1/migrants", &counsellor.token, body).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(error_fields(&problem(response).await), ["date_of_birth"]);
+    let (app, token) = (&app, &counsellor.token);
+    on_one_day(|today| async move {
+        // Turns 111 tomorrow: 110 today.
+        let born = birthday_tomorrow(today, 111).to_string();
+        let mut body = migrant_body("Bibi", "Saidova");
+        body["birth_year"] = Value::Null;
+        body["date_of_birth"] = json!(born);
+        let created = register(app, token, body).await;
+        assert_eq!(created["date_of_birth"], born);
+        // Turned 111 yesterday.
+        let yesterday = today - Duration::days(1);
+        let born = yesterday
+            .with_year(yesterday.year() - 111)
+            .unwrap_or(yesterday - Duration::days(365 * 111 + 28));
+        let mut body = migrant_body("Bobo", "Saidov");
+        body["birth_year"] = Value::Null;
+        body["date_of_birth"] = json!(born.to_string());
+        let response = app.post("/api/v1/migrants", token, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_fields(&problem(response).await), ["date_of_birth"]);
+    })
+    .await;
 }
 
 backend_test!(birth_year_follows_the_date_of_birth);

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::world::*;
-use common::{error_fields, expect, id, problem, TestApp};
+use common::{error_fields, expect, id, on_one_day, problem, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -334,42 +334,35 @@ backend_test!(expected_response_by_may_be_yesterday_but_not_earlier);
 async fn expected_response_by_may_be_yesterday_but_not_earlier(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
-    let response = refer_response(
-        &app,
-        token,
-        &care.case_id,
-        &care.global_provider,
-        Some(today() - Duration::days(2)),
-    )
+    let (app, case, provider) = (&app, &care.case_id, &care.global_provider);
+    on_one_day(|today| async move {
+        let before = referral_count(app, case);
+        let two_days_ago = Some(today - Duration::days(2));
+        let response = refer_response(app, token, case, provider, two_days_ago).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            error_fields(&problem(response).await),
+            ["expected_response_by"]
+        );
+        assert_eq!(referral_count(app, case), before);
+        let yesterday = Some(today - Duration::days(1));
+        let yesterday = refer(app, token, case, provider, yesterday).await;
+        assert_eq!(yesterday["overdue"], true);
+    })
     .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&problem(response).await),
-        ["expected_response_by"]
-    );
-    let yesterday = refer(
-        &app,
-        token,
-        &care.case_id,
-        &care.global_provider,
-        Some(today() - Duration::days(1)),
-    )
-    .await;
-    assert_eq!(yesterday["overdue"], true);
 }
 
 backend_test!(overdue_lists_exactly_the_pending_and_sent_referrals_past_their_date);
 async fn overdue_lists_exactly_the_pending_and_sent_referrals_past_their_date(app: TestApp) {
     let care = Care::new(&app).await;
     let token = &care.counsellor.token;
-    let yesterday = Some(today() - Duration::days(1));
     let later = Some(today() + Duration::days(10));
     let p = &care.global_provider;
     let c = &care.case_id;
     let mut overdue = Vec::new();
     let mut not_overdue = Vec::new();
     for status in STATUSES {
-        let past = referral_in(&app, token, c, p, status, yesterday).await;
+        let past = past_referral(&app, token, c, p, status, 1).await;
         if status == "pending" || status == "sent" {
             overdue.push(id(&past));
         } else {

@@ -685,3 +685,40 @@ pub fn etag(response: &reqwest::Response) -> String {
 pub fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_owned()
 }
+
+/// The timestamp `body[field]` as the server stored it: filters compare with the stored value,
+/// never with the test's own clock.
+pub fn time_of(body: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    let text = body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {body}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339 timestamp")
+        .with_timezone(&chrono::Utc)
+}
+
+/// A time as a query value: RFC 3339 UTC at microseconds (`Z`, since a `+` reads as a space).
+pub fn query_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Runs `step` with today's UTC date, for a step whose requests the server judges by its own
+/// today. If the step fails and the date turned while it ran (midnight), the failure says nothing
+/// about the server: the step runs again on the new day. Steps must be safe to repeat.
+pub async fn on_one_day<F, Fut>(step: F)
+where
+    F: Fn(chrono::NaiveDate) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    loop {
+        let day = chrono::Utc::now().date_naive();
+        match std::panic::AssertUnwindSafe(step(day)).catch_unwind().await {
+            Ok(()) => return,
+            Err(panic) if chrono::Utc::now().date_naive() == day => {
+                std::panic::resume_unwind(panic)
+            }
+            Err(_) => continue,
+        }
+    }
+}

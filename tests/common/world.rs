@@ -418,6 +418,22 @@ pub async fn referral_in(
     referral
 }
 
+/// A referral brought to `status` whose expected response date passed `days_ago` days ago. The
+/// date is set in the database (time passing): the server refuses to create one so old, and a
+/// date it checks against its own today would fail a run across midnight.
+pub async fn past_referral(
+    app: &TestApp,
+    token: &str,
+    case_id: &str,
+    provider_id: &str,
+    status: &str,
+    days_ago: i64,
+) -> Value {
+    let referral = referral_in(app, token, case_id, provider_id, status, None).await;
+    app.set_referral_expected(&id(&referral), today() - Duration::days(days_ago));
+    referral
+}
+
 pub async fn follow_up_response(
     app: &TestApp,
     token: &str,
