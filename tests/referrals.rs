@@ -407,108 +407,117 @@ async fn overdue_lists_exactly_the_pending_and_sent_referrals_past_their_date(ap
     assert_eq!(rest, not_overdue);
 }
 
-backend_test!(referrals_are_filtered_by_status_provider_case_and_update_time);
-async fn referrals_are_filtered_by_status_provider_case_and_update_time(app: TestApp) {
-    let care = Care::new(&app).await;
+/// Four referrals, oldest first: a (sent) and b (pending) on the fixture's case, to the global
+/// and the centre's provider; c (sent) and d (accepted) on a second case, likewise.
+struct Four {
+    second_case: String,
+    a: String,
+    b: String,
+    c: String,
+    d: String,
+}
+
+async fn four_referrals(app: &TestApp, care: &Care) -> Four {
     let token = &care.counsellor.token;
-    let second_case = id(&open_case(&app, token, &care.migrant_id, "low", None).await);
-    let a = id(&referral_in(
-        &app,
-        token,
-        &care.case_id,
-        &care.global_provider,
-        "sent",
-        None,
-    )
-    .await);
-    let b = id(&referral_in(
-        &app,
-        token,
-        &care.case_id,
-        &care.centre_provider,
-        "pending",
-        None,
-    )
-    .await);
-    let c = id(&referral_in(
-        &app,
-        token,
-        &second_case,
-        &care.global_provider,
-        "sent",
-        None,
-    )
-    .await);
-    let d = id(&referral_in(
-        &app,
-        token,
-        &second_case,
-        &care.centre_provider,
-        "accepted",
-        None,
-    )
-    .await);
-
-    let sorted = |mut v: Vec<String>| {
-        v.sort();
-        v
-    };
-    let list = |query: String| {
-        let app = &app;
-        async move {
-            sorted(
-                app.list_ids(&format!("/api/v1/referrals?{query}"), token)
-                    .await,
-            )
-        }
-    };
-    assert_eq!(
-        list("status=sent".into()).await,
-        sorted(vec![a.clone(), c.clone()])
-    );
-    assert_eq!(list("status=accepted".into()).await, vec![d.clone()]);
-    assert_eq!(list("status=completed".into()).await, Vec::<String>::new());
-    assert_eq!(
-        list(format!("provider_id={}", care.centre_provider)).await,
-        sorted(vec![b.clone(), d.clone()])
-    );
-    assert_eq!(
-        list(format!("case_id={second_case}")).await,
-        sorted(vec![c.clone(), d.clone()])
-    );
-    assert_eq!(
-        list(format!(
-            "case_id={second_case}&status=sent&provider_id={}",
-            care.global_provider
-        ))
-        .await,
-        vec![c.clone()]
-    );
-
-    // a and c were last changed two days ago; b and d since.
-    {
-        use karvon::db::schema::referrals;
-        let two_days_ago = karvon::time::now() - Duration::days(2);
-        diesel::update(referrals::table.filter(referrals::id.eq_any([&a, &c])))
-            .set(referrals::updated_at.eq(two_days_ago))
-            .execute(&mut app.db())
-            .unwrap();
+    let second_case = id(&open_case(app, token, &care.migrant_id, "low", None).await);
+    let (global, own) = (&care.global_provider, &care.centre_provider);
+    let mut ids = Vec::new();
+    for (case, provider, status) in [
+        (&care.case_id, global, "sent"),
+        (&care.case_id, own, "pending"),
+        (&second_case, global, "sent"),
+        (&second_case, own, "accepted"),
+    ] {
+        ids.push(id(
+            &referral_in(app, token, case, provider, status, None).await
+        ));
     }
-    let since = rfc3339(Utc::now() - Duration::days(1));
-    assert_eq!(
-        list(format!("updated_since={since}")).await,
-        sorted(vec![b.clone(), d.clone()])
-    );
-    // A move counts as a change.
-    move_referral(&app, token, &a, "accepted").await;
-    assert_eq!(
-        list(format!("updated_since={since}")).await,
-        sorted(vec![a.clone(), b.clone(), d.clone()])
-    );
+    let [a, b, c, d] = ids.try_into().expect("four referrals");
+    Four {
+        second_case,
+        a,
+        b,
+        c,
+        d,
+    }
+}
 
-    // Newest first, and pages follow each other without gaps or repeats.
+/// The referral list under `query`, as `token`, sorted.
+async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let mut ids = app
+        .list_ids(&format!("/api/v1/referrals?{query}"), token)
+        .await;
+    ids.sort();
+    ids
+}
+
+fn both(x: &str, y: &str) -> Vec<String> {
+    let mut ids = vec![x.to_owned(), y.to_owned()];
+    ids.sort();
+    ids
+}
+
+backend_test!(referrals_are_filtered_by_status_provider_and_case);
+async fn referrals_are_filtered_by_status_provider_and_case(app: TestApp) {
+    let care = Care::new(&app).await;
+    let Four {
+        second_case,
+        a,
+        b,
+        c,
+        d,
+    } = four_referrals(&app, &care).await;
+    let token = &care.counsellor.token;
+    let global = &care.global_provider;
+    let cases = [
+        ("status=sent".to_owned(), both(&a, &c)),
+        ("status=accepted".to_owned(), vec![d.clone()]),
+        ("status=completed".to_owned(), vec![]),
+        (
+            format!("provider_id={}", care.centre_provider),
+            both(&b, &d),
+        ),
+        (format!("case_id={second_case}"), both(&c, &d)),
+        (
+            format!("case_id={second_case}&status=sent&provider_id={global}"),
+            vec![c.clone()],
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(listed(&app, token, &query).await, expected, "{query}");
+    }
+}
+
+backend_test!(referrals_are_filtered_by_update_time_and_a_move_is_a_change);
+async fn referrals_are_filtered_by_update_time_and_a_move_is_a_change(app: TestApp) {
+    use karvon::db::schema::referrals;
+    let care = Care::new(&app).await;
+    let Four { a, b, c, d, .. } = four_referrals(&app, &care).await;
+    let token = &care.counsellor.token;
+    // a and c were last changed two days ago; b and d since.
+    let two_days_ago = karvon::time::now() - Duration::days(2);
+    diesel::update(referrals::table.filter(referrals::id.eq_any([&a, &c])))
+        .set(referrals::updated_at.eq(two_days_ago))
+        .execute(&mut app.db())
+        .unwrap();
+    let since = format!(
+        "updated_since={}",
+        rfc3339(two_days_ago.and_utc() + Duration::days(1))
+    );
+    assert_eq!(listed(&app, token, &since).await, both(&b, &d));
+    move_referral(&app, token, &a, "accepted").await;
+    let mut changed = vec![a.clone(), b.clone(), d.clone()];
+    changed.sort();
+    assert_eq!(listed(&app, token, &since).await, changed);
+}
+
+backend_test!(referral_pages_are_newest_first_without_gaps_or_repeats);
+async fn referral_pages_are_newest_first_without_gaps_or_repeats(app: TestApp) {
+    let care = Care::new(&app).await;
+    let Four { a, b, c, d, .. } = four_referrals(&app, &care).await;
+    let token = &care.counsellor.token;
     let all = app.list_ids("/api/v1/referrals", token).await;
-    assert_eq!(all, vec![d.clone(), c.clone(), b.clone(), a.clone()]);
+    assert_eq!(all, vec![d, c, b, a]);
     let first = expect(
         app.get("/api/v1/referrals?limit=3", token).await,
         StatusCode::OK,
