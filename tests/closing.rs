@@ -296,6 +296,28 @@ async fn a_forced_close_that_fails_cancels_nothing(app: TestApp) {
     assert_eq!(snapshot(&app, &care, &work), before);
 }
 
+/// A timeline entry in a few words: its kind, and what tells entries of that kind apart.
+fn describe(item: &Value) -> String {
+    match item["kind"].as_str().unwrap() {
+        "case_event" => format!("case {}", item["case_event"]["kind"].as_str().unwrap()),
+        "consultation" => format!(
+            "consultation {}",
+            item["consultation"]["id"].as_str().unwrap()
+        ),
+        "referral_move" => format!(
+            "referral {} {}",
+            item["referral_move"]["referral_id"].as_str().unwrap(),
+            item["referral_move"]["to"].as_str().unwrap()
+        ),
+        "follow_up" => format!(
+            "follow-up {} {}",
+            item["id"].as_str().unwrap(),
+            item["follow_up"]["status"].as_str().unwrap()
+        ),
+        other => panic!("unexpected kind {other}"),
+    }
+}
+
 backend_test!(the_timeline_holds_events_consultations_referral_moves_and_follow_ups_in_order);
 async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_in_order(
     app: TestApp,
@@ -340,27 +362,7 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
     )
     .await;
     let items = timeline["items"].as_array().unwrap();
-    let summary: Vec<String> = items
-        .iter()
-        .map(|item| match item["kind"].as_str().unwrap() {
-            "case_event" => format!("case {}", item["case_event"]["kind"].as_str().unwrap()),
-            "consultation" => format!(
-                "consultation {}",
-                item["consultation"]["id"].as_str().unwrap()
-            ),
-            "referral_move" => format!(
-                "referral {} {}",
-                item["referral_move"]["referral_id"].as_str().unwrap(),
-                item["referral_move"]["to"].as_str().unwrap()
-            ),
-            "follow_up" => format!(
-                "follow-up {} {}",
-                item["id"].as_str().unwrap(),
-                item["follow_up"]["status"].as_str().unwrap()
-            ),
-            other => panic!("unexpected kind {other}"),
-        })
-        .collect();
+    let summary: Vec<String> = items.iter().map(describe).collect();
     let r = id(&referral);
     assert_eq!(
         summary,
@@ -390,19 +392,6 @@ async fn the_timeline_holds_events_consultations_referral_moves_and_follow_ups_i
     assert_eq!(items[5]["actor_id"], care.supervisor.id.as_str());
 
     // Paging through the merged list gives the same entries, each once.
-    let mut paged = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(cursor) => format!("/api/v1/cases/{c}/timeline?limit=3&cursor={cursor}"),
-            None => format!("/api/v1/cases/{c}/timeline?limit=3"),
-        };
-        let page = expect(app.get(&path, token).await, StatusCode::OK, "page").await;
-        paged.extend(ids(&page));
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let paged = all_ids(&app, token, &format!("/api/v1/cases/{c}/timeline"), 3).await;
     assert_eq!(paged, ids(&timeline));
 }

@@ -315,6 +315,52 @@ async fn overdue_means_scheduled_and_past_due(app: TestApp) {
     }
 }
 
+/// Once a follow-up ended (by `action`, now `status`), every other ending and a reschedule are
+/// refused with 409 naming its status.
+async fn assert_refused_once_ended(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    action: &str,
+    status: &str,
+) {
+    for (again, again_field) in [
+        ("complete", "outcome"),
+        ("cancel", "reason"),
+        ("miss", "note"),
+    ] {
+        let response = app
+            .post(
+                &format!("/api/v1/follow-ups/{id}/{again}"),
+                token,
+                json!({ again_field: "again" }),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CONFLICT,
+            "{again} after {action}"
+        );
+        assert!(problem(response).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains(status));
+    }
+    let response = app
+        .patch(
+            &format!("/api/v1/follow-ups/{id}"),
+            token,
+            "\"2\"",
+            json!({"due_at": rfc3339(in_days(5))}),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CONFLICT,
+        "reschedule after {action}"
+    );
+}
+
 backend_test!(complete_cancel_and_miss_end_a_follow_up_once);
 async fn complete_cancel_and_miss_end_a_follow_up_once(app: TestApp) {
     let care = Care::new(&app).await;
@@ -377,42 +423,7 @@ async fn complete_cancel_and_miss_end_a_follow_up_once(app: TestApp) {
         );
         assert_eq!(app.audit_actions(&id), ["follow_up.create", audit]);
 
-        // Once ended, nothing more can be done to it.
-        for (again, again_field) in [
-            ("complete", "outcome"),
-            ("cancel", "reason"),
-            ("miss", "note"),
-        ] {
-            let response = app
-                .post(
-                    &format!("/api/v1/follow-ups/{id}/{again}"),
-                    token,
-                    json!({ again_field: "again" }),
-                )
-                .await;
-            assert_eq!(
-                response.status(),
-                StatusCode::CONFLICT,
-                "{again} after {action}"
-            );
-            assert!(problem(response).await["detail"]
-                .as_str()
-                .unwrap()
-                .contains(status));
-        }
-        let response = app
-            .patch(
-                &format!("/api/v1/follow-ups/{id}"),
-                token,
-                "\"2\"",
-                json!({"due_at": rfc3339(in_days(5))}),
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CONFLICT,
-            "reschedule after {action}"
-        );
+        assert_refused_once_ended(&app, token, &id, action, status).await;
         assert_eq!(
             app.stored_follow_up(&id),
             (status.to_owned(), Some(text.to_owned()), 2)
