@@ -6,11 +6,12 @@
 
 mod common;
 
+use common::{expect, id};
+
 use common::world::{
-    all_ids, anonymous, expect, for_migrant, id, log, migrant_body, on_case, open_case, register,
-    sorted, World,
+    all_ids, anonymous, for_migrant, log, migrant_body, on_case, open_case, register, sorted, World,
 };
-use common::{on_each_backend, TestApp};
+use common::TestApp;
 use diesel::prelude::*;
 use karvon::db::schema::{cases, consultations, migrants};
 use reqwest::{Method, StatusCode};
@@ -217,11 +218,25 @@ async fn fill(app: &TestApp, world: &World, text: &str) -> String {
         text = text.replace("{fresh_migrant}", &id(&migrant));
     }
     if text.contains("{fresh_case}") {
-        let case = open_case(app, supervisor, &world.migrant, Some(&world.counsellor.id)).await;
+        let case = open_case(
+            app,
+            supervisor,
+            &world.migrant,
+            "normal",
+            Some(&world.counsellor.id),
+        )
+        .await;
         text = text.replace("{fresh_case}", &id(&case));
     }
     if text.contains("{closed_case}") {
-        let case = open_case(app, supervisor, &world.migrant, Some(&world.counsellor.id)).await;
+        let case = open_case(
+            app,
+            supervisor,
+            &world.migrant,
+            "normal",
+            Some(&world.counsellor.id),
+        )
+        .await;
         common::world::close_case(app, supervisor, &id(&case)).await;
         text = text.replace("{closed_case}", &id(&case));
     }
@@ -257,54 +272,58 @@ fn current_etag(app: &TestApp, path: &str) -> String {
     format!("\"{}\"", version.expect("patched object exists"))
 }
 
-#[tokio::test]
-async fn every_endpoint_answers_each_role_as_design_prescribes() {
-    on_each_backend(|app| async move {
-        let world = World::build(&app).await;
-        let mut failures = Vec::new();
-        let mut checked = 0;
-        for row in matrix() {
-            for (actor, expected) in ACTORS.iter().zip(row.expect) {
-                let path = fill(&app, &world, row.path).await;
-                let body = match &row.body {
-                    Some(body) => {
-                        let text = fill(&app, &world, &body.to_string()).await;
-                        Some(serde_json::from_str::<Value>(&text).unwrap())
-                    }
-                    None => None,
-                };
-                let mut request = app
-                    .client
-                    .request(row.method.clone(), app.url(&path))
-                    .bearer_auth(token(&app, &world, *actor));
-                if row.method == Method::PATCH {
-                    request = request.header("If-Match", current_etag(&app, &path));
+backend_test!(every_endpoint_answers_each_role_as_design_prescribes);
+async fn every_endpoint_answers_each_role_as_design_prescribes(app: TestApp) {
+    let world = World::build(&app).await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for row in matrix() {
+        for (actor, expected) in ACTORS.iter().zip(row.expect) {
+            let path = fill(&app, &world, row.path).await;
+            let body = match &row.body {
+                Some(body) => {
+                    let text = fill(&app, &world, &body.to_string()).await;
+                    Some(serde_json::from_str::<Value>(&text).unwrap())
                 }
-                if let Some(body) = body {
-                    request = request.json(&body);
-                }
-                let response = request.send().await.expect("request");
-                let status = response.status().as_u16();
-                checked += 1;
-                if status != expected {
-                    let text = response.text().await.unwrap_or_default();
-                    failures.push(format!(
-                        "{actor:?} {} {}: expected {expected}, got {status}: {text}",
-                        row.method, row.path
-                    ));
-                }
+                None => None,
+            };
+            let mut request = app
+                .client
+                .request(row.method.clone(), app.url(&path))
+                .bearer_auth(token(&app, &world, *actor));
+            if row.method == Method::PATCH {
+                request = request.header("If-Match", current_etag(&app, &path));
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let refused = expected >= 400;
+            let before = refused.then(|| app.snapshot_with_audit());
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            checked += 1;
+            if status != expected {
+                let text = response.text().await.unwrap_or_default();
+                failures.push(format!(
+                    "{actor:?} {} {}: expected {expected}, got {status}: {text}",
+                    row.method, row.path
+                ));
+            } else if before.is_some_and(|before| before != app.snapshot_with_audit()) {
+                failures.push(format!(
+                    "{actor:?} {} {}: refused with {status} but stored something",
+                    row.method, row.path
+                ));
             }
         }
-        assert!(checked >= 100, "the matrix ran only {checked} requests");
-        assert!(
-            failures.is_empty(),
-            "[{:?}] {} of {checked} access checks failed:\n{}",
-            app.backend,
-            failures.len(),
-            failures.join("\n")
-        );
-    })
-    .await;
+    }
+    assert!(checked >= 100, "the matrix ran only {checked} requests");
+    assert!(
+        failures.is_empty(),
+        "[{:?}] {} of {checked} access checks failed:\n{}",
+        app.backend,
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Everything in both centres, beyond the world: a migrant only the supervisor registered with a
@@ -325,13 +344,20 @@ async fn scope(app: &TestApp) -> Scope {
     let world = World::build(app).await;
     let supervisor = &world.supervisor.token;
     let walk_in = id(&register(app, supervisor, migrant_body("Zarina", "Karimova")).await);
-    let colleague_case = id(&open_case(app, supervisor, &walk_in, Some(&world.colleague.id)).await);
+    let colleague_case = id(&open_case(
+        app,
+        supervisor,
+        &walk_in,
+        "normal",
+        Some(&world.colleague.id),
+    )
+    .await);
     let colleague_anonymous = id(&log(app, &world.colleague.token, anonymous()).await);
     let supervisor_on_case = id(&log(app, supervisor, on_case(&world.case)).await);
     let supervisor_for_walk_in = id(&log(app, supervisor, for_migrant(&walk_in)).await);
     let other = &world.other_supervisor.token;
     let other_migrant = id(&register(app, other, migrant_body("Gulru", "Jabborzoda")).await);
-    let other_case = id(&open_case(app, other, &other_migrant, None).await);
+    let other_case = id(&open_case(app, other, &other_migrant, "normal", None).await);
     let other_consultation = id(&log(app, other, on_case(&other_case)).await);
     Scope {
         world,
@@ -350,158 +376,143 @@ fn ids(items: &[&String]) -> Vec<String> {
     sorted(items.iter().map(|s| (*s).clone()).collect())
 }
 
-#[tokio::test]
-async fn migrant_search_lists_exactly_the_callers_centre() {
-    on_each_backend(|app| async move {
-        let s = scope(&app).await;
-        let w = &s.world;
-        let centre = ids(&[&w.migrant, &s.walk_in]);
-        for (who, account) in [
-            ("counsellor", &w.counsellor),
-            ("colleague", &w.colleague),
-            ("supervisor", &w.supervisor),
-        ] {
-            let listed = sorted(all_ids(&app, &account.token, "/api/v1/migrants", 1).await);
-            assert_eq!(listed, centre, "{who} searches their centre");
-        }
-        let listed = sorted(all_ids(&app, &w.other_supervisor.token, "/api/v1/migrants", 1).await);
-        assert_eq!(
-            listed,
-            ids(&[&s.other_migrant]),
-            "other centre's supervisor"
-        );
-        let admin = app.get("/api/v1/migrants", &app.admin).await;
-        assert_eq!(admin.status(), StatusCode::FORBIDDEN);
-    })
-    .await;
+backend_test!(migrant_search_lists_exactly_the_callers_centre);
+async fn migrant_search_lists_exactly_the_callers_centre(app: TestApp) {
+    let s = scope(&app).await;
+    let w = &s.world;
+    let centre = ids(&[&w.migrant, &s.walk_in]);
+    for (who, account) in [
+        ("counsellor", &w.counsellor),
+        ("colleague", &w.colleague),
+        ("supervisor", &w.supervisor),
+    ] {
+        let listed = sorted(all_ids(&app, &account.token, "/api/v1/migrants", 1).await);
+        assert_eq!(listed, centre, "{who} searches their centre");
+    }
+    let listed = sorted(all_ids(&app, &w.other_supervisor.token, "/api/v1/migrants", 1).await);
+    assert_eq!(
+        listed,
+        ids(&[&s.other_migrant]),
+        "other centre's supervisor"
+    );
+    let admin = app.get("/api/v1/migrants", &app.admin).await;
+    assert_eq!(admin.status(), StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn migrant_search_shows_summaries_with_a_masked_phone_to_everyone() {
-    on_each_backend(|app| async move {
-        let s = scope(&app).await;
-        for account in [&s.world.counsellor, &s.world.supervisor] {
-            let page = expect(
-                app.get("/api/v1/migrants", &account.token).await,
-                StatusCode::OK,
-                "search",
-            )
-            .await;
-            for item in page["items"].as_array().unwrap() {
-                assert!(item.get("phone").is_none(), "no full phone in {item}");
-                assert!(
-                    item.get("date_of_birth").is_none(),
-                    "no birth date in {item}"
-                );
-                assert_eq!(item["phone_masked"], "+992*******67");
-            }
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn duplicate_search_stays_within_the_callers_centre() {
-    on_each_backend(|app| async move {
-        let s = scope(&app).await;
-        let path = "/api/v1/migrants/duplicates?given_name=Gulru&family_name=Jabborzoda";
-        let found = |body: Value| -> Vec<String> {
-            body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["migrant"]["id"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        let colleague = expect(
-            app.get(path, &s.world.colleague.token).await,
+backend_test!(migrant_search_shows_summaries_with_a_masked_phone_to_everyone);
+async fn migrant_search_shows_summaries_with_a_masked_phone_to_everyone(app: TestApp) {
+    let s = scope(&app).await;
+    for account in [&s.world.counsellor, &s.world.supervisor] {
+        let page = expect(
+            app.get("/api/v1/migrants", &account.token).await,
             StatusCode::OK,
-            "dup",
+            "search",
         )
         .await;
-        assert_eq!(found(colleague), vec![s.world.migrant.clone()]);
-        let other = expect(
-            app.get(path, &s.world.other_supervisor.token).await,
-            StatusCode::OK,
-            "dup",
-        )
-        .await;
-        assert_eq!(found(other), vec![s.other_migrant.clone()]);
-    })
-    .await;
+        for item in page["items"].as_array().unwrap() {
+            assert!(item.get("phone").is_none(), "no full phone in {item}");
+            assert!(
+                item.get("date_of_birth").is_none(),
+                "no birth date in {item}"
+            );
+            assert_eq!(item["phone_masked"], "+992*******67");
+        }
+    }
 }
 
-#[tokio::test]
-async fn case_list_holds_exactly_the_callers_cases() {
-    on_each_backend(|app| async move {
-        let s = scope(&app).await;
-        let w = &s.world;
-        let cases = |token: String| {
-            let app = &app;
-            async move { sorted(all_ids(app, &token, "/api/v1/cases", 1).await) }
-        };
-        assert_eq!(
-            cases(w.counsellor.token.clone()).await,
-            ids(&[&w.case]),
-            "counsellor"
-        );
-        assert_eq!(
-            cases(w.colleague.token.clone()).await,
-            ids(&[&s.colleague_case]),
-            "colleague"
-        );
-        assert_eq!(
-            cases(w.supervisor.token.clone()).await,
-            ids(&[&w.case, &s.colleague_case]),
-            "supervisor"
-        );
-        assert_eq!(
-            cases(w.other_supervisor.token.clone()).await,
-            ids(&[&s.other_case]),
-            "other centre's supervisor"
-        );
-        let admin = app.get("/api/v1/cases", &app.admin).await;
-        assert_eq!(admin.status(), StatusCode::FORBIDDEN);
-    })
+backend_test!(duplicate_search_stays_within_the_callers_centre);
+async fn duplicate_search_stays_within_the_callers_centre(app: TestApp) {
+    let s = scope(&app).await;
+    let path = "/api/v1/migrants/duplicates?given_name=Gulru&family_name=Jabborzoda";
+    let found = |body: Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["migrant"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let colleague = expect(
+        app.get(path, &s.world.colleague.token).await,
+        StatusCode::OK,
+        "dup",
+    )
     .await;
+    assert_eq!(found(colleague), vec![s.world.migrant.clone()]);
+    let other = expect(
+        app.get(path, &s.world.other_supervisor.token).await,
+        StatusCode::OK,
+        "dup",
+    )
+    .await;
+    assert_eq!(found(other), vec![s.other_migrant.clone()]);
 }
 
-#[tokio::test]
-async fn consultation_list_holds_exactly_the_callers_consultations() {
-    on_each_backend(|app| async move {
-        let s = scope(&app).await;
-        let w = &s.world;
-        let listed = |token: String| {
-            let app = &app;
-            async move { sorted(all_ids(app, &token, "/api/v1/consultations", 1).await) }
-        };
-        assert_eq!(
-            listed(w.counsellor.token.clone()).await,
-            ids(&[&w.consultation, &s.supervisor_on_case]),
-            "counsellor: their own and those on their case"
-        );
-        assert_eq!(
-            listed(w.colleague.token.clone()).await,
-            ids(&[&s.colleague_anonymous]),
-            "colleague: the walk-in's consultation is not on their case"
-        );
-        assert_eq!(
-            listed(w.supervisor.token.clone()).await,
-            ids(&[
-                &w.consultation,
-                &s.colleague_anonymous,
-                &s.supervisor_on_case,
-                &s.supervisor_for_walk_in
-            ]),
-            "supervisor: the whole centre"
-        );
-        assert_eq!(
-            listed(w.other_supervisor.token.clone()).await,
-            ids(&[&s.other_consultation]),
-            "other centre's supervisor"
-        );
-        let admin = app.get("/api/v1/consultations", &app.admin).await;
-        assert_eq!(admin.status(), StatusCode::FORBIDDEN);
-    })
-    .await;
+backend_test!(case_list_holds_exactly_the_callers_cases);
+async fn case_list_holds_exactly_the_callers_cases(app: TestApp) {
+    let s = scope(&app).await;
+    let w = &s.world;
+    let cases = |token: String| {
+        let app = &app;
+        async move { sorted(all_ids(app, &token, "/api/v1/cases", 1).await) }
+    };
+    assert_eq!(
+        cases(w.counsellor.token.clone()).await,
+        ids(&[&w.case]),
+        "counsellor"
+    );
+    assert_eq!(
+        cases(w.colleague.token.clone()).await,
+        ids(&[&s.colleague_case]),
+        "colleague"
+    );
+    assert_eq!(
+        cases(w.supervisor.token.clone()).await,
+        ids(&[&w.case, &s.colleague_case]),
+        "supervisor"
+    );
+    assert_eq!(
+        cases(w.other_supervisor.token.clone()).await,
+        ids(&[&s.other_case]),
+        "other centre's supervisor"
+    );
+    let admin = app.get("/api/v1/cases", &app.admin).await;
+    assert_eq!(admin.status(), StatusCode::FORBIDDEN);
+}
+
+backend_test!(consultation_list_holds_exactly_the_callers_consultations);
+async fn consultation_list_holds_exactly_the_callers_consultations(app: TestApp) {
+    let s = scope(&app).await;
+    let w = &s.world;
+    let listed = |token: String| {
+        let app = &app;
+        async move { sorted(all_ids(app, &token, "/api/v1/consultations", 1).await) }
+    };
+    assert_eq!(
+        listed(w.counsellor.token.clone()).await,
+        ids(&[&w.consultation, &s.supervisor_on_case]),
+        "counsellor: their own and those on their case"
+    );
+    assert_eq!(
+        listed(w.colleague.token.clone()).await,
+        ids(&[&s.colleague_anonymous]),
+        "colleague: the walk-in's consultation is not on their case"
+    );
+    assert_eq!(
+        listed(w.supervisor.token.clone()).await,
+        ids(&[
+            &w.consultation,
+            &s.colleague_anonymous,
+            &s.supervisor_on_case,
+            &s.supervisor_for_walk_in
+        ]),
+        "supervisor: the whole centre"
+    );
+    assert_eq!(
+        listed(w.other_supervisor.token.clone()).await,
+        ids(&[&s.other_consultation]),
+        "other centre's supervisor"
+    );
+    let admin = app.get("/api/v1/consultations", &app.admin).await;
+    assert_eq!(admin.status(), StatusCode::FORBIDDEN);
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use common::care::*;
-use common::{on_each_backend, problem, TestApp};
+use common::world::*;
+use common::{expect, id, problem, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -52,56 +52,55 @@ async fn seed(app: &TestApp) -> Seeded {
     let coll = &care.colleague.token;
     let sup = &care.supervisor.token;
     let later = Utc::now() + Duration::days(3);
-    let yesterday = Some(today() - Duration::days(1));
     let next_week = Some(today() + Duration::days(7));
     let p = &care.global_provider;
 
     // Counsellor: open cases normal (the fixture's), high, high, urgent; one closed (low).
     let m = &care.migrant_id;
-    let high1 = open_case(app, coun, m, "high", None).await;
-    let high2 = open_case(app, coun, m, "high", None).await;
-    let urgent = open_case(app, coun, m, "urgent", None).await;
-    let closed = open_case(app, coun, m, "low", None).await;
+    let high1 = id(&open_case(app, coun, m, "high", None).await);
+    let high2 = id(&open_case(app, coun, m, "high", None).await);
+    let urgent = id(&open_case(app, coun, m, "urgent", None).await);
+    let closed = id(&open_case(app, coun, m, "low", None).await);
     app.set_case_opened_at(&care.case_id, now - Duration::days(20));
     app.set_case_opened_at(&high1, now - Duration::days(40));
     app.set_case_opened_at(&high2, now - Duration::days(5));
     app.set_case_opened_at(&urgent, now - Duration::days(1));
     app.set_case_opened_at(&closed, now - Duration::days(100));
     // Colleague: open low and normal, assigned by the supervisor.
-    let low_b = open_case(app, sup, m, "low", Some(&care.colleague.id)).await;
-    let normal_b = open_case(app, sup, m, "normal", Some(&care.colleague.id)).await;
+    let low_b = id(&open_case(app, sup, m, "low", Some(&care.colleague.id)).await);
+    let normal_b = id(&open_case(app, sup, m, "normal", Some(&care.colleague.id)).await);
     app.set_case_opened_at(&low_b, now - Duration::days(10));
     app.set_case_opened_at(&normal_b, now - Duration::days(3));
 
     // Follow-ups. Counsellor: 2 overdue, 1 future, 1 past due but done.
     for _ in 0..2 {
-        let f = id_of(&schedule(app, coun, &care.case_id, later, None).await);
+        let f = id(&schedule(app, coun, &care.case_id, later, None).await);
         app.set_follow_up_due(&f, now - Duration::days(2));
     }
     schedule(app, coun, &high1, later, None).await;
-    let done = id_of(&schedule(app, coun, &high1, later, None).await);
+    let done = id(&schedule(app, coun, &high1, later, None).await);
     end_follow_up(app, coun, &done).await;
     app.set_follow_up_due(&done, now - Duration::days(2));
     // The supervisor is assigned one overdue call on the counsellor's case: theirs, not the
     // counsellor's.
-    let f = id_of(&schedule(app, coun, &high2, later, Some(&care.supervisor.id)).await);
+    let f = id(&schedule(app, coun, &high2, later, Some(&care.supervisor.id)).await);
     app.set_follow_up_due(&f, now - Duration::hours(3));
     // Colleague: 1 overdue; 1 due soon (not overdue).
-    let f = id_of(&schedule(app, coll, &low_b, later, None).await);
+    let f = id(&schedule(app, coll, &low_b, later, None).await);
     app.set_follow_up_due(&f, now - Duration::days(1));
     schedule(app, coll, &low_b, Utc::now() + Duration::hours(2), None).await;
 
     // Referrals on the counsellor's cases: open = pending×2, sent, accepted; overdue = the
     // pending and sent ones past their date; completed and declined count for nothing.
-    referral_in(app, coun, &care.case_id, p, "pending", yesterday).await; // open, overdue
-    referral_in(app, coun, &high1, p, "sent", yesterday).await; // open, overdue
+    past_referral(app, coun, &care.case_id, p, "pending", 1).await; // open, overdue
+    past_referral(app, coun, &high1, p, "sent", 1).await; // open, overdue
     let aged = referral_in(app, coun, &high1, p, "sent", next_week).await; // open, overdue
-    app.set_referral_expected(&id_of(&aged), today() - Duration::days(9));
-    referral_in(app, coun, &care.case_id, p, "accepted", yesterday).await; // open only
+    app.set_referral_expected(&id(&aged), today() - Duration::days(9));
+    past_referral(app, coun, &care.case_id, p, "accepted", 1).await; // open only
     referral_in(app, coun, &care.case_id, p, "pending", next_week).await; // open only
-    referral_in(app, coun, &care.case_id, p, "completed", yesterday).await;
-    referral_in(app, coun, &high2, p, "declined", yesterday).await;
-    referral_in(app, coun, &high2, p, "cancelled", yesterday).await;
+    past_referral(app, coun, &care.case_id, p, "completed", 1).await;
+    past_referral(app, coun, &high2, p, "declined", 1).await;
+    past_referral(app, coun, &high2, p, "cancelled", 1).await;
     // Colleague: one sent without a date.
     referral_in(app, coll, &normal_b, p, "sent", None).await;
 
@@ -140,7 +139,7 @@ async fn seed(app: &TestApp) -> Seeded {
     let leaver = app
         .create_staff("coun.leaver", "counsellor", Some(&care.centre))
         .await;
-    let leavers_case = open_case(app, sup, m, "urgent", Some(&leaver.id)).await;
+    let leavers_case = id(&open_case(app, sup, m, "urgent", Some(&leaver.id)).await);
     close(app, sup, &leavers_case).await;
     let path = format!("/api/v1/users/{}", leaver.id);
     let etag = app.etag(&path, &app.admin).await;
@@ -212,115 +211,105 @@ fn sorted_by_user(mut rows: Vec<Value>) -> Vec<Value> {
     rows
 }
 
-#[tokio::test]
-async fn a_supervisor_sees_every_number_of_each_active_staff_member() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let care = &s.care;
-        let counsellor = row(
-            &care.counsellor.id,
-            "counsellor",
-            (0, 1, 2, 1),
-            2,
-            (5, 3),
-            3,
-            Some(s.counsellor_oldest),
-        );
-        let colleague = row(
-            &care.colleague.id,
-            "counsellor",
-            (1, 1, 0, 0),
-            1,
-            (1, 0),
-            1,
-            Some(s.colleague_oldest),
-        );
-        let supervisor = row(
-            &care.supervisor.id,
+backend_test!(a_supervisor_sees_every_number_of_each_active_staff_member);
+async fn a_supervisor_sees_every_number_of_each_active_staff_member(app: TestApp) {
+    let s = seed(&app).await;
+    let care = &s.care;
+    let counsellor = row(
+        &care.counsellor.id,
+        "counsellor",
+        (0, 1, 2, 1),
+        2,
+        (5, 3),
+        3,
+        Some(s.counsellor_oldest),
+    );
+    let colleague = row(
+        &care.colleague.id,
+        "counsellor",
+        (1, 1, 0, 0),
+        1,
+        (1, 0),
+        1,
+        Some(s.colleague_oldest),
+    );
+    let supervisor = row(
+        &care.supervisor.id,
+        "supervisor",
+        (0, 0, 0, 0),
+        1,
+        (0, 0),
+        2,
+        None,
+    );
+    let listed = rows(&app, &care.supervisor.token).await;
+    assert_eq!(
+        sorted_by_user(listed.clone()),
+        sorted_by_user(vec![counsellor.clone(), colleague.clone(), supervisor])
+    );
+    // Ordered by user id, stable across calls.
+    let order: Vec<&str> = listed
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+
+    // A counsellor: their own row, the same numbers.
+    assert_eq!(rows(&app, &care.counsellor.token).await, [counsellor]);
+    assert_eq!(rows(&app, &care.colleague.token).await, [colleague]);
+}
+
+backend_test!(another_centre_sees_none_of_these_staff_and_admins_are_refused);
+async fn another_centre_sees_none_of_these_staff_and_admins_are_refused(app: TestApp) {
+    let s = seed(&app).await;
+    let care = &s.care;
+    let other = rows(&app, &care.other_supervisor.token).await;
+    assert_eq!(
+        other,
+        [row(
+            &care.other_supervisor.id,
             "supervisor",
             (0, 0, 0, 0),
-            1,
+            0,
             (0, 0),
-            2,
-            None,
-        );
-        let listed = rows(&app, &care.supervisor.token).await;
-        assert_eq!(
-            sorted_by_user(listed.clone()),
-            sorted_by_user(vec![counsellor.clone(), colleague.clone(), supervisor])
-        );
-        // Ordered by user id, stable across calls.
-        let order: Vec<&str> = listed
-            .iter()
-            .map(|r| r["user_id"].as_str().unwrap())
-            .collect();
-        let mut sorted = order.clone();
-        sorted.sort();
-        assert_eq!(order, sorted);
-
-        // A counsellor: their own row, the same numbers.
-        assert_eq!(rows(&app, &care.counsellor.token).await, [counsellor]);
-        assert_eq!(rows(&app, &care.colleague.token).await, [colleague]);
-    })
-    .await;
+            0,
+            None
+        )]
+    );
+    let response = app.get("/api/v1/caseloads", &app.admin).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem(response).await["status"], 403);
 }
 
-#[tokio::test]
-async fn another_centre_sees_none_of_these_staff_and_admins_are_refused() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let care = &s.care;
-        let other = rows(&app, &care.other_supervisor.token).await;
-        assert_eq!(
-            other,
-            [row(
-                &care.other_supervisor.id,
-                "supervisor",
-                (0, 0, 0, 0),
-                0,
-                (0, 0),
-                0,
-                None
-            )]
-        );
-        let response = app.get("/api/v1/caseloads", &app.admin).await;
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(problem(response).await["status"], 403);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn caseload_pages_cover_the_centre_once() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        for n in 0..4 {
-            app.create_staff(&format!("coun.extra{n}"), "counsellor", Some(&care.centre))
-                .await;
-        }
-        let all =
-            caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
-        assert_eq!(all.len(), 7);
-        let mut paged = Vec::new();
-        let mut path = "/api/v1/caseloads?limit=3".to_owned();
-        loop {
-            let page = expect(
-                app.get(&path, &care.supervisor.token).await,
-                StatusCode::OK,
-                "page",
-            )
+backend_test!(caseload_pages_cover_the_centre_once);
+async fn caseload_pages_cover_the_centre_once(app: TestApp) {
+    let care = Care::new(&app).await;
+    for n in 0..4 {
+        app.create_staff(&format!("coun.extra{n}"), "counsellor", Some(&care.centre))
             .await;
-            for item in page["items"].as_array().unwrap() {
-                paged.push(item["user_id"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(cursor) => path = format!("/api/v1/caseloads?limit=3&cursor={cursor}"),
-                None => break,
-            }
+    }
+    let all = caseload_user_ids(&app, "/api/v1/caseloads?limit=200", &care.supervisor.token).await;
+    assert_eq!(all.len(), 7);
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/caseloads?limit=3".to_owned();
+    loop {
+        let page = expect(
+            app.get(&path, &care.supervisor.token).await,
+            StatusCode::OK,
+            "page",
+        )
+        .await;
+        for item in page["items"].as_array().unwrap() {
+            paged.push(item["user_id"].as_str().unwrap().to_owned());
         }
-        assert_eq!(paged, all);
-    })
-    .await;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/caseloads?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
 }
 
 async fn caseload_user_ids(app: &TestApp, path: &str, token: &str) -> Vec<String> {

@@ -104,21 +104,9 @@ fn sqlite_schema(conn: &mut SqliteConnection) -> Schema {
     }
 }
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("KARVON_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "note: KARVON_TEST_POSTGRES_URL is unset; skipping the PostgreSQL comparison"
-            );
-            None
-        }
-    }
-}
-
 /// Migrates a fresh database of each backend and returns both schemas.
 fn migrated_schemas(admin_url: &str) -> (Schema, Schema, PostgresDatabase) {
-    let database = PostgresDatabase::create(admin_url);
+    let database = PostgresDatabase::create_empty(admin_url);
     let mut pg = establish(&database.url);
     karvon::db::run_migrations(&mut pg).expect("postgres migrations");
     let DbConnection::Postgresql(pg) = &mut pg else {
@@ -136,21 +124,15 @@ fn migrated_schemas(admin_url: &str) -> (Schema, Schema, PostgresDatabase) {
     (postgres, sqlite_schema(sqlite), database)
 }
 
-#[test]
-fn both_backends_have_the_same_tables() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
+postgres_test!(fn both_backends_have_the_same_tables);
+fn both_backends_have_the_same_tables(admin_url: String) {
     let (postgres, sqlite, _db) = migrated_schemas(&admin_url);
     assert!(postgres.tables.contains("users"), "{:?}", postgres.tables);
     assert_eq!(postgres.tables, sqlite.tables);
 }
 
-#[test]
-fn both_backends_have_the_same_columns_and_nullability() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
+postgres_test!(fn both_backends_have_the_same_columns_and_nullability);
+fn both_backends_have_the_same_columns_and_nullability(admin_url: String) {
     let (postgres, sqlite, _db) = migrated_schemas(&admin_url);
     let only_pg: Vec<_> = postgres.columns.difference(&sqlite.columns).collect();
     let only_sqlite: Vec<_> = sqlite.columns.difference(&postgres.columns).collect();
@@ -160,11 +142,8 @@ fn both_backends_have_the_same_columns_and_nullability() {
     );
 }
 
-#[test]
-fn both_backends_have_the_same_indexes() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
+postgres_test!(fn both_backends_have_the_same_indexes);
+fn both_backends_have_the_same_indexes(admin_url: String) {
     let (postgres, sqlite, _db) = migrated_schemas(&admin_url);
     assert!(postgres.indexes.contains("users_username_key_key"));
     assert_eq!(postgres.indexes, sqlite.indexes);
@@ -200,27 +179,21 @@ fn karvon_migrate_twice_applies_nothing_the_second_time_on_sqlite() {
     assert_migrate_is_idempotent(&format!("sqlite://{}/cli.db", dir.path().display()));
 }
 
-#[test]
-fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
-    let database = PostgresDatabase::create(&admin_url);
+postgres_test!(fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres);
+fn karvon_migrate_twice_applies_nothing_the_second_time_on_postgres(admin_url: String) {
+    let database = PostgresDatabase::create_empty(&admin_url);
     let DatabaseUrl::Postgres(url) = &database.url else {
         unreachable!()
     };
     assert_migrate_is_idempotent(url);
 }
 
+postgres_test!(name_search_works_under_a_linguistic_database_collation);
 /// Production databases often use a linguistic collation (the postgres Docker image defaults to
 /// en_US.utf8), under which `'gulru' < 'gul' || chr(127)` is false. Name search relies on byte
 /// order for its prefix ranges: the token column is `COLLATE "C"`. This proves it on an ICU
 /// en-US database.
-#[tokio::test]
-async fn name_search_works_under_a_linguistic_database_collation() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
+async fn name_search_works_under_a_linguistic_database_collation(admin_url: String) {
     let database = PostgresDatabase::create_with(
         &admin_url,
         "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",

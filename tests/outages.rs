@@ -15,20 +15,6 @@ use karvon::db::DatabaseUrl;
 use karvon::startup::Application;
 use reqwest::StatusCode;
 
-/// The PostgreSQL server the tests may use, or `None` outside CI without one.
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("KARVON_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
-            );
-            None
-        }
-    }
-}
-
 fn admin_connection(admin_url: &str) -> PgConnection {
     PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL")
 }
@@ -103,11 +89,8 @@ async fn wait_for_ten_200s(app: &TestApp, within: Duration) -> Duration {
     started.elapsed()
 }
 
-#[tokio::test]
-async fn a_restart_that_kills_every_pooled_connection_heals_within_five_seconds() {
-    let Some(admin_url) = postgres_admin_url() else {
-        return;
-    };
+postgres_test!(a_restart_that_kills_every_pooled_connection_heals_within_five_seconds);
+async fn a_restart_that_kills_every_pooled_connection_heals_within_five_seconds(admin_url: String) {
     let database = PostgresDatabase::create(&admin_url);
     let app = spawn(database.url.clone(), Backend::Postgres, &|_| {}).await;
     // Fill the pool, so that every pooled connection dies in the "restart".
@@ -126,11 +109,10 @@ async fn a_restart_that_kills_every_pooled_connection_heals_within_five_seconds(
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn while_the_database_refuses_connections_every_route_answers_503_then_heals() {
-    let Some(admin_url) = postgres_admin_url() else {
-        return;
-    };
+postgres_test!(while_the_database_refuses_connections_every_route_answers_503_then_heals);
+async fn while_the_database_refuses_connections_every_route_answers_503_then_heals(
+    admin_url: String,
+) {
     let database = PostgresDatabase::create(&admin_url);
     let app = spawn(database.url.clone(), Backend::Postgres, &|_| {}).await;
     let name = database_name(&database.url);
@@ -224,11 +206,8 @@ async fn start_up_gives_up_after_the_configured_wait() {
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
-#[tokio::test]
-async fn a_server_started_before_its_database_comes_up_when_the_database_does() {
-    let Some(admin_url) = postgres_admin_url() else {
-        return;
-    };
+postgres_test!(a_server_started_before_its_database_comes_up_when_the_database_does);
+async fn a_server_started_before_its_database_comes_up_when_the_database_does(admin_url: String) {
     // The database does not exist yet: as in `docker-compose up`, where the API may win the race.
     let name = format!("karvon_test_{}", uuid::Uuid::now_v7().simple());
     let base_url = admin_url
@@ -358,11 +337,8 @@ impl Drop for LoggedServer {
     }
 }
 
-#[tokio::test]
-async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
-    let Some(admin_url) = postgres_admin_url() else {
-        return;
-    };
+postgres_test!(an_outage_is_logged_once_when_it_starts_and_once_when_it_ends);
+async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(admin_url: String) {
     let database = PostgresDatabase::create(&admin_url);
     let server = LoggedServer::start(&database.url);
     let client = reqwest::Client::new();
@@ -414,11 +390,8 @@ async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     assert_eq!(errors, 1, "one ERROR line for the whole outage");
 }
 
-#[tokio::test]
-async fn with_a_check_on_checkout_a_restart_costs_no_request() {
-    let Some(admin_url) = postgres_admin_url() else {
-        return;
-    };
+postgres_test!(with_a_check_on_checkout_a_restart_costs_no_request);
+async fn with_a_check_on_checkout_a_restart_costs_no_request(admin_url: String) {
     let database = PostgresDatabase::create(&admin_url);
     let check = |config: &mut ServeConfig| config.database.database_check_on_checkout = true;
     let app = spawn(database.url.clone(), Backend::Postgres, &check).await;

@@ -7,29 +7,19 @@ use common::{spawn, Backend, PostgresDatabase, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Two servers over one fresh PostgreSQL database, or `None` without PostgreSQL (outside CI).
-async fn two_replicas() -> Option<(TestApp, TestApp, PostgresDatabase)> {
-    let admin_url = match std::env::var("KARVON_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
-            );
-            return None;
-        }
-    };
-    let database = PostgresDatabase::create(&admin_url);
+/// Two servers over one fresh PostgreSQL database.
+async fn two_replicas(admin_url: &str) -> (TestApp, TestApp, PostgresDatabase) {
+    let database = PostgresDatabase::create(admin_url);
     let first = spawn(database.url.clone(), Backend::Postgres, &|_| {}).await;
     let second = first.replica().await;
-    Some((first, second, database))
+    (first, second, database)
 }
 
-#[tokio::test]
-async fn a_session_started_on_one_replica_works_on_the_other_and_logout_cuts_both() {
-    let Some((first, second, _database)) = two_replicas().await else {
-        return;
-    };
+postgres_test!(a_session_started_on_one_replica_works_on_the_other_and_logout_cuts_both);
+async fn a_session_started_on_one_replica_works_on_the_other_and_logout_cuts_both(
+    admin_url: String,
+) {
+    let (first, second, _database) = two_replicas(&admin_url).await;
     let token = first.login("admin", common::ADMIN_PASSWORD).await;
     assert_eq!(
         second.get("/api/v1/me", &token).await.status(),
@@ -48,11 +38,9 @@ async fn a_session_started_on_one_replica_works_on_the_other_and_logout_cuts_bot
     second.stop().await;
 }
 
-#[tokio::test]
-async fn an_idempotency_key_replayed_on_the_other_replica_replays() {
-    let Some((first, second, _database)) = two_replicas().await else {
-        return;
-    };
+postgres_test!(an_idempotency_key_replayed_on_the_other_replica_replays);
+async fn an_idempotency_key_replayed_on_the_other_replica_replays(admin_url: String) {
+    let (first, second, _database) = two_replicas(&admin_url).await;
     let body = json!({"name": "MRC Khujand", "city": "Khujand", "country": "TJ"});
     let send = |replica: &TestApp| {
         replica
@@ -89,11 +77,9 @@ async fn an_idempotency_key_replayed_on_the_other_replica_replays() {
     second.stop().await;
 }
 
-#[tokio::test]
-async fn failed_logins_on_both_replicas_count_together() {
-    let Some((first, second, _database)) = two_replicas().await else {
-        return;
-    };
+postgres_test!(failed_logins_on_both_replicas_count_together);
+async fn failed_logins_on_both_replicas_count_together(admin_url: String) {
+    let (first, second, _database) = two_replicas(&admin_url).await;
     let mut refused = Vec::new();
     for round in 0..4 {
         refused.push(wrong_login(&first).await);

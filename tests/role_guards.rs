@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{on_each_backend, Account, TestApp};
-use diesel::prelude::*;
+use common::{Account, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -93,28 +92,6 @@ fn example(spec: &Value, reference: &str) -> Value {
     }
 }
 
-/// Row counts of every table a refused request could have written, audit trail included.
-fn stored(app: &TestApp) -> Vec<i64> {
-    use karvon::db::schema::*;
-    let mut conn = app.db();
-    let c = &mut conn;
-    [
-        audit_events::table.count().get_result(c),
-        centres::table.count().get_result(c),
-        users::table.count().get_result(c),
-        migrants::table.count().get_result(c),
-        cases::table.count().get_result(c),
-        consultations::table.count().get_result(c),
-        referrals::table.count().get_result(c),
-        follow_ups::table.count().get_result(c),
-        service_providers::table.count().get_result(c),
-        idempotency_keys::table.count().get_result(c),
-    ]
-    .into_iter()
-    .map(|count: QueryResult<i64>| count.expect("count"))
-    .collect()
-}
-
 async fn call(app: &TestApp, operation: &Operation, token: &str) -> (StatusCode, Value) {
     let mut request = app
         .client
@@ -129,63 +106,60 @@ async fn call(app: &TestApp, operation: &Operation, token: &str) -> (StatusCode,
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn each_operation_admits_exactly_the_roles_its_spec_lists() {
-    on_each_backend(|app| async move {
-        let centre = app.create_centre("Khujand").await;
-        let counsellor = app
-            .create_staff("counsellor1", "counsellor", Some(&centre))
-            .await;
-        let supervisor = app
-            .create_staff("supervisor1", "supervisor", Some(&centre))
-            .await;
-        let token = |role: &str| -> &str {
-            let account: &Account = match role {
-                "counsellor" => &counsellor,
-                "supervisor" => &supervisor,
-                _ => return &app.admin,
-            };
-            &account.token
+backend_test!(each_operation_admits_exactly_the_roles_its_spec_lists);
+async fn each_operation_admits_exactly_the_roles_its_spec_lists(app: TestApp) {
+    let centre = app.create_centre("Khujand").await;
+    let counsellor = app
+        .create_staff("counsellor1", "counsellor", Some(&centre))
+        .await;
+    let supervisor = app
+        .create_staff("supervisor1", "supervisor", Some(&centre))
+        .await;
+    let token = |role: &str| -> &str {
+        let account: &Account = match role {
+            "counsellor" => &counsellor,
+            "supervisor" => &supervisor,
+            _ => return &app.admin,
         };
-        let spec: Value = app
-            .client
-            .get(app.url("/api-docs/openapi.json"))
-            .send()
-            .await
-            .expect("spec")
-            .json()
-            .await
-            .expect("json");
-        let mut failures = Vec::new();
-        let operations = operations(&spec);
-        assert!(operations.len() > 30, "walked only {}", operations.len());
-        for operation in &operations {
-            for role in ROLES
-                .iter()
-                .filter(|r| !operation.roles.iter().any(|l| l == *r))
-            {
-                let before = stored(&app);
-                let (status, problem) = call(&app, operation, token(role)).await;
-                if !refused_by_guard(status, &problem) || stored(&app) != before {
-                    failures.push(format!(
-                        "{} {} as {role}: {status} {problem}",
-                        operation.method, operation.path
-                    ));
-                }
+        &account.token
+    };
+    let spec: Value = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    let mut failures = Vec::new();
+    let operations = operations(&spec);
+    assert!(operations.len() > 30, "walked only {}", operations.len());
+    for operation in &operations {
+        for role in ROLES
+            .iter()
+            .filter(|r| !operation.roles.iter().any(|l| l == *r))
+        {
+            let before = app.snapshot_with_audit();
+            let (status, problem) = call(&app, operation, token(role)).await;
+            if !refused_by_guard(status, &problem) || app.snapshot_with_audit() != before {
+                failures.push(format!(
+                    "{} {} as {role}: {status} {problem}",
+                    operation.method, operation.path
+                ));
             }
         }
-        for operation in &operations {
-            for role in &operation.roles {
-                let (status, problem) = call(&app, operation, token(role)).await;
-                if refused_by_guard(status, &problem) {
-                    failures.push(format!(
-                        "{} {} as {role}, listed: {status} {problem}",
-                        operation.method, operation.path
-                    ));
-                }
+    }
+    for operation in &operations {
+        for role in &operation.roles {
+            let (status, problem) = call(&app, operation, token(role)).await;
+            if refused_by_guard(status, &problem) {
+                failures.push(format!(
+                    "{} {} as {role}, listed: {status} {problem}",
+                    operation.method, operation.path
+                ));
             }
         }
-        assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-    })
-    .await;
+    }
+    assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{on_each_backend, on_each_backend_with, problem, Account, Backend, TestApp};
+use common::{problem, Account, Backend, TestApp};
 use diesel::prelude::*;
 use karvon::auth::throttle::{delay_after, PAIR_LIMIT};
 use karvon::db::schema::{audit_events, login_throttle, refresh_tokens, sessions};
@@ -127,87 +127,80 @@ fn sessions_of(app: &TestApp, user_id: &str) -> i64 {
 
 // ---------------------------------------------------------------- concurrency
 
-#[tokio::test]
-async fn sixty_concurrent_wrong_passwords_reach_the_password_check_at_most_five_times() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        let statuses = burst(&[&app], &counsellor.username, None).await;
-        let checked = assert_at_most_the_limit_checked(&statuses);
-        let refused = login_from(&app, &counsellor.username, WRONG, None).await;
-        assert_throttled(refused).await;
+backend_test!(sixty_concurrent_wrong_passwords_reach_the_password_check_at_most_five_times);
+async fn sixty_concurrent_wrong_passwords_reach_the_password_check_at_most_five_times(
+    app: TestApp,
+) {
+    let counsellor = counsellor(&app).await;
+    let statuses = burst(&[&app], &counsellor.username, None).await;
+    let checked = assert_at_most_the_limit_checked(&statuses);
+    let refused = login_from(&app, &counsellor.username, WRONG, None).await;
+    assert_throttled(refused).await;
 
-        let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
-        assert_throttled(right).await;
-        assert_eq!(
-            count_actions(&app, "auth.login_failed"),
-            checked as i64,
-            "one failed-login event per password checked"
-        );
-    })
-    .await;
+    let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
+    assert_throttled(right).await;
+    assert_eq!(
+        count_actions(&app, "auth.login_failed"),
+        checked as i64,
+        "one failed-login event per password checked"
+    );
 }
 
-#[tokio::test]
-async fn a_right_password_inside_a_concurrent_burst_does_not_get_through() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        let sessions_before = sessions_of(&app, &counsellor.id);
-        let (sender, mut answers) = tokio::sync::mpsc::unbounded_channel();
-        for _ in 0..BURST {
-            let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
-            let (username, sender) = (counsellor.username.clone(), sender.clone());
-            tokio::spawn(async move {
-                let response = attempt(&client, &url, &username, WRONG, None).await;
-                let _ = sender.send(response.status());
-            });
-        }
-        // Once one attempt is refused, the limit's worth are under way; wrong passwords still
-        // being checked (or waiting out their delay) must not let a right one slip in.
-        let mut statuses = Vec::new();
-        let waited = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(status) = answers.recv().await {
-                statuses.push(status);
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    return;
-                }
+backend_test!(a_right_password_inside_a_concurrent_burst_does_not_get_through);
+async fn a_right_password_inside_a_concurrent_burst_does_not_get_through(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let sessions_before = sessions_of(&app, &counsellor.id);
+    let (sender, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..BURST {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        let (username, sender) = (counsellor.username.clone(), sender.clone());
+        tokio::spawn(async move {
+            let response = attempt(&client, &url, &username, WRONG, None).await;
+            let _ = sender.send(response.status());
+        });
+    }
+    // Once one attempt is refused, the limit's worth are under way; wrong passwords still
+    // being checked (or waiting out their delay) must not let a right one slip in.
+    let mut statuses = Vec::new();
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(status) = answers.recv().await {
+            statuses.push(status);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                return;
             }
-        })
-        .await;
-        assert!(waited.is_ok(), "no attempt was refused: {statuses:?}");
-        let checked_so_far = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::UNAUTHORIZED)
-            .count();
-        assert!(checked_so_far < PAIR_LIMIT as usize, "{statuses:?}");
-
-        let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
-        assert_throttled(right).await;
-        while statuses.len() < BURST {
-            statuses.push(answers.recv().await.expect("burst answer"));
         }
-        assert_at_most_the_limit_checked(&statuses);
-        assert_eq!(sessions_of(&app, &counsellor.id), sessions_before);
     })
     .await;
+    assert!(waited.is_ok(), "no attempt was refused: {statuses:?}");
+    let checked_so_far = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked_so_far < PAIR_LIMIT as usize, "{statuses:?}");
+
+    let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
+    assert_throttled(right).await;
+    while statuses.len() < BURST {
+        statuses.push(answers.recv().await.expect("burst answer"));
+    }
+    assert_at_most_the_limit_checked(&statuses);
+    assert_eq!(sessions_of(&app, &counsellor.id), sessions_before);
 }
 
-#[tokio::test]
-async fn two_servers_on_one_database_throttle_together() {
-    on_each_backend(|app| async move {
-        if app.backend != Backend::Postgres {
-            return;
-        }
-        let counsellor = counsellor(&app).await;
-        let replica = app.replica().await;
-        let statuses = burst(&[&app, &replica], &counsellor.username, None).await;
-        assert_at_most_the_limit_checked(&statuses);
-        for server in [&app, &replica] {
-            let right = login_from(server, &counsellor.username, &counsellor.password, None).await;
-            assert_throttled(right).await;
-        }
-        replica.stop().await;
-    })
-    .await;
+backend_test!(two_servers_on_one_database_throttle_together);
+async fn two_servers_on_one_database_throttle_together(app: TestApp) {
+    if app.backend != Backend::Postgres {
+        return;
+    }
+    let counsellor = counsellor(&app).await;
+    let replica = app.replica().await;
+    let statuses = burst(&[&app, &replica], &counsellor.username, None).await;
+    assert_at_most_the_limit_checked(&statuses);
+    for server in [&app, &replica] {
+        let right = login_from(server, &counsellor.username, &counsellor.password, None).await;
+        assert_throttled(right).await;
+    }
+    replica.stop().await;
 }
 
 // ---------------------------------------------------------------- strangers
@@ -216,229 +209,214 @@ fn trusting_proxy_headers(config: &mut karvon::config::ServeConfig) {
     config.trust_proxy_headers = true;
 }
 
-#[tokio::test]
-async fn a_burst_from_another_address_slows_the_user_down_but_does_not_lock_them_out() {
-    on_each_backend_with(trusting_proxy_headers, |app| async move {
-        let counsellor = counsellor(&app).await;
-        let stranger = Some("203.0.113.7");
-        let statuses = burst(&[&app], &counsellor.username, stranger).await;
-        let failures = assert_at_most_the_limit_checked(&statuses);
-        let right = login_from(&app, &counsellor.username, &counsellor.password, stranger).await;
-        assert_throttled(right).await;
+backend_test!(
+    a_burst_from_another_address_slows_the_user_down_but_does_not_lock_them_out,
+    trusting_proxy_headers
+);
+async fn a_burst_from_another_address_slows_the_user_down_but_does_not_lock_them_out(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let stranger = Some("203.0.113.7");
+    let statuses = burst(&[&app], &counsellor.username, stranger).await;
+    let failures = assert_at_most_the_limit_checked(&statuses);
+    let right = login_from(&app, &counsellor.username, &counsellor.password, stranger).await;
+    assert_throttled(right).await;
 
-        let started = Instant::now();
-        let own_address = Some("198.51.100.20");
-        let right = login_from(
-            &app,
-            &counsellor.username,
-            &counsellor.password,
-            own_address,
-        )
-        .await;
-        assert_eq!(right.status(), StatusCode::OK);
-        let waited = started.elapsed();
-        let expected = delay_after(i32::try_from(failures).unwrap());
-        assert!(expected > Duration::ZERO);
-        assert!(
-            waited >= expected,
-            "waited {waited:?}, expected {expected:?}"
-        );
-
-        // The stranger's address stays locked for this username after the user logged in.
-        let again = login_from(&app, &counsellor.username, &counsellor.password, stranger).await;
-        assert_throttled(again).await;
-    })
+    let started = Instant::now();
+    let own_address = Some("198.51.100.20");
+    let right = login_from(
+        &app,
+        &counsellor.username,
+        &counsellor.password,
+        own_address,
+    )
     .await;
+    assert_eq!(right.status(), StatusCode::OK);
+    let waited = started.elapsed();
+    let expected = delay_after(i32::try_from(failures).unwrap());
+    assert!(expected > Duration::ZERO);
+    assert!(
+        waited >= expected,
+        "waited {waited:?}, expected {expected:?}"
+    );
+
+    // The stranger's address stays locked for this username after the user logged in.
+    let again = login_from(&app, &counsellor.username, &counsellor.password, stranger).await;
+    assert_throttled(again).await;
 }
 
-#[tokio::test]
-async fn twenty_failures_from_one_address_lock_it_for_every_username_once() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        for i in 0..20 {
-            let response = login_from(&app, &format!("guess-{i}"), WRONG, None).await;
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        }
-        let (before, counters_before) = (audit_rows(&app), throttle_rows(&app));
-        for i in 0..5 {
-            let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
-            assert_throttled(right).await;
-            let fresh_name = login_from(&app, &format!("another-{i}"), WRONG, None).await;
-            assert_throttled(fresh_name).await;
-        }
-        assert_eq!(
-            audit_rows(&app),
-            before,
-            "refused attempts write no audit rows"
-        );
-        assert_eq!(throttle_rows(&app), counters_before, "nor counters");
-        let lock_events: Vec<String> = audit_events::table
-            .filter(audit_events::action.eq("auth.login_throttled"))
-            .select(audit_events::entity_type)
-            .load(&mut app.db())
-            .unwrap();
-        assert_eq!(lock_events, ["client_address"]);
-    })
-    .await;
+backend_test!(twenty_failures_from_one_address_lock_it_for_every_username_once);
+async fn twenty_failures_from_one_address_lock_it_for_every_username_once(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    for i in 0..20 {
+        let response = login_from(&app, &format!("guess-{i}"), WRONG, None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (before, counters_before) = (audit_rows(&app), throttle_rows(&app));
+    for i in 0..5 {
+        let right = login_from(&app, &counsellor.username, &counsellor.password, None).await;
+        assert_throttled(right).await;
+        let fresh_name = login_from(&app, &format!("another-{i}"), WRONG, None).await;
+        assert_throttled(fresh_name).await;
+    }
+    assert_eq!(
+        audit_rows(&app),
+        before,
+        "refused attempts write no audit rows"
+    );
+    assert_eq!(throttle_rows(&app), counters_before, "nor counters");
+    let lock_events: Vec<String> = audit_events::table
+        .filter(audit_events::action.eq("auth.login_throttled"))
+        .select(audit_events::entity_type)
+        .load(&mut app.db())
+        .unwrap();
+    assert_eq!(lock_events, ["client_address"]);
 }
 
 // ---------------------------------------------------------------- audit trail
 
-#[tokio::test]
-async fn each_lock_writes_one_login_throttled_event_and_refusals_write_none() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        for round in 1..=2 {
-            for _ in 0..PAIR_LIMIT {
-                let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
-                assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-            }
-            let before = audit_rows(&app);
-            for _ in 0..10 {
-                let refused = login_from(&app, &counsellor.username, WRONG, None).await;
-                assert_throttled(refused).await;
-            }
-            assert_eq!(audit_rows(&app), before, "round {round}");
-            let locks: Vec<Option<String>> = audit_events::table
-                .filter(audit_events::action.eq("auth.login_throttled"))
-                .select(audit_events::entity_id)
-                .load(&mut app.db())
-                .unwrap();
-            assert_eq!(locks, vec![Some(counsellor.id.clone()); round]);
-            // The window passes: the lock lifts, and the next lock is a new one.
-            app.age_login_throttle(16);
+backend_test!(each_lock_writes_one_login_throttled_event_and_refusals_write_none);
+async fn each_lock_writes_one_login_throttled_event_and_refusals_write_none(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    for round in 1..=2 {
+        for _ in 0..PAIR_LIMIT {
+            let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+            assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         }
-        assert_eq!(count_actions(&app, "auth.login_refused_locked"), 0);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_password_typed_as_the_username_is_not_stored_in_clear() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        let typed = "Plum Orchard Teapot 42";
-        for _ in 0..2 {
-            let response = login_from(&app, typed, WRONG, None).await;
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let before = audit_rows(&app);
+        for _ in 0..10 {
+            let refused = login_from(&app, &counsellor.username, WRONG, None).await;
+            assert_throttled(refused).await;
         }
-        let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-
-        let failed: Vec<(Option<String>, Option<String>)> = audit_events::table
-            .filter(audit_events::action.eq("auth.login_failed"))
-            .order(audit_events::id.asc())
-            .select((audit_events::actor_username, audit_events::actor_id))
+        assert_eq!(audit_rows(&app), before, "round {round}");
+        let locks: Vec<Option<String>> = audit_events::table
+            .filter(audit_events::action.eq("auth.login_throttled"))
+            .select(audit_events::entity_id)
             .load(&mut app.db())
             .unwrap();
-        assert_eq!(failed.len(), 3);
-        let pseudonym = failed[0].0.clone().unwrap();
-        assert!(pseudonym.starts_with("unknown:"), "{pseudonym}");
-        assert_eq!(
-            failed[1],
-            (Some(pseudonym), None),
-            "the same name, the same pseudonym"
-        );
-        assert_eq!(
-            failed[2],
-            (
-                Some(counsellor.username.clone()),
-                Some(counsellor.id.clone())
-            )
-        );
+        assert_eq!(locks, vec![Some(counsellor.id.clone()); round]);
+        // The window passes: the lock lifts, and the next lock is a new one.
+        app.age_login_throttle(16);
+    }
+    assert_eq!(count_actions(&app, "auth.login_refused_locked"), 0);
+}
 
-        let lowered = typed.to_lowercase();
-        let mut conn = app.db();
-        let audit_text: Vec<(Option<String>, Option<String>, String)> = audit_events::table
-            .select((
-                audit_events::actor_username,
-                audit_events::entity_id,
-                audit_events::changed_fields,
-            ))
-            .load(&mut conn)
-            .unwrap();
-        let throttle_keys: Vec<String> = login_throttle::table
-            .select(login_throttle::throttle_key)
-            .load(&mut conn)
-            .unwrap();
-        let stored = format!("{audit_text:?} {throttle_keys:?}").to_lowercase();
-        assert!(!stored.contains(&lowered), "{stored}");
-        let listed = app.get("/api/v1/audit-events", &app.admin).await;
-        let listed = listed.text().await.unwrap().to_lowercase();
-        assert!(
-            listed.contains("unknown:") && !listed.contains(&lowered),
-            "{listed}"
-        );
-    })
-    .await;
+backend_test!(a_password_typed_as_the_username_is_not_stored_in_clear);
+async fn a_password_typed_as_the_username_is_not_stored_in_clear(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let typed = "Plum Orchard Teapot 42";
+    for _ in 0..2 {
+        let response = login_from(&app, typed, WRONG, None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let failed: Vec<(Option<String>, Option<String>)> = audit_events::table
+        .filter(audit_events::action.eq("auth.login_failed"))
+        .order(audit_events::id.asc())
+        .select((audit_events::actor_username, audit_events::actor_id))
+        .load(&mut app.db())
+        .unwrap();
+    assert_eq!(failed.len(), 3);
+    let pseudonym = failed[0].0.clone().unwrap();
+    assert!(pseudonym.starts_with("unknown:"), "{pseudonym}");
+    assert_eq!(
+        failed[1],
+        (Some(pseudonym), None),
+        "the same name, the same pseudonym"
+    );
+    assert_eq!(
+        failed[2],
+        (
+            Some(counsellor.username.clone()),
+            Some(counsellor.id.clone())
+        )
+    );
+
+    let lowered = typed.to_lowercase();
+    let mut conn = app.db();
+    let audit_text: Vec<(Option<String>, Option<String>, String)> = audit_events::table
+        .select((
+            audit_events::actor_username,
+            audit_events::entity_id,
+            audit_events::changed_fields,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let throttle_keys: Vec<String> = login_throttle::table
+        .select(login_throttle::throttle_key)
+        .load(&mut conn)
+        .unwrap();
+    let stored = format!("{audit_text:?} {throttle_keys:?}").to_lowercase();
+    assert!(!stored.contains(&lowered), "{stored}");
+    let listed = app.get("/api/v1/audit-events", &app.admin).await;
+    let listed = listed.text().await.unwrap().to_lowercase();
+    assert!(
+        listed.contains("unknown:") && !listed.contains(&lowered),
+        "{listed}"
+    );
 }
 
 // ---------------------------------------------------------------- me/password
 
-#[tokio::test]
-async fn wrong_current_passwords_count_as_failed_logins_and_lock() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        let change = |current: &str| {
-            app.post(
-                "/api/v1/me/password",
-                &counsellor.token,
-                json!({"current_password": current, "new_password": "a-brand-new-passphrase"}),
-            )
-        };
-        let changes_before = count_actions(&app, "user.password_change");
-        for _ in 0..PAIR_LIMIT {
-            let wrong = change(WRONG).await;
-            assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        }
-        assert_throttled(change(WRONG).await).await;
-        assert_throttled(change(&counsellor.password).await).await;
-        let login = login_from(&app, &counsellor.username, &counsellor.password, None).await;
-        assert_throttled(login).await;
+backend_test!(wrong_current_passwords_count_as_failed_logins_and_lock);
+async fn wrong_current_passwords_count_as_failed_logins_and_lock(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let change = |current: &str| {
+        app.post(
+            "/api/v1/me/password",
+            &counsellor.token,
+            json!({"current_password": current, "new_password": "a-brand-new-passphrase"}),
+        )
+    };
+    let changes_before = count_actions(&app, "user.password_change");
+    for _ in 0..PAIR_LIMIT {
+        let wrong = change(WRONG).await;
+        assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_throttled(change(WRONG).await).await;
+    assert_throttled(change(&counsellor.password).await).await;
+    let login = login_from(&app, &counsellor.username, &counsellor.password, None).await;
+    assert_throttled(login).await;
 
-        let actions = app.audit_actions(&counsellor.id);
-        let failed = actions
-            .iter()
-            .filter(|a| *a == "auth.password_change_failed")
-            .count();
-        assert_eq!(failed, PAIR_LIMIT as usize, "{actions:?}");
-        let locks = actions
-            .iter()
-            .filter(|a| *a == "auth.login_throttled")
-            .count();
-        assert_eq!(locks, 1, "{actions:?}");
-        assert_eq!(count_actions(&app, "user.password_change"), changes_before);
+    let actions = app.audit_actions(&counsellor.id);
+    let failed = actions
+        .iter()
+        .filter(|a| *a == "auth.password_change_failed")
+        .count();
+    assert_eq!(failed, PAIR_LIMIT as usize, "{actions:?}");
+    let locks = actions
+        .iter()
+        .filter(|a| *a == "auth.login_throttled")
+        .count();
+    assert_eq!(locks, 1, "{actions:?}");
+    assert_eq!(count_actions(&app, "user.password_change"), changes_before);
 
-        // Nothing changed: once the window passes, the old password still works.
-        app.age_login_throttle(16);
-        app.login(&counsellor.username, &counsellor.password).await;
-    })
-    .await;
+    // Nothing changed: once the window passes, the old password still works.
+    app.age_login_throttle(16);
+    app.login(&counsellor.username, &counsellor.password).await;
 }
 
-#[tokio::test]
-async fn a_right_current_password_does_not_count_as_a_failure() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        for _ in 0..PAIR_LIMIT - 1 {
-            let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
-            assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        }
-        app.change_password(
-            &counsellor.token,
-            &counsellor.password,
-            "a-brand-new-passphrase",
-        )
-        .await;
-        // The right password cleared the username's failures: the limit is whole again.
-        for _ in 0..PAIR_LIMIT - 1 {
-            let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
-            assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        }
-        app.login(&counsellor.username, "a-brand-new-passphrase")
-            .await;
-    })
+backend_test!(a_right_current_password_does_not_count_as_a_failure);
+async fn a_right_current_password_does_not_count_as_a_failure(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    for _ in 0..PAIR_LIMIT - 1 {
+        let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    app.change_password(
+        &counsellor.token,
+        &counsellor.password,
+        "a-brand-new-passphrase",
+    )
     .await;
+    // The right password cleared the username's failures: the limit is whole again.
+    for _ in 0..PAIR_LIMIT - 1 {
+        let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    app.login(&counsellor.username, "a-brand-new-passphrase")
+        .await;
 }
 
 // ---------------------------------------------------------------- housekeeping
@@ -468,72 +446,67 @@ fn tokens_of(app: &TestApp, session_id: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn purges_delete_expired_rows_and_keep_live_ones() {
-    on_each_backend(|app| async move {
-        let counsellor = counsellor(&app).await;
-        let old_sessions = session_ids(&app, &counsellor.id);
-        let live = app.login(&counsellor.username, &counsellor.password).await;
-        for old in &old_sessions {
-            expire_session(&app, old);
-        }
-        let wrong = login_from(&app, "someone-else", WRONG, None).await;
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        app.age_login_throttle(16);
-        let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        // someone-else at this address and anywhere (expired); dilnoza at this address and
-        // anywhere, and the address (live).
-        assert_eq!(throttle_rows(&app), 5);
+backend_test!(purges_delete_expired_rows_and_keep_live_ones);
+async fn purges_delete_expired_rows_and_keep_live_ones(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let old_sessions = session_ids(&app, &counsellor.id);
+    let live = app.login(&counsellor.username, &counsellor.password).await;
+    for old in &old_sessions {
+        expire_session(&app, old);
+    }
+    let wrong = login_from(&app, "someone-else", WRONG, None).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    app.age_login_throttle(16);
+    let wrong = login_from(&app, &counsellor.username, WRONG, None).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // someone-else at this address and anywhere (expired); dilnoza at this address and
+    // anywhere, and the address (live).
+    assert_eq!(throttle_rows(&app), 5);
 
-        let mut conn = app.db();
-        let now = karvon::time::now();
-        let purged = karvon::auth::throttle::purge_expired(&mut conn, now).unwrap();
-        assert_eq!(purged, 2);
-        assert_eq!(throttle_rows(&app), 3);
-        let purged = karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap();
-        assert_eq!(purged, old_sessions.len());
-        for old in &old_sessions {
-            assert_eq!(tokens_of(&app, old), 0);
-        }
-        let kept = session_ids(&app, &counsellor.id);
-        assert_eq!(kept.len(), 1);
-        assert_eq!(tokens_of(&app, &kept[0]), 1);
-        assert_eq!(app.get("/api/v1/me", &live).await.status(), StatusCode::OK);
+    let mut conn = app.db();
+    let now = karvon::time::now();
+    let purged = karvon::auth::throttle::purge_expired(&mut conn, now).unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(throttle_rows(&app), 3);
+    let purged = karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap();
+    assert_eq!(purged, old_sessions.len());
+    for old in &old_sessions {
+        assert_eq!(tokens_of(&app, old), 0);
+    }
+    let kept = session_ids(&app, &counsellor.id);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(tokens_of(&app, &kept[0]), 1);
+    assert_eq!(app.get("/api/v1/me", &live).await.status(), StatusCode::OK);
 
-        // Running them again (another replica) finds nothing to do.
-        assert_eq!(
-            karvon::auth::throttle::purge_expired(&mut conn, now).unwrap(),
-            0
-        );
-        assert_eq!(
-            karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap(),
-            0
-        );
-    })
-    .await;
+    // Running them again (another replica) finds nothing to do.
+    assert_eq!(
+        karvon::auth::throttle::purge_expired(&mut conn, now).unwrap(),
+        0
+    );
+    assert_eq!(
+        karvon::housekeeping::purge_expired_sessions(&mut conn, now).unwrap(),
+        0
+    );
 }
 
-#[tokio::test]
-async fn the_server_runs_housekeeping_on_its_interval() {
-    let every_second = |config: &mut karvon::config::ServeConfig| {
-        config.housekeeping_interval_secs = 1;
-    };
-    on_each_backend_with(every_second, |app| async move {
-        let counsellor = counsellor(&app).await;
-        let expired = session_ids(&app, &counsellor.id);
-        app.login(&counsellor.username, &counsellor.password).await;
-        for session in &expired {
-            expire_session(&app, session);
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while session_ids(&app, &counsellor.id).len() > 1 {
-            assert!(
-                Instant::now() < deadline,
-                "expired sessions were not purged"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+fn every_second(config: &mut karvon::config::ServeConfig) {
+    config.housekeeping_interval_secs = 1;
+}
+
+backend_test!(the_server_runs_housekeeping_on_its_interval, every_second);
+async fn the_server_runs_housekeeping_on_its_interval(app: TestApp) {
+    let counsellor = counsellor(&app).await;
+    let expired = session_ids(&app, &counsellor.id);
+    app.login(&counsellor.username, &counsellor.password).await;
+    for session in &expired {
+        expire_session(&app, session);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session_ids(&app, &counsellor.id).len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "expired sessions were not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -7,8 +7,8 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::care::*;
-use common::{on_each_backend, problem, Account, TestApp};
+use common::world::*;
+use common::{expect, id, problem, Account, TestApp};
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -47,10 +47,10 @@ async fn busy_case(
     migrant: &str,
     provider: &str,
 ) -> (String, String, String, String) {
-    let case = open_case(app, token, migrant, "high", None).await;
-    let referral = id_of(&refer(app, token, &case, provider, None).await);
-    let follow_up = id_of(&schedule(app, token, &case, Utc::now() + Duration::days(1), None).await);
-    let consultation = id_of(&consult(app, token, &case, Utc::now() - Duration::hours(1)).await);
+    let case = id(&open_case(app, token, migrant, "high", None).await);
+    let referral = id(&refer(app, token, &case, provider, None).await);
+    let follow_up = id(&schedule(app, token, &case, Utc::now() + Duration::days(1), None).await);
+    let consultation = id(&consult(app, token, &case, Utc::now() - Duration::hours(1)).await);
     (case, referral, follow_up, consultation)
 }
 
@@ -191,9 +191,15 @@ async fn check_reads(app: &TestApp, token: &str, reads: &[Read], expect: Expect)
             Read::One(path) => (path, None),
             Read::List(path, id) => (path, Some(id.as_str())),
         };
+        let before = app.snapshot_with_audit();
         let response = app.get(path, token).await;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
+        if !status.is_success() && app.snapshot_with_audit() != before {
+            failures.push(format!(
+                "GET {path}: refused with {status} but stored something"
+            ));
+        }
         let ok = match (expect, id) {
             (Expect::Refused(wanted), _) | (Expect::Hidden(wanted), None) => status == wanted,
             (Expect::Shown, None) => status == OK,
@@ -219,35 +225,6 @@ async fn patch_user(app: &TestApp, user_id: &str, body: Value) -> reqwest::Respo
     let path = format!("/api/v1/users/{user_id}");
     let etag = app.etag(&path, &app.admin).await;
     app.patch(&path, &app.admin, &etag, body).await
-}
-
-/// Row counts and version sums of every table a refused request could touch.
-fn snapshot(app: &TestApp) -> Vec<i64> {
-    use diesel::dsl::sum;
-    use karvon::db::schema::*;
-    let mut conn = app.db();
-    let c = &mut conn;
-    let count = |n: QueryResult<i64>| n.expect("count");
-    let total = |n: QueryResult<Option<i64>>| n.expect("sum").unwrap_or(0);
-    vec![
-        count(cases::table.count().get_result(c)),
-        total(cases::table.select(sum(cases::version)).first(c)),
-        count(case_events::table.count().get_result(c)),
-        count(referrals::table.count().get_result(c)),
-        total(referrals::table.select(sum(referrals::version)).first(c)),
-        count(referral_transitions::table.count().get_result(c)),
-        count(follow_ups::table.count().get_result(c)),
-        total(follow_ups::table.select(sum(follow_ups::version)).first(c)),
-        count(consultations::table.count().get_result(c)),
-        total(
-            consultations::table
-                .select(sum(consultations::version))
-                .first(c),
-        ),
-        total(migrants::table.select(sum(migrants::version)).first(c)),
-        total(users::table.select(sum(users::version)).first(c)),
-        count(idempotency_keys::table.count().get_result(c)),
-    ]
 }
 
 /// Audit events with `user_id` as the actor.
@@ -294,46 +271,43 @@ async fn transfer(app: &TestApp, user: &Account, centre: &str, to: &Account) {
     .await;
 }
 
+backend_test!(every_counsellor_read_forgets_the_old_centre_after_a_transfer);
 /// The table-driven check: every counsellor-readable endpoint, with the old token, after the
 /// centre change. The closed case stays assigned to c1, so only the centre keeps it out.
-#[tokio::test]
-async fn every_counsellor_read_forgets_the_old_centre_after_a_transfer() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let (cases, centre) = (case_reads(&s), centre_reads(&s));
-        assert_reads(&app, &s.c1.token, &cases, Expect::Shown).await;
-        assert_reads(&app, &s.c1.token, &centre, Expect::Shown).await;
-        let caseload = expect(
-            app.get("/api/v1/caseloads", &s.c1.token).await,
-            OK,
-            "caseload",
-        )
-        .await;
-        assert_eq!(caseload["items"][0]["open_cases"], 1);
-
-        transfer(&app, &s.c1, &s.other_centre, &s.c2).await;
-
-        assert_reads(&app, &s.c1.token, &cases, Expect::Hidden(NOT_FOUND)).await;
-        assert_reads(&app, &s.c1.token, &centre, Expect::Hidden(NOT_FOUND)).await;
-        let me = expect(app.get("/api/v1/me", &s.c1.token).await, OK, "me").await;
-        assert_eq!(me["centre_id"], s.other_centre.as_str());
-        let caseload = expect(
-            app.get("/api/v1/caseloads", &s.c1.token).await,
-            OK,
-            "caseload",
-        )
-        .await;
-        assert_eq!(caseload["items"][0]["user_id"], s.c1.id.as_str());
-        assert_eq!(caseload["items"][0]["open_cases"], 0);
-        let agenda = app
-            .list_ids("/api/v1/follow-ups?assigned_to=me", &s.c1.token)
-            .await;
-        assert!(agenda.is_empty(), "{agenda:?}");
-        // c2 holds the open case now, and sees it.
-        let open = reads_of_case(&s.case, &s.referral, &s.follow_up, &s.consultation);
-        assert_reads(&app, &s.c2.token, &open[..4], Expect::Shown).await;
-    })
+async fn every_counsellor_read_forgets_the_old_centre_after_a_transfer(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let (cases, centre) = (case_reads(&s), centre_reads(&s));
+    assert_reads(&app, &s.c1.token, &cases, Expect::Shown).await;
+    assert_reads(&app, &s.c1.token, &centre, Expect::Shown).await;
+    let caseload = expect(
+        app.get("/api/v1/caseloads", &s.c1.token).await,
+        OK,
+        "caseload",
+    )
     .await;
+    assert_eq!(caseload["items"][0]["open_cases"], 1);
+
+    transfer(&app, &s.c1, &s.other_centre, &s.c2).await;
+
+    assert_reads(&app, &s.c1.token, &cases, Expect::Hidden(NOT_FOUND)).await;
+    assert_reads(&app, &s.c1.token, &centre, Expect::Hidden(NOT_FOUND)).await;
+    let me = expect(app.get("/api/v1/me", &s.c1.token).await, OK, "me").await;
+    assert_eq!(me["centre_id"], s.other_centre.as_str());
+    let caseload = expect(
+        app.get("/api/v1/caseloads", &s.c1.token).await,
+        OK,
+        "caseload",
+    )
+    .await;
+    assert_eq!(caseload["items"][0]["user_id"], s.c1.id.as_str());
+    assert_eq!(caseload["items"][0]["open_cases"], 0);
+    let agenda = app
+        .list_ids("/api/v1/follow-ups?assigned_to=me", &s.c1.token)
+        .await;
+    assert!(agenda.is_empty(), "{agenda:?}");
+    // c2 holds the open case now, and sees it.
+    let open = reads_of_case(&s.case, &s.referral, &s.follow_up, &s.consultation);
+    assert_reads(&app, &s.c2.token, &open[..4], Expect::Shown).await;
 }
 
 type Write = (&'static str, Method, String, Value, StatusCode);
@@ -448,11 +422,16 @@ async fn check_writes(app: &TestApp, token: &str, owner: &str, writes: Vec<Write
         if method == Method::PATCH {
             request = request.header("If-Match", app.etag(&path, owner).await);
         }
+        let before = app.snapshot_with_audit();
         let response = request.json(&body).send().await.expect("request");
         let status = response.status();
         if status != expected {
             let text = response.text().await.unwrap_or_default();
             failures.push(format!("{what}: {status}, expected {expected}: {text}"));
+        } else if !status.is_success() && app.snapshot_with_audit() != before {
+            failures.push(format!(
+                "{what}: refused with {status} but stored something"
+            ));
         }
     }
     failures
@@ -484,135 +463,118 @@ async fn reopen_behind_a_transfer(app: &TestApp, s: &Scene) -> (String, String) 
         case_holder(app, &s.closed_case),
         (s.c1.id.clone(), "open".into())
     );
-    let referral = id_of(&refer(app, sup, &s.closed_case, &s.provider, None).await);
+    let referral = id(&refer(app, sup, &s.closed_case, &s.provider, None).await);
     let due = Utc::now() + Duration::days(1);
-    let follow_up = id_of(&schedule(app, sup, &s.closed_case, due, Some(&s.c2.id)).await);
+    let follow_up = id(&schedule(app, sup, &s.closed_case, due, Some(&s.c2.id)).await);
     (referral, follow_up)
 }
 
+backend_test!(a_transferred_counsellor_cannot_read_or_write_a_case_still_assigned_to_them);
 /// The review's repro: c1 is moved to centre B while a case of centre A is still assigned to
 /// them. With c1's token every read of it is 404, every write 404 (422 for a body reference),
 /// and nothing is written.
-#[tokio::test]
-async fn a_transferred_counsellor_cannot_read_or_write_a_case_still_assigned_to_them() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let (referral, follow_up) = reopen_behind_a_transfer(&app, &s).await;
-        let case = &s.closed_case;
-        let mut reads = reads_of_case(case, &referral, &follow_up, &s.closed_consultation);
-        reads.push(Read::List(
-            "/api/v1/follow-ups?assigned_to=me".into(),
-            follow_up.clone(),
-        ));
-        let before = snapshot(&app);
-        let mut failures = check_reads(&app, &s.c1.token, &reads, Expect::Hidden(NOT_FOUND)).await;
-        let audited = audited_actions_of(&app, &s.c1.id);
-        let writes = case_writes(&s, case, &referral, &follow_up);
-        failures.extend(check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await);
-        assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-        assert_eq!(snapshot(&app), before, "{:?}: nothing written", app.backend);
-        assert_eq!(
-            audited_actions_of(&app, &s.c1.id),
-            audited,
-            "no audit row of a refusal"
-        );
-    })
-    .await;
+async fn a_transferred_counsellor_cannot_read_or_write_a_case_still_assigned_to_them(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let (referral, follow_up) = reopen_behind_a_transfer(&app, &s).await;
+    let case = &s.closed_case;
+    let mut reads = reads_of_case(case, &referral, &follow_up, &s.closed_consultation);
+    reads.push(Read::List(
+        "/api/v1/follow-ups?assigned_to=me".into(),
+        follow_up.clone(),
+    ));
+    let before = app.snapshot();
+    let mut failures = check_reads(&app, &s.c1.token, &reads, Expect::Hidden(NOT_FOUND)).await;
+    let audited = audited_actions_of(&app, &s.c1.id);
+    let writes = case_writes(&s, case, &referral, &follow_up);
+    failures.extend(check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await);
+    assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
+    assert_eq!(app.snapshot(), before, "{:?}: nothing written", app.backend);
+    assert_eq!(
+        audited_actions_of(&app, &s.c1.id),
+        audited,
+        "no audit row of a refusal"
+    );
 }
 
-#[tokio::test]
-async fn a_demoted_supervisor_keeps_only_a_counsellors_scope() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let former = app
-            .create_staff("sup2", "supervisor", Some(&s.centre))
-            .await;
-        let reads = case_reads(&s);
-        assert_reads(&app, &former.token, &reads, Expect::Shown).await;
+backend_test!(a_demoted_supervisor_keeps_only_a_counsellors_scope);
+async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let former = app
+        .create_staff("sup2", "supervisor", Some(&s.centre))
+        .await;
+    let reads = case_reads(&s);
+    assert_reads(&app, &former.token, &reads, Expect::Shown).await;
 
-        let demote = patch_user(&app, &former.id, json!({"role": "counsellor"})).await;
-        expect(demote, OK, "demote").await;
+    let demote = patch_user(&app, &former.id, json!({"role": "counsellor"})).await;
+    expect(demote, OK, "demote").await;
 
-        let before = snapshot(&app);
-        assert_reads(&app, &former.token, &reads, Expect::Hidden(NOT_FOUND)).await;
-        let migrant = app
-            .get(&format!("/api/v1/migrants/{}", s.migrant), &former.token)
-            .await;
-        assert_eq!(
-            migrant.status(),
-            FORBIDDEN,
-            "searchable, not in their caseload"
-        );
-        // What a counsellor of the centre may do anyway (open a case, ...) is left out.
-        let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
-            .into_iter()
-            .filter(|(_, _, _, _, status)| [NOT_FOUND, FORBIDDEN].contains(status))
-            .filter(|(what, ..)| *what != "update migrant")
-            .collect();
-        let failures = check_writes(&app, &former.token, &s.supervisor.token, writes).await;
-        assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-        assert_eq!(snapshot(&app), before, "nothing written");
-    })
-    .await;
+    let before = app.snapshot();
+    assert_reads(&app, &former.token, &reads, Expect::Hidden(NOT_FOUND)).await;
+    let migrant = app
+        .get(&format!("/api/v1/migrants/{}", s.migrant), &former.token)
+        .await;
+    assert_eq!(
+        migrant.status(),
+        FORBIDDEN,
+        "searchable, not in their caseload"
+    );
+    // What a counsellor of the centre may do anyway (open a case, ...) is left out.
+    let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
+        .into_iter()
+        .filter(|(_, _, _, _, status)| [NOT_FOUND, FORBIDDEN].contains(status))
+        .filter(|(what, ..)| *what != "update migrant")
+        .collect();
+    let failures = check_writes(&app, &former.token, &s.supervisor.token, writes).await;
+    assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
+    assert_eq!(app.snapshot(), before, "nothing written");
 }
 
+backend_test!(a_counsellor_made_admin_hands_over_and_reads_no_cases);
 /// Made an admin, a counsellor's open work moves and their token reads no personal data.
-#[tokio::test]
-async fn a_counsellor_made_admin_hands_over_and_reads_no_cases() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let refused = patch_user(&app, &s.c1.id, json!({"role": "admin"})).await;
-        assert_eq!(refused.status(), StatusCode::CONFLICT);
-        let body = json!({"role": "admin", "reassign_to": s.supervisor.id});
-        expect(patch_user(&app, &s.c1.id, body).await, OK, "make admin").await;
-        assert_eq!(case_holder(&app, &s.case).0, s.supervisor.id);
-        assert_eq!(follow_up_holder(&app, &s.follow_up), s.supervisor.id);
-        let reads = case_reads(&s);
-        assert_reads(&app, &s.c1.token, &reads, Expect::Refused(FORBIDDEN)).await;
-    })
-    .await;
+async fn a_counsellor_made_admin_hands_over_and_reads_no_cases(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let refused = patch_user(&app, &s.c1.id, json!({"role": "admin"})).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body = json!({"role": "admin", "reassign_to": s.supervisor.id});
+    expect(patch_user(&app, &s.c1.id, body).await, OK, "make admin").await;
+    assert_eq!(case_holder(&app, &s.case).0, s.supervisor.id);
+    assert_eq!(follow_up_holder(&app, &s.follow_up), s.supervisor.id);
+    let reads = case_reads(&s);
+    assert_reads(&app, &s.c1.token, &reads, Expect::Refused(FORBIDDEN)).await;
 }
 
+backend_test!(a_promotion_within_the_centre_keeps_the_work);
 /// Counsellor and supervisor may both hold cases: a promotion within the centre keeps the work.
-#[tokio::test]
-async fn a_promotion_within_the_centre_keeps_the_work() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let promote = patch_user(&app, &s.c1.id, json!({"role": "supervisor"})).await;
-        expect(promote, OK, "promote").await;
-        assert_eq!(case_holder(&app, &s.case).0, s.c1.id);
-        assert_eq!(follow_up_holder(&app, &s.follow_up), s.c1.id);
-        let c2_case = open_case(&app, &s.c2.token, &s.migrant, "low", None).await;
-        let read = app
-            .get(&format!("/api/v1/cases/{c2_case}"), &s.c1.token)
-            .await;
-        assert_eq!(read.status(), OK, "a supervisor reads the centre's cases");
-    })
-    .await;
+async fn a_promotion_within_the_centre_keeps_the_work(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let promote = patch_user(&app, &s.c1.id, json!({"role": "supervisor"})).await;
+    expect(promote, OK, "promote").await;
+    assert_eq!(case_holder(&app, &s.case).0, s.c1.id);
+    assert_eq!(follow_up_holder(&app, &s.follow_up), s.c1.id);
+    let c2_case = id(&open_case(&app, &s.c2.token, &s.migrant, "low", None).await);
+    let read = app
+        .get(&format!("/api/v1/cases/{c2_case}"), &s.c1.token)
+        .await;
+    assert_eq!(read.status(), OK, "a supervisor reads the centre's cases");
 }
 
-#[tokio::test]
-async fn a_deactivated_counsellor_hands_over_and_is_logged_out() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let body = json!({"active": false, "reassign_to": s.c2.id});
-        expect(patch_user(&app, &s.c1.id, body).await, OK, "deactivate").await;
-        assert_eq!(case_holder(&app, &s.case).0, s.c2.id);
-        assert_eq!(follow_up_holder(&app, &s.follow_up), s.c2.id);
-        let before = snapshot(&app);
-        let unauthorized = Expect::Refused(StatusCode::UNAUTHORIZED);
-        assert_reads(&app, &s.c1.token, &case_reads(&s), unauthorized).await;
-        let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
-            .into_iter()
-            .map(|(what, method, path, body, _)| {
-                (what, method, path, body, StatusCode::UNAUTHORIZED)
-            })
-            .collect();
-        let failures = check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await;
-        assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
-        assert_eq!(snapshot(&app), before, "nothing written");
-    })
-    .await;
+backend_test!(a_deactivated_counsellor_hands_over_and_is_logged_out);
+async fn a_deactivated_counsellor_hands_over_and_is_logged_out(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let body = json!({"active": false, "reassign_to": s.c2.id});
+    expect(patch_user(&app, &s.c1.id, body).await, OK, "deactivate").await;
+    assert_eq!(case_holder(&app, &s.case).0, s.c2.id);
+    assert_eq!(follow_up_holder(&app, &s.follow_up), s.c2.id);
+    let before = app.snapshot();
+    let unauthorized = Expect::Refused(StatusCode::UNAUTHORIZED);
+    assert_reads(&app, &s.c1.token, &case_reads(&s), unauthorized).await;
+    let writes = case_writes(&s, &s.case, &s.referral, &s.follow_up)
+        .into_iter()
+        .map(|(what, method, path, body, _)| (what, method, path, body, StatusCode::UNAUTHORIZED))
+        .collect();
+    let failures = check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await;
+    assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
+    assert_eq!(app.snapshot(), before, "nothing written");
 }
 
 /// (action, entity_id, request_id) of every audit event, oldest first.
@@ -659,10 +621,10 @@ fn sorted_strings(value: &Value) -> Vec<String> {
 /// c1's open work in the scene plus a second open case and a follow-up on c2's case assigned
 /// to c1: (open cases, scheduled follow-ups), each sorted.
 async fn more_open_work(app: &TestApp, s: &Scene) -> (Vec<String>, Vec<String>) {
-    let second = open_case(app, &s.c1.token, &s.migrant, "low", None).await;
-    let c2_case = open_case(app, &s.c2.token, &s.migrant, "low", None).await;
+    let second = id(&open_case(app, &s.c1.token, &s.migrant, "low", None).await);
+    let c2_case = id(&open_case(app, &s.c2.token, &s.migrant, "low", None).await);
     let due = Utc::now() + Duration::days(3);
-    let theirs = id_of(&schedule(app, &s.c2.token, &c2_case, due, Some(&s.c1.id)).await);
+    let theirs = id(&schedule(app, &s.c2.token, &c2_case, due, Some(&s.c1.id)).await);
     let mut cases = vec![s.case.clone(), second];
     let mut follow_ups = vec![s.follow_up.clone(), theirs];
     cases.sort();
@@ -670,91 +632,86 @@ async fn more_open_work(app: &TestApp, s: &Scene) -> (Vec<String>, Vec<String>) 
     (cases, follow_ups)
 }
 
-#[tokio::test]
-async fn moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_listing_it() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let (cases, follow_ups) = more_open_work(&app, &s).await;
-        let before = snapshot(&app);
-        for body in [
-            json!({"centre_id": s.other_centre}),
-            json!({"active": false}),
-            json!({"role": "admin"}),
-            json!({"centre_id": s.other_centre, "full_name": "C One", "active": false}),
-        ] {
-            let response = patch_user(&app, &s.c1.id, body.clone()).await;
-            assert_eq!(response.status(), StatusCode::CONFLICT, "{body}");
-            let problem = problem(response).await;
-            assert_eq!(problem["status"], 409);
-            assert!(
-                problem["detail"].as_str().unwrap().contains("reassign_to"),
-                "{problem}"
-            );
-            assert_eq!(sorted_strings(&problem["open_cases"]), cases, "{body}");
-            assert_eq!(problem["open_case_count"], 2);
-            assert_eq!(
-                sorted_strings(&problem["scheduled_follow_ups"]),
-                follow_ups,
-                "{body}"
-            );
-            assert_eq!(problem["scheduled_follow_up_count"], 2);
-        }
-        assert_eq!(snapshot(&app), before, "{:?}: nothing changed", app.backend);
-        let me = expect(
-            app.get("/api/v1/me", &s.c1.token).await,
-            OK,
-            "still at work",
-        )
-        .await;
-        assert_eq!(me["centre_id"], s.centre.as_str());
-    })
+backend_test!(moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_listing_it);
+async fn moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_listing_it(
+    app: TestApp,
+) {
+    let s = Scene::build(&app).await;
+    let (cases, follow_ups) = more_open_work(&app, &s).await;
+    let before = app.snapshot();
+    for body in [
+        json!({"centre_id": s.other_centre}),
+        json!({"active": false}),
+        json!({"role": "admin"}),
+        json!({"centre_id": s.other_centre, "full_name": "C One", "active": false}),
+    ] {
+        let response = patch_user(&app, &s.c1.id, body.clone()).await;
+        assert_eq!(response.status(), StatusCode::CONFLICT, "{body}");
+        let problem = problem(response).await;
+        assert_eq!(problem["status"], 409);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("reassign_to"),
+            "{problem}"
+        );
+        assert_eq!(sorted_strings(&problem["open_cases"]), cases, "{body}");
+        assert_eq!(problem["open_case_count"], 2);
+        assert_eq!(
+            sorted_strings(&problem["scheduled_follow_ups"]),
+            follow_ups,
+            "{body}"
+        );
+        assert_eq!(problem["scheduled_follow_up_count"], 2);
+    }
+    assert_eq!(app.snapshot(), before, "{:?}: nothing changed", app.backend);
+    let me = expect(
+        app.get("/api/v1/me", &s.c1.token).await,
+        OK,
+        "still at work",
+    )
     .await;
+    assert_eq!(me["centre_id"], s.centre.as_str());
 }
 
-#[tokio::test]
-async fn a_bad_reassign_to_is_a_422_and_changes_nothing() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        more_open_work(&app, &s).await;
-        let elsewhere = app
-            .create_staff("sup.b", "supervisor", Some(&s.other_centre))
-            .await;
-        let leaver = app
-            .create_staff("leaver", "counsellor", Some(&s.centre))
-            .await;
-        expect(
-            patch_user(&app, &leaver.id, json!({"active": false})).await,
-            OK,
-            "deactivate",
-        )
+backend_test!(a_bad_reassign_to_is_a_422_and_changes_nothing);
+async fn a_bad_reassign_to_is_a_422_and_changes_nothing(app: TestApp) {
+    let s = Scene::build(&app).await;
+    more_open_work(&app, &s).await;
+    let elsewhere = app
+        .create_staff("sup.b", "supervisor", Some(&s.other_centre))
         .await;
-        let admin_id =
-            expect(app.get("/api/v1/me", &app.admin).await, OK, "me").await["id"].clone();
-        let unknown = json!(uuid::Uuid::now_v7().to_string());
-        let before = snapshot(&app);
-        let move_to = |to: &Value| json!({"centre_id": s.other_centre, "reassign_to": to});
-        for (why, body) in [
-            ("unknown user", move_to(&unknown)),
-            ("staff of the new centre", move_to(&json!(elsewhere.id))),
-            ("the user being moved", move_to(&json!(s.c1.id))),
-            ("a deactivated colleague", move_to(&json!(leaver.id))),
-            ("an admin", move_to(&admin_id)),
-            (
-                "nothing to hand over",
-                json!({"full_name": "C One", "reassign_to": s.c2.id}),
-            ),
-        ] {
-            let response = patch_user(&app, &s.c1.id, body).await;
-            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
-            let problem = problem(response).await;
-            assert_eq!(
-                problem["errors"][0]["field"], "reassign_to",
-                "{why}: {problem}"
-            );
-        }
-        assert_eq!(snapshot(&app), before, "{:?}: nothing changed", app.backend);
-    })
+    let leaver = app
+        .create_staff("leaver", "counsellor", Some(&s.centre))
+        .await;
+    expect(
+        patch_user(&app, &leaver.id, json!({"active": false})).await,
+        OK,
+        "deactivate",
+    )
     .await;
+    let admin_id = expect(app.get("/api/v1/me", &app.admin).await, OK, "me").await["id"].clone();
+    let unknown = json!(uuid::Uuid::now_v7().to_string());
+    let before = app.snapshot();
+    let move_to = |to: &Value| json!({"centre_id": s.other_centre, "reassign_to": to});
+    for (why, body) in [
+        ("unknown user", move_to(&unknown)),
+        ("staff of the new centre", move_to(&json!(elsewhere.id))),
+        ("the user being moved", move_to(&json!(s.c1.id))),
+        ("a deactivated colleague", move_to(&json!(leaver.id))),
+        ("an admin", move_to(&admin_id)),
+        (
+            "nothing to hand over",
+            json!({"full_name": "C One", "reassign_to": s.c2.id}),
+        ),
+    ] {
+        let response = patch_user(&app, &s.c1.id, body).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        let problem = problem(response).await;
+        assert_eq!(
+            problem["errors"][0]["field"], "reassign_to",
+            "{why}: {problem}"
+        );
+    }
+    assert_eq!(app.snapshot(), before, "{:?}: nothing changed", app.backend);
 }
 
 /// The audit events since `from` were written by one request: a `case.reassign` per case, a
@@ -793,47 +750,44 @@ fn assert_one_request(
     assert_eq!(actions, expected, "{:?}", app.backend);
 }
 
+backend_test!(reassign_to_moves_cases_and_follow_ups_with_the_user_change);
 /// With `reassign_to`, the user change, every case's reassignment (case event and audit row, as
 /// `POST cases/{id}/assign` writes them) and every follow-up's move happen in one request.
-#[tokio::test]
-async fn reassign_to_moves_cases_and_follow_ups_with_the_user_change() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let (cases, follow_ups) = more_open_work(&app, &s).await;
-        let trail_before = audit_trail(&app).len();
-        transfer(&app, &s.c1, &s.other_centre, &s.c2).await;
+async fn reassign_to_moves_cases_and_follow_ups_with_the_user_change(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let (cases, follow_ups) = more_open_work(&app, &s).await;
+    let trail_before = audit_trail(&app).len();
+    transfer(&app, &s.c1, &s.other_centre, &s.c2).await;
 
-        let admin = expect(app.get("/api/v1/me", &app.admin).await, OK, "me").await;
-        for case in &cases {
-            assert_eq!(case_holder(&app, case), (s.c2.id.clone(), "open".into()));
-            let (kind, to, note, actor) = last_case_event(&app, case);
-            assert_eq!(
-                (kind.as_str(), to.as_deref()),
-                ("assigned", Some(s.c2.id.as_str()))
-            );
-            assert!(note.unwrap_or_default().contains("moved to another centre"));
-            assert_eq!(actor, admin["id"].as_str().unwrap());
-        }
-        for follow_up in &follow_ups {
-            assert_eq!(follow_up_holder(&app, follow_up), s.c2.id);
-        }
+    let admin = expect(app.get("/api/v1/me", &app.admin).await, OK, "me").await;
+    for case in &cases {
+        assert_eq!(case_holder(&app, case), (s.c2.id.clone(), "open".into()));
+        let (kind, to, note, actor) = last_case_event(&app, case);
         assert_eq!(
-            case_holder(&app, &s.closed_case).0,
-            s.c1.id,
-            "closed cases stay"
+            (kind.as_str(), to.as_deref()),
+            ("assigned", Some(s.c2.id.as_str()))
         );
+        assert!(note.unwrap_or_default().contains("moved to another centre"));
+        assert_eq!(actor, admin["id"].as_str().unwrap());
+    }
+    for follow_up in &follow_ups {
+        assert_eq!(follow_up_holder(&app, follow_up), s.c2.id);
+    }
+    assert_eq!(
+        case_holder(&app, &s.closed_case).0,
+        s.c1.id,
+        "closed cases stay"
+    );
 
-        assert_one_request(&app, trail_before, &cases, &follow_ups, &s.c1.id);
-        let timeline = expect(
-            app.get(&format!("/api/v1/cases/{}/timeline", s.case), &s.c2.token)
-                .await,
-            OK,
-            "timeline",
-        )
-        .await;
-        assert!(timeline.to_string().contains("moved to another centre"));
-    })
+    assert_one_request(&app, trail_before, &cases, &follow_ups, &s.c1.id);
+    let timeline = expect(
+        app.get(&format!("/api/v1/cases/{}/timeline", s.case), &s.c2.token)
+            .await,
+        OK,
+        "timeline",
+    )
     .await;
+    assert!(timeline.to_string().contains("moved to another centre"));
 }
 
 async fn set_centre_active(app: &TestApp, centre: &str, active: bool) {
@@ -882,92 +836,85 @@ async fn assert_refused_as_inactive(app: &TestApp, who: &Account, s: &Scene) {
     }
 }
 
+backend_test!(staff_of_an_inactive_centre_are_refused_until_it_is_reactivated);
 /// Staff of a deactivated centre are refused on every request (403); admins and other centres
 /// work on; login still succeeds (the session is useless until the centre is reactivated, and
 /// then works at once).
-#[tokio::test]
-async fn staff_of_an_inactive_centre_are_refused_until_it_is_reactivated() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let elsewhere = app
-            .create_staff("sup.b", "supervisor", Some(&s.other_centre))
-            .await;
-        set_centre_active(&app, &s.centre, false).await;
+async fn staff_of_an_inactive_centre_are_refused_until_it_is_reactivated(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let elsewhere = app
+        .create_staff("sup.b", "supervisor", Some(&s.other_centre))
+        .await;
+    set_centre_active(&app, &s.centre, false).await;
 
-        let before = snapshot(&app);
-        for who in [&s.c1, &s.supervisor] {
-            assert_refused_as_inactive(&app, who, &s).await;
-        }
-        let fresh = app.login(&s.c1.username, &s.c1.password).await;
-        let me = app.get("/api/v1/me", &fresh).await;
-        assert_eq!(
-            me.status(),
-            FORBIDDEN,
-            "a new session is refused the same way"
-        );
-        for (who, token) in [("other centre", &elsewhere.token), ("admin", &app.admin)] {
-            let me = app.get("/api/v1/me", token).await;
-            assert_eq!(me.status(), OK, "{who}");
-        }
-        let users = app
-            .get(&format!("/api/v1/users?centre_id={}", s.centre), &app.admin)
-            .await;
-        assert_eq!(users.status(), OK, "admins manage the centre's staff");
-        assert_eq!(snapshot(&app), before, "{:?}: nothing written", app.backend);
+    let before = app.snapshot();
+    for who in [&s.c1, &s.supervisor] {
+        assert_refused_as_inactive(&app, who, &s).await;
+    }
+    let fresh = app.login(&s.c1.username, &s.c1.password).await;
+    let me = app.get("/api/v1/me", &fresh).await;
+    assert_eq!(
+        me.status(),
+        FORBIDDEN,
+        "a new session is refused the same way"
+    );
+    for (who, token) in [("other centre", &elsewhere.token), ("admin", &app.admin)] {
+        let me = app.get("/api/v1/me", token).await;
+        assert_eq!(me.status(), OK, "{who}");
+    }
+    let users = app
+        .get(&format!("/api/v1/users?centre_id={}", s.centre), &app.admin)
+        .await;
+    assert_eq!(users.status(), OK, "admins manage the centre's staff");
+    assert_eq!(app.snapshot(), before, "{:?}: nothing written", app.backend);
 
-        set_centre_active(&app, &s.centre, true).await;
-        for token in [&s.c1.token, &s.supervisor.token, &fresh] {
-            let read = app.get(&format!("/api/v1/cases/{}", s.case), token).await;
-            assert_eq!(read.status(), OK, "reactivated: the same tokens work again");
-        }
-    })
-    .await;
+    set_centre_active(&app, &s.centre, true).await;
+    for token in [&s.c1.token, &s.supervisor.token, &fresh] {
+        let read = app.get(&format!("/api/v1/cases/{}", s.case), token).await;
+        assert_eq!(read.status(), OK, "reactivated: the same tokens work again");
+    }
 }
 
+backend_test!(a_transfer_racing_with_new_assignments_leaves_nothing_behind);
 /// Supervisors keep assigning new cases to c1 while the admin moves c1 to the other centre with
 /// `reassign_to`: each case is either created first and moved, or refused (422) after the move.
 /// No open case of the old centre is left with c1.
-#[tokio::test]
-async fn a_transfer_racing_with_new_assignments_leaves_nothing_behind() {
-    on_each_backend(|app| async move {
-        let s = Scene::build(&app).await;
-        let path = format!("/api/v1/users/{}", s.c1.id);
-        let etag = app.etag(&path, &app.admin).await;
-        let body = json!({"centre_id": s.other_centre, "reassign_to": s.c2.id});
-        let moved = std::sync::atomic::AtomicBool::new(false);
-        let transfer = async {
-            let response = app.patch(&path, &app.admin, &etag, body).await;
-            moved.store(true, std::sync::atomic::Ordering::SeqCst);
-            response
-        };
-        // Each worker assigns new cases one after another until the transfer has answered.
-        let worker = || async {
-            let mut statuses = Vec::new();
-            while !moved.load(std::sync::atomic::Ordering::SeqCst) {
-                let body =
-                    json!({"migrant_id": s.migrant, "summary": "new", "assigned_to": s.c1.id});
-                statuses.push(
-                    app.post("/api/v1/cases", &s.supervisor.token, body)
-                        .await
-                        .status(),
-                );
-            }
-            statuses
-        };
-        let (response, a, b, c, d) = tokio::join!(transfer, worker(), worker(), worker(), worker());
-        assert_eq!(response.status(), OK);
-        for status in [a, b, c, d].concat() {
-            let expected = [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY];
-            assert!(expected.contains(&status), "{status}");
+async fn a_transfer_racing_with_new_assignments_leaves_nothing_behind(app: TestApp) {
+    let s = Scene::build(&app).await;
+    let path = format!("/api/v1/users/{}", s.c1.id);
+    let etag = app.etag(&path, &app.admin).await;
+    let body = json!({"centre_id": s.other_centre, "reassign_to": s.c2.id});
+    let moved = std::sync::atomic::AtomicBool::new(false);
+    let transfer = async {
+        let response = app.patch(&path, &app.admin, &etag, body).await;
+        moved.store(true, std::sync::atomic::Ordering::SeqCst);
+        response
+    };
+    // Each worker assigns new cases one after another until the transfer has answered.
+    let worker = || async {
+        let mut statuses = Vec::new();
+        while !moved.load(std::sync::atomic::Ordering::SeqCst) {
+            let body = json!({"migrant_id": s.migrant, "summary": "new", "assigned_to": s.c1.id});
+            statuses.push(
+                app.post("/api/v1/cases", &s.supervisor.token, body)
+                    .await
+                    .status(),
+            );
         }
-        use karvon::db::schema::cases;
-        let left: i64 = cases::table
-            .filter(cases::assigned_to.eq(&s.c1.id))
-            .filter(cases::status.eq("open"))
-            .count()
-            .get_result(&mut app.db())
-            .unwrap();
-        assert_eq!(left, 0, "{:?}", app.backend);
-    })
-    .await;
+        statuses
+    };
+    let (response, a, b, c, d) = tokio::join!(transfer, worker(), worker(), worker(), worker());
+    assert_eq!(response.status(), OK);
+    for status in [a, b, c, d].concat() {
+        let expected = [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY];
+        assert!(expected.contains(&status), "{status}");
+    }
+    use karvon::db::schema::cases;
+    let left: i64 = cases::table
+        .filter(cases::assigned_to.eq(&s.c1.id))
+        .filter(cases::status.eq("open"))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(left, 0, "{:?}", app.backend);
 }

@@ -64,15 +64,8 @@ async fn centre(app: &TestApp, name: &str, key: Option<&str>) -> reqwest::Respon
     request.send().await.expect("request")
 }
 
-#[tokio::test]
-async fn a_keyed_post_looks_its_session_up_once() {
-    let Ok(admin_url) = std::env::var("KARVON_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the PostgreSQL tests"
-        );
-        return;
-    };
+postgres_test!(a_keyed_post_looks_its_session_up_once);
+async fn a_keyed_post_looks_its_session_up_once(admin_url: String) {
     let database = PostgresDatabase::create(&admin_url);
     let app = spawn(database.url.clone(), Backend::Postgres, &|config| {
         config.database.database_check_on_checkout = true;

@@ -5,8 +5,9 @@
 mod common;
 
 use chrono::{Duration, DurationRound, Utc};
-use common::care::*;
-use common::{on_each_backend, TestApp};
+use common::world::*;
+use common::*;
+
 use diesel::prelude::*;
 use karvon::db::schema::audit_events;
 use reqwest::StatusCode;
@@ -31,9 +32,9 @@ struct Patchable {
 async fn resources(app: &TestApp) -> Vec<Patchable> {
     let care = Care::new(app).await;
     let at = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
-    let consultation = id_of(&consult(app, &care.counsellor.token, &care.case_id, at).await);
+    let consultation = id(&consult(app, &care.counsellor.token, &care.case_id, at).await);
     let due = at + Duration::days(3);
-    let follow_up = id_of(&schedule(app, &care.counsellor.token, &care.case_id, due, None).await);
+    let follow_up = id(&schedule(app, &care.counsellor.token, &care.case_id, due, None).await);
     let counsellor = care.counsellor.token.clone();
     vec![
         Patchable {
@@ -208,58 +209,49 @@ async fn a_real_patch_bumps_the_version_once(app: &TestApp, r: &Patchable) {
     assert_eq!(current(app, r).await, (answered_etag, version + 1));
 }
 
-#[tokio::test]
-async fn a_patch_that_changes_nothing_keeps_version_and_etag_and_records_no_change() {
-    on_each_backend(|app| async move {
-        for r in resources(&app).await {
-            a_patch_that_changes_nothing_keeps_the_version(&app, &r, &r.same).await;
-            a_real_patch_bumps_the_version_once(&app, &r).await;
-            // Sending the same change again changes nothing more.
-            a_patch_that_changes_nothing_keeps_the_version(&app, &r, &r.change).await;
-        }
-    })
-    .await;
+backend_test!(a_patch_that_changes_nothing_keeps_version_and_etag_and_records_no_change);
+async fn a_patch_that_changes_nothing_keeps_version_and_etag_and_records_no_change(app: TestApp) {
+    for r in resources(&app).await {
+        a_patch_that_changes_nothing_keeps_the_version(&app, &r, &r.same).await;
+        a_real_patch_bumps_the_version_once(&app, &r).await;
+        // Sending the same change again changes nothing more.
+        a_patch_that_changes_nothing_keeps_the_version(&app, &r, &r.change).await;
+    }
 }
 
-#[tokio::test]
-async fn of_two_patches_sent_at_once_with_the_same_etag_exactly_one_wins() {
-    on_each_backend(|app| async move {
-        for r in resources(&app).await {
-            let (etag, version) = current(&app, &r).await;
-            let (field, first, second) = &r.race;
-            let (a, b) = tokio::join!(
-                app.patch(&r.path, &r.token, &etag, one_field(field, first)),
-                app.patch(&r.path, &r.token, &etag, one_field(field, second)),
-            );
-            let winner = match (a.status(), b.status()) {
-                (StatusCode::OK, StatusCode::PRECONDITION_FAILED) => first,
-                (StatusCode::PRECONDITION_FAILED, StatusCode::OK) => second,
-                other => panic!("{:?} {}: {other:?}", app.backend, r.path),
-            };
-            let stored = expect(app.get(&r.path, &r.token).await, StatusCode::OK, "read").await;
-            assert_eq!(&stored[*field], winner, "{:?} {}", app.backend, r.path);
-            assert_eq!(stored["version"], version + 1, "{}: one save", r.path);
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn of_two_identical_referral_moves_sent_at_once_one_is_refused() {
-    on_each_backend(|app| async move {
-        let care = Care::new(&app).await;
-        let token = &care.counsellor.token;
-        let referral = id_of(&refer(&app, token, &care.case_id, &care.global_provider, None).await);
-        let path = format!("/api/v1/referrals/{referral}/transitions");
+backend_test!(of_two_patches_sent_at_once_with_the_same_etag_exactly_one_wins);
+async fn of_two_patches_sent_at_once_with_the_same_etag_exactly_one_wins(app: TestApp) {
+    for r in resources(&app).await {
+        let (etag, version) = current(&app, &r).await;
+        let (field, first, second) = &r.race;
         let (a, b) = tokio::join!(
-            app.post(&path, token, json!({"to": "sent"})),
-            app.post(&path, token, json!({"to": "sent"})),
+            app.patch(&r.path, &r.token, &etag, one_field(field, first)),
+            app.patch(&r.path, &r.token, &etag, one_field(field, second)),
         );
-        let mut statuses = [a.status(), b.status()];
-        statuses.sort();
-        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
-        let (status, version, moves) = app.stored_referral(&referral);
-        assert_eq!((status.as_str(), version, moves), ("sent", 2, 2));
-    })
-    .await;
+        let winner = match (a.status(), b.status()) {
+            (StatusCode::OK, StatusCode::PRECONDITION_FAILED) => first,
+            (StatusCode::PRECONDITION_FAILED, StatusCode::OK) => second,
+            other => panic!("{:?} {}: {other:?}", app.backend, r.path),
+        };
+        let stored = expect(app.get(&r.path, &r.token).await, StatusCode::OK, "read").await;
+        assert_eq!(&stored[*field], winner, "{:?} {}", app.backend, r.path);
+        assert_eq!(stored["version"], version + 1, "{}: one save", r.path);
+    }
+}
+
+backend_test!(of_two_identical_referral_moves_sent_at_once_one_is_refused);
+async fn of_two_identical_referral_moves_sent_at_once_one_is_refused(app: TestApp) {
+    let care = Care::new(&app).await;
+    let token = &care.counsellor.token;
+    let referral = id(&refer(&app, token, &care.case_id, &care.global_provider, None).await);
+    let path = format!("/api/v1/referrals/{referral}/transitions");
+    let (a, b) = tokio::join!(
+        app.post(&path, token, json!({"to": "sent"})),
+        app.post(&path, token, json!({"to": "sent"})),
+    );
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    let (status, version, moves) = app.stored_referral(&referral);
+    assert_eq!((status.as_str(), version, moves), ("sent", 2, 2));
 }

@@ -1,13 +1,13 @@
-//! Test harness: every test body runs against the real HTTP server over a fresh SQLite file,
-//! and again over its own fresh PostgreSQL database when `KARVON_TEST_POSTGRES_URL` is set.
+//! Test harness: every test body runs against the real HTTP server, as one test over a fresh
+//! SQLite file and another over its own fresh PostgreSQL database (`KARVON_TEST_POSTGRES_URL`).
 //! Tests speak HTTP to the server; the database handle is only for checking what was stored.
 #![allow(dead_code)]
 
-pub mod care;
 pub mod world;
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::OnceLock;
 
 use diesel::prelude::*;
 use karvon::config::ServeConfig;
@@ -51,59 +51,112 @@ pub struct Account {
     pub centre_id: Option<String>,
 }
 
-/// Runs `test` on a fresh SQLite app, then on a fresh PostgreSQL app when configured.
-pub async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    on_each_backend_with(|_| {}, test).await;
+/// Turns `async fn $name(app: TestApp)` into two tests, `$name::sqlite` and `$name::postgres`,
+/// each over a fresh database of its backend; the optional second argument adjusts the server
+/// configuration. Without PostgreSQL configured at build time the postgres test is ignored,
+/// never silently passed.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident) => {
+        $crate::backend_test!($name, |_| {});
+    };
+    ($name:ident, $configure:expr) => {
+        mod $name {
+            // `$configure` names things of the test file.
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::common::run_on($crate::common::Backend::Sqlite, $configure, super::$name)
+                    .await;
+            }
+
+            #[tokio::test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            async fn postgres() {
+                $crate::common::run_on($crate::common::Backend::Postgres, $configure, super::$name)
+                    .await;
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
 }
 
-/// Like [`on_each_backend`], with a chance to adjust the server configuration.
-pub async fn on_each_backend_with<C, F, Fut>(configure: C, test: F)
+/// Turns `async fn $name(admin_url: String)` (or a plain `fn`) into the test `$name::postgres`
+/// for what only PostgreSQL can show; ignored like every postgres test without PostgreSQL.
+#[macro_export]
+macro_rules! postgres_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            async fn postgres() {
+                super::$name($crate::common::postgres_admin_url()).await;
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
+    (fn $name:ident) => {
+        mod $name {
+            #[test]
+            #[cfg_attr(not(postgres_tests), ignore = "set KARVON_TEST_POSTGRES_URL")]
+            fn postgres() {
+                super::$name($crate::common::postgres_admin_url());
+                $crate::common::record_postgres_run(module_path!());
+            }
+        }
+    };
+}
+
+/// Runs `test` on a fresh app over a fresh database of `backend`.
+pub async fn run_on<C, F, Fut>(backend: Backend, configure: C, test: F)
 where
     C: Fn(&mut ServeConfig),
-    F: Fn(TestApp) -> Fut,
+    F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}/karvon.db", dir.path().display()))
-        .expect("sqlite url");
-    let app = spawn(sqlite, Backend::Sqlite, &configure).await;
-    let handle = app.handle.clone();
-    test(app).await;
-    handle.stop(false).await;
-
-    match std::env::var("KARVON_TEST_POSTGRES_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            let database = PostgresDatabase::create(&admin_url);
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = DatabaseUrl::parse(&format!("sqlite://{}/karvon.db", dir.path().display()))
+                .expect("sqlite url");
+            let app = spawn(url, Backend::Sqlite, &configure).await;
+            let handle = app.handle.clone();
+            test(app).await;
+            handle.stop(false).await;
+        }
+        Backend::Postgres => {
+            let database = PostgresDatabase::create(&postgres_admin_url());
             let mut app = spawn(database.url.clone(), Backend::Postgres, &configure).await;
             app.postgres = Some((database.admin_url.clone(), database.name.clone()));
             let handle = app.handle.clone();
             test(app).await;
             handle.stop(false).await;
-            drop(database);
-            record_postgres_run();
         }
-        _ => assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the PostgreSQL tests: set KARVON_TEST_POSTGRES_URL"
-        ),
     }
 }
 
-/// Appends a line to `KARVON_TEST_PG_MARKER`, so CI can prove the PostgreSQL tests ran.
-fn record_postgres_run() {
-    if let Ok(path) = std::env::var("KARVON_TEST_PG_MARKER") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{}", std::thread::current().name().unwrap_or("test"));
-        }
+/// `KARVON_TEST_POSTGRES_URL`; a postgres test that runs without it fails rather than passes.
+pub fn postgres_admin_url() -> String {
+    match std::env::var("KARVON_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("KARVON_TEST_POSTGRES_URL is unset: PostgreSQL tests cannot run"),
     }
+}
+
+/// Appends the test's path (`binary::test::postgres`) to `KARVON_TEST_PG_MARKER`, so CI can
+/// check that every PostgreSQL test it lists really ran.
+pub fn record_postgres_run(test_module: &str) {
+    let Ok(path) = std::env::var("KARVON_TEST_PG_MARKER") else {
+        return;
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open KARVON_TEST_PG_MARKER");
+    writeln!(file, "{test_module}::postgres").expect("write KARVON_TEST_PG_MARKER");
 }
 
 /// A PostgreSQL database created for one test and dropped afterwards (even when it fails).
@@ -114,11 +167,18 @@ pub struct PostgresDatabase {
 }
 
 impl PostgresDatabase {
+    /// A fresh database cloned from the migrated template of this checkout's migrations.
     pub fn create(admin_url: &str) -> Self {
+        let template = migrated_template(admin_url);
+        Self::create_with(admin_url, &format!("TEMPLATE {template}"))
+    }
+
+    /// A fresh, empty database (nothing migrated), for tests of the migrations themselves.
+    pub fn create_empty(admin_url: &str) -> Self {
         Self::create_with(admin_url, "")
     }
 
-    /// With `CREATE DATABASE` options, e.g. another default collation.
+    /// An unmigrated database with `CREATE DATABASE` options, e.g. another default collation.
     pub fn create_with(admin_url: &str, options: &str) -> Self {
         let name = format!("karvon_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin =
@@ -126,16 +186,103 @@ impl PostgresDatabase {
         diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
             .execute(&mut admin)
             .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url");
         Self {
+            url: database_url(admin_url, &name),
             admin_url: admin_url.to_owned(),
             name,
-            url,
         }
     }
+}
+
+fn database_url(admin_url: &str, name: &str) -> DatabaseUrl {
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url")
+}
+
+/// The name of a database holding every PostgreSQL migration and nothing else, migrated once per
+/// test binary. Its name carries a hash of the migrations, so checkouts with other migrations
+/// sharing the server get their own; an advisory lock lets one binary build it while the
+/// binaries running alongside wait.
+fn migrated_template(admin_url: &str) -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("karvon_template_{}", migrations_hash());
+        let mut admin =
+            PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL");
+        diesel::sql_query("SELECT pg_advisory_lock(hashtext('karvon test template'))")
+            .execute(&mut admin)
+            .expect("lock the template");
+        if !database_exists(&mut admin, &name) {
+            build_template(&mut admin, admin_url, &name);
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtext('karvon test template'))")
+            .execute(&mut admin)
+            .expect("unlock the template");
+        name
+    })
+}
+
+/// Migrates under a temporary name and renames when done, so a run killed half-way never
+/// leaves a half-migrated template behind.
+fn build_template(admin: &mut PgConnection, admin_url: &str, name: &str) {
+    let building = format!("{name}_building");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+        format!("CREATE DATABASE {building}"),
+    ] {
+        diesel::sql_query(sql).execute(admin).expect("template");
+    }
+    karvon::db::run_migrations(&mut establish(&database_url(admin_url, &building)))
+        .expect("migrate the template");
+    diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+        .execute(admin)
+        .expect("name the template");
+}
+
+fn database_exists(admin: &mut PgConnection, name: &str) -> bool {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(admin)
+    .expect("look the template up")
+}
+
+/// A short hash of the PostgreSQL migrations (paths and contents).
+fn migrations_hash() -> String {
+    use sha2::{Digest, Sha256};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("migrations dir") {
+            let path = entry.expect("migrations entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update([0]);
+        hasher.update(std::fs::read(&file).expect("migration file"));
+        hasher.update([0]);
+    }
+    format!("{:x}", hasher.finalize())[..16].to_owned()
 }
 
 impl Drop for PostgresDatabase {
@@ -405,6 +552,59 @@ impl TestApp {
         true
     }
 
+    /// Row counts and version sums of every table of records a request could write (the audit
+    /// trail aside: reads are audited).
+    pub fn snapshot(&self) -> Vec<i64> {
+        use diesel::dsl::sum;
+        use karvon::db::schema::*;
+        let c = &mut self.db();
+        let count = |n: QueryResult<i64>| n.expect("count");
+        let total = |n: QueryResult<Option<i64>>| n.expect("sum").unwrap_or(0);
+        vec![
+            count(cases::table.count().get_result(c)),
+            total(cases::table.select(sum(cases::version)).first(c)),
+            count(case_events::table.count().get_result(c)),
+            count(referrals::table.count().get_result(c)),
+            total(referrals::table.select(sum(referrals::version)).first(c)),
+            count(referral_transitions::table.count().get_result(c)),
+            count(follow_ups::table.count().get_result(c)),
+            total(follow_ups::table.select(sum(follow_ups::version)).first(c)),
+            count(consultations::table.count().get_result(c)),
+            total(
+                consultations::table
+                    .select(sum(consultations::version))
+                    .first(c),
+            ),
+            count(migrants::table.count().get_result(c)),
+            total(migrants::table.select(sum(migrants::version)).first(c)),
+            count(service_providers::table.count().get_result(c)),
+            total(
+                service_providers::table
+                    .select(sum(service_providers::version))
+                    .first(c),
+            ),
+            count(users::table.count().get_result(c)),
+            total(users::table.select(sum(users::version)).first(c)),
+            count(idempotency_keys::table.count().get_result(c)),
+        ]
+    }
+
+    /// [`Self::snapshot`] and the size of the audit trail: equal before and after a refused
+    /// request when it stored nothing, not even an audit event.
+    pub fn snapshot_with_audit(&self) -> Vec<i64> {
+        use karvon::db::schema::{audit_event_subjects, audit_events};
+        let c = &mut self.db();
+        let mut snapshot = self.snapshot();
+        snapshot.push(audit_events::table.count().get_result(c).expect("count"));
+        snapshot.push(
+            audit_event_subjects::table
+                .count()
+                .get_result(c)
+                .expect("count"),
+        );
+        snapshot
+    }
+
     /// Audit actions recorded for an entity, oldest first.
     pub fn audit_actions(&self, entity_id: &str) -> Vec<String> {
         use karvon::db::schema::audit_events;
@@ -446,4 +646,79 @@ pub async fn problem(response: reqwest::Response) -> Value {
         "problem content type"
     );
     response.json().await.expect("problem json")
+}
+
+/// Reads the JSON body, failing with `what`, the status and the body when the status differs.
+pub async fn expect(response: reqwest::Response, status: StatusCode, what: &str) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "{what}: unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// The `field` of each entry of a problem's `errors`, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect()
+}
+
+/// The `ETag` header of a response.
+pub fn etag(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("etag")
+        .expect("ETag header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The id of a JSON object.
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}
+
+/// The timestamp `body[field]` as the server stored it: filters compare with the stored value,
+/// never with the test's own clock.
+pub fn time_of(body: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    let text = body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {body}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339 timestamp")
+        .with_timezone(&chrono::Utc)
+}
+
+/// A time as a query value: RFC 3339 UTC at microseconds (`Z`, since a `+` reads as a space).
+pub fn query_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Runs `step` with today's UTC date, for a step whose requests the server judges by its own
+/// today. If the step fails and the date turned while it ran (midnight), the failure says nothing
+/// about the server: the step runs again on the new day. Steps must be safe to repeat.
+pub async fn on_one_day<F, Fut>(step: F)
+where
+    F: Fn(chrono::NaiveDate) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    loop {
+        let day = chrono::Utc::now().date_naive();
+        match std::panic::AssertUnwindSafe(step(day)).catch_unwind().await {
+            Ok(()) => return,
+            Err(panic) if chrono::Utc::now().date_naive() == day => {
+                std::panic::resume_unwind(panic)
+            }
+            Err(_) => continue,
+        }
+    }
 }
