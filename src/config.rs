@@ -46,6 +46,17 @@ pub struct DatabaseConfig {
     /// connections are often cut silently (some firewalls, poolers).
     #[arg(long, env = "DATABASE_CHECK_ON_CHECKOUT", default_value_t = false, action = clap::ArgAction::Set)]
     pub database_check_on_checkout: bool,
+
+    /// How long a request waits for a pooled connection (all busy, or the database unreachable)
+    /// before it answers 503 with `Retry-After`, in seconds.
+    #[arg(long, env = "DATABASE_CHECKOUT_TIMEOUT_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub database_checkout_timeout_secs: u64,
+}
+
+impl DatabaseConfig {
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_secs(self.database_checkout_timeout_secs)
+    }
 }
 
 /// Everything `karvon serve` needs.
@@ -132,6 +143,7 @@ impl ServeConfig {
                 database_pool_size: 4,
                 database_startup_wait_secs: 0,
                 database_check_on_checkout: false,
+                database_checkout_timeout_secs: 2,
             },
             log_format: LogFormat::Pretty,
             cors_origins: Vec::new(),

@@ -107,7 +107,7 @@ pub async fn seed(database: &DatabaseConfig, migrant_count: usize) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let url = database.database_url.clone();
     tokio::task::spawn_blocking(move || {
-        let pool = crate::db::build_pool(&url, 1, false);
+        let pool = crate::db::build_pool(&url, 1, false, crate::db::CHECKOUT_TIMEOUT);
         let mut conn = pool.get()?;
         crate::db::run_migrations(&mut conn)?;
         seed_blocking(&mut conn, &hash, migrant_count)

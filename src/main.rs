@@ -98,7 +98,12 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Migrate(database) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
-            let pool = karvon::db::build_pool(&database.database_url, 1, false);
+            let pool = karvon::db::build_pool(
+                &database.database_url,
+                1,
+                false,
+                database.checkout_timeout(),
+            );
             let mut conn = pool.get()?;
             let applied = karvon::db::run_migrations(&mut conn)?;
             println!(

@@ -87,14 +87,16 @@ impl Application {
         // Building the hasher computes the dummy hash (~20 ms of argon2): off the executor.
         let cost = config.password_hashing;
         let passwords = tokio::task::spawn_blocking(move || Passwords::new(cost)).await??;
-        let url = config.database.database_url.clone();
-        let (pool_size, check) = (
-            config.database.database_pool_size,
-            config.database.database_check_on_checkout,
-        );
-        let pool =
-            tokio::task::spawn_blocking(move || crate::db::build_pool(&url, pool_size, check))
-                .await?;
+        let database = config.database.clone();
+        let pool = tokio::task::spawn_blocking(move || {
+            crate::db::build_pool(
+                &database.database_url,
+                database.database_pool_size,
+                database.database_check_on_checkout,
+                database.checkout_timeout(),
+            )
+        })
+        .await?;
         let startup = Startup {
             pool: pool.clone(),
             passwords: passwords.clone(),

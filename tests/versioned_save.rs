@@ -87,7 +87,7 @@ async fn resources(app: &TestApp) -> Vec<Patchable> {
         Patchable {
             path: format!("/api/v1/cases/{}", care.case_id),
             token: counsellor.clone(),
-            same: json!({"summary": "Needs help with a work contract abroad", "priority": "normal"}),
+            same: json!({"summary": "Unpaid wages in Moscow", "priority": "normal"}),
             change: json!({"priority": "urgent"}),
             changed: "priority",
             shows_person: true,

@@ -1,5 +1,6 @@
 //! Centres: the MRCs of a deployment. Admins manage them; staff read their own.
 
+pub mod access;
 pub mod model;
 mod routes;
 

@@ -3,8 +3,6 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::roles::Role;
-use crate::auth::staff::Staff;
 use crate::db::schema::centres;
 use crate::time::Timestamp;
 
@@ -94,14 +92,4 @@ pub struct ListCentres {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-/// The access rule for centres: admins see every centre, staff only their own.
-pub(super) fn visible_to(staff: &Staff) -> centres::BoxedQuery<'static, crate::db::MultiBackend> {
-    let query = centres::table.into_boxed();
-    match (&staff.role, &staff.centre_id) {
-        (Role::Admin, _) => query,
-        (_, Some(centre)) => query.filter(centres::id.eq(centre.clone())),
-        (_, None) => query.filter(centres::id.is_null()),
-    }
 }

@@ -2,7 +2,8 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{visible_to, Centre, CentreResponse, CreateCentre, ListCentres, UpdateCentre};
+use super::access::visible_to;
+use super::{Centre, CentreResponse, CreateCentre, ListCentres, UpdateCentre};
 use crate::audit::Event;
 use crate::auth::roles::Admin;
 use crate::auth::staff::Staff;

@@ -29,7 +29,8 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// How long a request waits for a pooled connection before it answers 503.
+/// How long a command (migrate, create-user, seed-demo) waits for a connection; the server's
+/// requests wait `DATABASE_CHECKOUT_TIMEOUT_SECS`.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The connection pool, and whether the database is known to be unreachable (so an outage is
@@ -172,7 +173,12 @@ impl ConnectionManager {
 
 /// A pool that connects lazily: building it never fails, so a server can start while the
 /// database is still down and wait for it (see [`Pool::try_connect`]).
-pub fn build_pool(url: &DatabaseUrl, max_size: u32, check_on_checkout: bool) -> Pool {
+pub fn build_pool(
+    url: &DatabaseUrl,
+    max_size: u32,
+    check_on_checkout: bool,
+    checkout_timeout: Duration,
+) -> Pool {
     let manager = ConnectionManager { url: url.clone() };
     if let DatabaseUrl::Sqlite(_) = url {
         // Switch the file to WAL once, alone: WAL is persistent, and several fresh connections
@@ -182,7 +188,7 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32, check_on_checkout: bool) -> 
     let connections = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_timeout(checkout_timeout)
         // Off by default: a check costs a round trip on every request, and lost connections are
         // detected by their failing query instead (`PooledDb::lost`).
         .test_on_check_out(check_on_checkout)
@@ -197,7 +203,7 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32, check_on_checkout: bool) -> 
 }
 
 impl Pool {
-    /// A connection within [`CHECKOUT_TIMEOUT`], or 503 when the database cannot be reached.
+    /// A connection within the pool's checkout timeout, or 503 when none can be had.
     pub fn checkout(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
         if !self.migrated.load(Ordering::Acquire) {
             return Err(ApiError::unavailable());
@@ -220,7 +226,7 @@ impl Pool {
         self.migrated.store(true, Ordering::Release);
     }
 
-    /// A connection can be had right now (within [`CHECKOUT_TIMEOUT`]), or why not.
+    /// A connection can be had right now (within the checkout timeout), or why not.
     pub fn try_connect(&self) -> Result<(), r2d2::PoolError> {
         self.connections.get().map(drop)
     }

@@ -11,7 +11,8 @@ use super::names;
 use super::queries::{
     record_consent, store_name_tokens, store_vulnerabilities, summaries, vulnerabilities,
 };
-use crate::audit::routes::{access_log, AuditEvent};
+use crate::audit::model::AuditEvent;
+use crate::audit::queries::access_log;
 use crate::audit::Event;
 use crate::auth::roles::{CentreStaff, Supervisor};
 use crate::db::schema::{migrant_name_tokens, migrants};

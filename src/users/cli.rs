@@ -34,7 +34,7 @@ pub async fn create_user(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let url = database.database_url.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let pool = crate::db::build_pool(&url, 1, false);
+        let pool = crate::db::build_pool(&url, 1, false, crate::db::CHECKOUT_TIMEOUT);
         let mut conn = pool.get()?;
         crate::db::run_migrations(&mut conn)?;
         let full_name = if account.full_name.trim().is_empty() {

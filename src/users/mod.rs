@@ -1,6 +1,7 @@
 //! Staff accounts. Admins create, update and deactivate them; supervisors read their centre's
 //! staff; everyone reads themselves (`GET /me`).
 
+pub mod access;
 pub mod bootstrap;
 pub mod cli;
 pub mod handover;

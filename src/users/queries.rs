@@ -4,21 +4,9 @@ use diesel::prelude::*;
 
 use super::User;
 use crate::auth::roles::Role;
-use crate::auth::staff::Staff;
 use crate::db::schema::{centres, users};
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::DbConnection;
 use crate::error::ApiError;
-
-/// The access rule for staff accounts: admins see all, supervisors their centre's staff,
-/// counsellors only themselves.
-pub fn visible_to(staff: &Staff) -> users::BoxedQuery<'static, MultiBackend> {
-    let query = users::table.into_boxed();
-    match staff.role {
-        Role::Admin => query,
-        Role::Supervisor => query.filter(users::centre_id.eq(staff.centre_id.clone())),
-        Role::Counsellor => query.filter(users::id.eq(staff.id.clone())),
-    }
-}
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)

@@ -3,8 +3,9 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::access::visible_to;
 use super::handover::{self, OpenWorkProblem};
-use super::queries::{check_centre, lock_for_change, visible_to};
+use super::queries::{check_centre, lock_for_change};
 use super::{valid_username, CreateUser, ListUsers, UpdateUser, User, UserResponse};
 use crate::audit::Event;
 use crate::auth::password::check_policy;
