@@ -48,7 +48,7 @@ pub fn scope(
     }
 }
 
-/// An admin's `centre_id` must name a centre (422 otherwise), so a typo is not a report of
+/// An admin's `centre_id` must name a centre (404 otherwise), so a typo is not a report of
 /// zeros.
 pub fn check_centre(conn: &mut DbConnection, scope: &Scope) -> Result<(), ApiError> {
     let Some(centre) = &scope.centre else {
@@ -59,7 +59,7 @@ pub fn check_centre(conn: &mut DbConnection, scope: &Scope) -> Result<(), ApiErr
         .count()
         .get_result(conn)?;
     if found == 0 {
-        return Err(ApiError::unprocessable_field("centre_id", "no such centre"));
+        return Err(ApiError::not_found("centre"));
     }
     Ok(())
 }

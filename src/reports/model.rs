@@ -138,6 +138,7 @@ pub struct ConsultationsRow {
     pub centre_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
+    /// A consultation with several topics is counted in the row of each.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<Topic>,
     #[serde(skip_serializing_if = "Option::is_none")]

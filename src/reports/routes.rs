@@ -21,12 +21,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
 const CSV_EXAMPLE: &str = "\u{feff}month,sex,consultations,people,new_people,suppressed\r\n\
 2026-01,female,41,30,12,false\r\n2026-01,male,,,,true\r\ntotal,total,97,71,25,false\r\n";
 
-/// Consultations in a period, broken down by up to three dimensions (supervisors: their
-/// centre; admins: one or every centre, aggregates only, with disclosure control). Send
-/// `Accept: text/csv` for CSV: a header row, the same rows and suppression (empty cells and
-/// `suppressed` true), the total last with `total` in its dimension cells; UTF-8 with a BOM;
-/// text a spreadsheet would run as a formula starts with an apostrophe. Each report is audited
-/// (`report.consultations`, with its parameters).
+/// Consultations in a period, broken down by up to three dimensions.
+///
+/// Supervisors report on their centre; admins on one or every centre, aggregates only (no
+/// `counsellor` breakdown), with disclosure control. Send `Accept: text/csv` for CSV: a header
+/// row, the same rows and suppression (empty cells, `suppressed` true), the total last with
+/// `total` in its dimension cells; UTF-8 with a BOM; text a spreadsheet would run as a formula
+/// starts with an apostrophe. Each report is audited (`report.consultations`, with its
+/// parameters). An admin's unknown `centre_id` answers 404.
 #[utoipa::path(
     tag = "reports",
     params(ConsultationsReportQuery),
