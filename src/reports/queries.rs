@@ -125,11 +125,27 @@ fn dimension(d: Dialect, dim: GroupBy) -> (String, Option<&'static str>) {
     (value, label)
 }
 
-/// One row per consultation of the period (and centre), with what the dimensions need: the
-/// person's attributes (registered or anonymous), their age at the consultation, and when
-/// they were first consulted ever (an index lookup per row).
-fn base(d: Dialect, scoped: bool) -> String {
-    let (occurred, born) = (d.ymd("c.occurred_at"), d.ymd("m.date_of_birth"));
+/// One row per consultation of the period (and centre), with what the requested dimensions
+/// need: the person's attributes (registered or anonymous), and only when asked for, their age
+/// at the consultation and the centre's and counsellor's names.
+fn base(d: Dialect, group_by: &[GroupBy], scoped: bool) -> String {
+    let mut extra = String::new();
+    let mut joins = String::new();
+    if group_by.contains(&GroupBy::AgeBand) {
+        let (occurred, born) = (d.ymd("c.occurred_at"), d.ymd("m.date_of_birth"));
+        extra.push_str(&format!(
+            ", CASE WHEN m.date_of_birth IS NOT NULL THEN ({occurred} - {born}) / 10000 \
+             ELSE {occurred} / 10000 - m.birth_year END AS age"
+        ));
+    }
+    if group_by.contains(&GroupBy::Centre) {
+        extra.push_str(", ce.name AS centre_name");
+        joins.push_str(" JOIN centres ce ON ce.id = c.centre_id");
+    }
+    if group_by.contains(&GroupBy::Counsellor) {
+        extra.push_str(", u.full_name AS counsellor_name");
+        joins.push_str(" JOIN users u ON u.id = c.counsellor_id");
+    }
     let centre = if scoped {
         format!(" AND c.centre_id = {}", d.param(3))
     } else {
@@ -141,21 +157,20 @@ fn base(d: Dialect, scoped: bool) -> String {
          COALESCE(m.sex, c.anonymous_sex) AS sex, \
          COALESCE(m.nationality, c.anonymous_nationality) AS nationality, \
          COALESCE(m.migration_status, c.anonymous_migration_status) AS migration_status, \
-         m.destination_country, \
-         CASE WHEN m.date_of_birth IS NOT NULL THEN ({occurred} - {born}) / 10000 \
-         ELSE {occurred} / 10000 - m.birth_year END AS age, \
-         (SELECT MIN(e.occurred_at) FROM consultations e WHERE e.migrant_id = c.migrant_id) \
-         AS first_at, \
-         ce.name AS centre_name, u.full_name AS counsellor_name \
-         FROM consultations c \
-         LEFT JOIN migrants m ON m.id = c.migrant_id \
-         JOIN centres ce ON ce.id = c.centre_id \
-         JOIN users u ON u.id = c.counsellor_id \
+         m.destination_country{extra} \
+         FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id{joins} \
          WHERE c.occurred_at >= {from} AND c.occurred_at < {to}{centre}",
         from = d.param(1),
         to = d.param(2),
     )
 }
+
+/// When each registered person of the period was first consulted ever: one index lookup per
+/// person, not per consultation.
+const FIRSTS: &str = "SELECT p.migrant_id AS first_of, \
+     (SELECT MIN(e.occurred_at) FROM consultations e WHERE e.migrant_id = p.migrant_id) \
+     AS first_at \
+     FROM (SELECT DISTINCT migrant_id FROM base WHERE migrant_id IS NOT NULL) p";
 
 /// `base` with each requested dimension computed (`g0`, `l0`, ...) and whether the row's
 /// person is new: first consulted in the period, and in the row's month or week when the
@@ -188,7 +203,7 @@ fn facts(d: Dialect, group_by: &[GroupBy]) -> String {
         "SELECT consultation_id, migrant_id, \
          CASE WHEN migrant_id IS NULL THEN 1 ELSE 0 END AS anonymous, \
          CASE WHEN migrant_id IS NOT NULL AND {new} THEN 1 ELSE 0 END AS is_new{columns} \
-         FROM base"
+         FROM base LEFT JOIN firsts ON first_of = migrant_id"
     )
 }
 
@@ -222,10 +237,10 @@ fn statement(d: Dialect, group_by: &[GroupBy], scoped: bool) -> String {
     };
     let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
     format!(
-        "WITH base AS ({base}), facts AS ({facts}) \
+        "WITH base AS ({base}), firsts AS ({FIRSTS}), facts AS ({facts}) \
          SELECT {select}, {COUNTS}, 0 AS total FROM facts f{topics} GROUP BY {keys} \
          UNION ALL SELECT {nothing}, {COUNTS}, 1 AS total FROM facts f",
-        base = base(d, scoped),
+        base = base(d, group_by, scoped),
         facts = facts(d, group_by),
         select = select.join(", "),
         keys = keys.join(", "),
