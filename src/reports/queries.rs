@@ -184,26 +184,27 @@ fn facts(d: Dialect, group_by: &[GroupBy]) -> String {
             label.unwrap_or("NULL")
         ));
     }
-    let mut new = format!("first_at >= {}", d.param(1));
-    if group_by.contains(&GroupBy::Month) {
-        new.push_str(&format!(
-            " AND {} = {}",
-            d.month("first_at"),
-            d.month("occurred_at")
-        ));
+    // A membership test rather than a join: both backends index the subquery's result.
+    let (mut person, mut first) = ("migrant_id".to_owned(), "first_of".to_owned());
+    for dim in [GroupBy::Month, GroupBy::Week] {
+        if group_by.contains(&dim) {
+            let bin = |at| match dim {
+                GroupBy::Month => d.month(at),
+                _ => d.week(at),
+            };
+            person.push_str(&format!(", {}", bin("occurred_at")));
+            first.push_str(&format!(", {}", bin("first_at")));
+        }
     }
-    if group_by.contains(&GroupBy::Week) {
-        new.push_str(&format!(
-            " AND {} = {}",
-            d.week("first_at"),
-            d.week("occurred_at")
-        ));
-    }
+    let new = format!(
+        "({person}) IN (SELECT {first} FROM firsts WHERE first_at >= {})",
+        d.param(1)
+    );
     format!(
         "SELECT consultation_id, migrant_id, \
          CASE WHEN migrant_id IS NULL THEN 1 ELSE 0 END AS anonymous, \
          CASE WHEN migrant_id IS NOT NULL AND {new} THEN 1 ELSE 0 END AS is_new{columns} \
-         FROM base LEFT JOIN firsts ON first_of = migrant_id"
+         FROM base"
     )
 }
 
