@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod referrals;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

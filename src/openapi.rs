@@ -44,6 +44,7 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
         (name = "referrals", description = "Referrals to service providers and their status"),
         (name = "follow-ups", description = "Calls and visits that check on a migrant; the agenda"),
         (name = "caseloads", description = "What each counsellor carries"),
+        (name = "reports", description = "Aggregates for supervisors, the ministry and donors, as JSON or CSV, with disclosure control"),
         (name = "audit", description = "The append-only audit trail"),
         (name = "operations", description = "Liveness and readiness probes"),
     )

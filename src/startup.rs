@@ -40,6 +40,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::referrals::configure)
             .configure(crate::follow_ups::configure)
             .configure(crate::caseloads::configure)
+            .configure(crate::reports::configure)
             .configure(crate::audit::routes::configure),
     );
 }

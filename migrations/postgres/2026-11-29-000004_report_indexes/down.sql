@@ -1,0 +1,2 @@
+DROP INDEX consultations_migrant_first_idx;
+DROP INDEX consultations_occurred_at_idx;
