@@ -6,8 +6,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate};
-use common::world::{expect, register};
-use common::{on_each_backend, problem, Account, TestApp};
+use common::world::register;
+use common::{expect, problem, Account, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -444,134 +444,119 @@ const GROUPINGS: &[&[&str]] = &[
     &["migration_status", "month", "topic"],
 ];
 
-#[tokio::test]
-async fn a_supervisors_report_counts_exactly_what_the_centre_recorded() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let supervisor = &s.staff[0][1].token;
-        for dims in GROUPINGS {
-            let body = report(&app, supervisor, dims, None).await;
-            let (rows, total) = expected(&s, dims, Some(0));
-            assert_eq!(rows_of(&body, dims), rows, "{dims:?} on {:?}", app.backend);
-            assert_eq!(numbers(&body["total"]), total, "{dims:?} total");
-            assert_eq!(body["disclosure_control"], false);
-            assert_eq!(
-                body["rows"].as_array().unwrap().len(),
-                rows.len(),
-                "{dims:?}"
-            );
-        }
-        // 16 consultations in the period, with 3 registered people and 11 anonymous ones; of
-        // the registered, person 1 was first seen in December, before the period.
-        let body = report(&app, supervisor, &["month"], None).await;
-        assert_eq!(numbers(&body["total"]), [16, 14, 13]);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn multi_topic_consultations_count_in_each_topic_and_once_in_the_total() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let body = report(&app, &s.staff[0][1].token, &["topic"], None).await;
-        let rows = rows_of(&body, &["topic"]);
-        let in_topic_rows: i64 = rows.values().map(|n| n[0]).sum();
-        assert_eq!(body["total"]["consultations"], 16);
-        assert_eq!(in_topic_rows, 16 + 3, "three consultations have two topics");
-        // Person 0's two February consultations were both on labour rights.
-        assert_eq!(rows[&key(&["labour_rights"])], [3, 2, 2]);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_age_band_is_taken_at_each_consultations_date() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let dims = ["age_band", "month"];
-        let body = report(&app, &s.staff[0][1].token, &dims, None).await;
-        let rows = rows_of(&body, &dims);
-        // The day before her 18th birthday, and on it.
-        assert_eq!(rows[&key(&["0-17", "2025-02"])], [1, 1, 1]);
-        assert_eq!(rows[&key(&["18-24", "2025-02"])], [1, 1, 1]);
-        // Only a birth year (1990): 35 in 2025.
-        assert_eq!(rows[&key(&["35-49", "2025-01"])], [1, 1, 0]);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn admins_see_small_cells_suppressed_and_the_next_smallest_with_them() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let body = report(&app, &app.admin, &["channel"], None).await;
-        assert_eq!(body["disclosure_control"], true);
-        assert_eq!(body["centre_id"], Value::Null);
-        let (rows, total) = expected(&s, &["channel"], None);
-        // Online (1 person) and outreach (2) are suppressed by their size: two hidden cells,
-        // so the others stay shown.
-        assert_eq!(rows[&key(&["online"])][1], 1);
-        assert_eq!(rows[&key(&["outreach"])][1], 2);
-        let by_channel: BTreeMap<String, Value> = body["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["channel"].as_str().unwrap().to_owned(), r.clone()))
-            .collect();
-        for small in ["online", "outreach"] {
-            assert_eq!(by_channel[small]["suppressed"], true, "{small}");
-            assert_eq!(by_channel[small]["people"], Value::Null);
-            assert_eq!(by_channel[small]["consultations"], Value::Null);
-            assert_eq!(by_channel[small]["new_people"], Value::Null);
-        }
-        for shown in ["walk_in", "phone"] {
-            assert_eq!(by_channel[shown]["suppressed"], false, "{shown}");
-            assert_eq!(numbers(&by_channel[shown]), rows[&key(&[shown])], "{shown}");
-        }
-        assert_eq!(numbers(&body["total"]), total);
-
-        // The supervisor of Dushanbe sees every number of the same report there.
-        let (rows, _) = expected(&s, &["channel"], Some(0));
-        let body = report(&app, &s.staff[0][1].token, &["channel"], None).await;
-        assert!(body["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["suppressed"] == false && r["people"].is_i64()));
-        assert_eq!(rows_of(&body, &["channel"]), rows);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn one_small_cell_under_a_shown_total_takes_the_next_smallest_with_it() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        // In Dushanbe only online (1 person) is small.
-        let body = report(&app, &app.admin, &["channel"], Some(&s.centres[0])).await;
-        let (rows, _) = expected(&s, &["channel"], Some(0));
-        let suppressed: BTreeSet<&str> = body["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["suppressed"] == true)
-            .map(|r| r["channel"].as_str().unwrap())
-            .collect();
-        let smallest_shown_before = rows
-            .iter()
-            .filter(|(k, n)| n[1] >= 5 && k[0].as_deref() != Some("online"))
-            .min_by_key(|(_, n)| (n[1], n[0]))
-            .map(|(k, _)| k[0].clone().unwrap())
-            .unwrap();
-        // walk_in: 6 people; phone: 7.
-        assert_eq!(smallest_shown_before, "walk_in");
+backend_test!(a_supervisors_report_counts_exactly_what_the_centre_recorded);
+async fn a_supervisors_report_counts_exactly_what_the_centre_recorded(app: TestApp) {
+    let s = seed(&app).await;
+    let supervisor = &s.staff[0][1].token;
+    for dims in GROUPINGS {
+        let body = report(&app, supervisor, dims, None).await;
+        let (rows, total) = expected(&s, dims, Some(0));
+        assert_eq!(rows_of(&body, dims), rows, "{dims:?} on {:?}", app.backend);
+        assert_eq!(numbers(&body["total"]), total, "{dims:?} total");
+        assert_eq!(body["disclosure_control"], false);
         assert_eq!(
-            suppressed,
-            BTreeSet::from(["online", smallest_shown_before.as_str()])
+            body["rows"].as_array().unwrap().len(),
+            rows.len(),
+            "{dims:?}"
         );
-        assert_eq!(body["total"]["suppressed"], false);
-    })
-    .await;
+    }
+    // 16 consultations in the period, with 3 registered people and 11 anonymous ones; of
+    // the registered, person 1 was first seen in December, before the period.
+    let body = report(&app, supervisor, &["month"], None).await;
+    assert_eq!(numbers(&body["total"]), [16, 14, 13]);
+}
+
+backend_test!(multi_topic_consultations_count_in_each_topic_and_once_in_the_total);
+async fn multi_topic_consultations_count_in_each_topic_and_once_in_the_total(app: TestApp) {
+    let s = seed(&app).await;
+    let body = report(&app, &s.staff[0][1].token, &["topic"], None).await;
+    let rows = rows_of(&body, &["topic"]);
+    let in_topic_rows: i64 = rows.values().map(|n| n[0]).sum();
+    assert_eq!(body["total"]["consultations"], 16);
+    assert_eq!(in_topic_rows, 16 + 3, "three consultations have two topics");
+    // Person 0's two February consultations were both on labour rights.
+    assert_eq!(rows[&key(&["labour_rights"])], [3, 2, 2]);
+}
+
+backend_test!(the_age_band_is_taken_at_each_consultations_date);
+async fn the_age_band_is_taken_at_each_consultations_date(app: TestApp) {
+    let s = seed(&app).await;
+    let dims = ["age_band", "month"];
+    let body = report(&app, &s.staff[0][1].token, &dims, None).await;
+    let rows = rows_of(&body, &dims);
+    // The day before her 18th birthday, and on it.
+    assert_eq!(rows[&key(&["0-17", "2025-02"])], [1, 1, 1]);
+    assert_eq!(rows[&key(&["18-24", "2025-02"])], [1, 1, 1]);
+    // Only a birth year (1990): 35 in 2025.
+    assert_eq!(rows[&key(&["35-49", "2025-01"])], [1, 1, 0]);
+}
+
+backend_test!(admins_see_small_cells_suppressed_and_the_next_smallest_with_them);
+async fn admins_see_small_cells_suppressed_and_the_next_smallest_with_them(app: TestApp) {
+    let s = seed(&app).await;
+    let body = report(&app, &app.admin, &["channel"], None).await;
+    assert_eq!(body["disclosure_control"], true);
+    assert_eq!(body["centre_id"], Value::Null);
+    let (rows, total) = expected(&s, &["channel"], None);
+    // Online (1 person) and outreach (2) are suppressed by their size: two hidden cells,
+    // so the others stay shown.
+    assert_eq!(rows[&key(&["online"])][1], 1);
+    assert_eq!(rows[&key(&["outreach"])][1], 2);
+    let by_channel: BTreeMap<String, Value> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["channel"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    for small in ["online", "outreach"] {
+        assert_eq!(by_channel[small]["suppressed"], true, "{small}");
+        assert_eq!(by_channel[small]["people"], Value::Null);
+        assert_eq!(by_channel[small]["consultations"], Value::Null);
+        assert_eq!(by_channel[small]["new_people"], Value::Null);
+    }
+    for shown in ["walk_in", "phone"] {
+        assert_eq!(by_channel[shown]["suppressed"], false, "{shown}");
+        assert_eq!(numbers(&by_channel[shown]), rows[&key(&[shown])], "{shown}");
+    }
+    assert_eq!(numbers(&body["total"]), total);
+
+    // The supervisor of Dushanbe sees every number of the same report there.
+    let (rows, _) = expected(&s, &["channel"], Some(0));
+    let body = report(&app, &s.staff[0][1].token, &["channel"], None).await;
+    assert!(body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["suppressed"] == false && r["people"].is_i64()));
+    assert_eq!(rows_of(&body, &["channel"]), rows);
+}
+
+backend_test!(one_small_cell_under_a_shown_total_takes_the_next_smallest_with_it);
+async fn one_small_cell_under_a_shown_total_takes_the_next_smallest_with_it(app: TestApp) {
+    let s = seed(&app).await;
+    // In Dushanbe only online (1 person) is small.
+    let body = report(&app, &app.admin, &["channel"], Some(&s.centres[0])).await;
+    let (rows, _) = expected(&s, &["channel"], Some(0));
+    let suppressed: BTreeSet<&str> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["suppressed"] == true)
+        .map(|r| r["channel"].as_str().unwrap())
+        .collect();
+    let smallest_shown_before = rows
+        .iter()
+        .filter(|(k, n)| n[1] >= 5 && k[0].as_deref() != Some("online"))
+        .min_by_key(|(_, n)| (n[1], n[0]))
+        .map(|(k, _)| k[0].clone().unwrap())
+        .unwrap();
+    // walk_in: 6 people; phone: 7.
+    assert_eq!(smallest_shown_before, "walk_in");
+    assert_eq!(
+        suppressed,
+        BTreeSet::from(["online", smallest_shown_before.as_str()])
+    );
+    assert_eq!(body["total"]["suppressed"], false);
 }
 
 async fn csv(app: &TestApp, token: &str, dims: &[&str], centre: Option<&str>) -> (String, String) {
@@ -615,69 +600,63 @@ fn as_cell(value: &Value) -> String {
     }
 }
 
-#[tokio::test]
-async fn the_csv_holds_the_same_rows_and_suppression_as_the_json() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let cases: [(&str, &[&str]); 3] = [
-            (s.staff[0][1].token.as_str(), &["month", "sex"]),
-            (app.admin.as_str(), &["channel"]),
-            (app.admin.as_str(), &["age_band", "topic"]),
-        ];
-        for (token, dims) in cases {
-            let json = report(&app, token, dims, None).await;
-            let (disposition, text) = csv(&app, token, dims, None).await;
-            assert_eq!(
-                disposition,
-                format!("attachment; filename=\"consultations-{FROM}-{TO}.csv\"")
-            );
-            let records = records(&text);
-            let mut header: Vec<&str> = dims.to_vec();
-            header.extend(["consultations", "people", "new_people", "suppressed"]);
-            assert_eq!(records[0], header);
-            let rows = json["rows"].as_array().unwrap();
-            assert_eq!(records.len(), rows.len() + 2, "header, rows, total");
-            for (record, row) in records[1..].iter().zip(rows) {
-                let cells: Vec<String> = header.iter().map(|c| as_cell(&row[*c])).collect();
-                assert_eq!(record, &cells);
-            }
-            let last = records.last().unwrap();
-            assert!(last[..dims.len()].iter().all(|cell| cell == "total"));
-            let total: Vec<String> = header[dims.len()..]
-                .iter()
-                .map(|c| as_cell(&json["total"][*c]))
-                .collect();
-            assert_eq!(last[dims.len()..], total[..]);
+backend_test!(the_csv_holds_the_same_rows_and_suppression_as_the_json);
+async fn the_csv_holds_the_same_rows_and_suppression_as_the_json(app: TestApp) {
+    let s = seed(&app).await;
+    let cases: [(&str, &[&str]); 3] = [
+        (s.staff[0][1].token.as_str(), &["month", "sex"]),
+        (app.admin.as_str(), &["channel"]),
+        (app.admin.as_str(), &["age_band", "topic"]),
+    ];
+    for (token, dims) in cases {
+        let json = report(&app, token, dims, None).await;
+        let (disposition, text) = csv(&app, token, dims, None).await;
+        assert_eq!(
+            disposition,
+            format!("attachment; filename=\"consultations-{FROM}-{TO}.csv\"")
+        );
+        let records = records(&text);
+        let mut header: Vec<&str> = dims.to_vec();
+        header.extend(["consultations", "people", "new_people", "suppressed"]);
+        assert_eq!(records[0], header);
+        let rows = json["rows"].as_array().unwrap();
+        assert_eq!(records.len(), rows.len() + 2, "header, rows, total");
+        for (record, row) in records[1..].iter().zip(rows) {
+            let cells: Vec<String> = header.iter().map(|c| as_cell(&row[*c])).collect();
+            assert_eq!(record, &cells);
         }
-    })
-    .await;
+        let last = records.last().unwrap();
+        assert!(last[..dims.len()].iter().all(|cell| cell == "total"));
+        let total: Vec<String> = header[dims.len()..]
+            .iter()
+            .map(|c| as_cell(&json["total"][*c]))
+            .collect();
+        assert_eq!(last[dims.len()..], total[..]);
+    }
 }
 
-#[tokio::test]
-async fn csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let (_, text) = csv(&app, &app.admin, &["centre"], None).await;
-        let records = records(&text);
-        assert_eq!(records[0][..2], ["centre", "centre_name"]);
-        let khujand = records
-            .iter()
-            .find(|r| r[0] == s.centres[1])
-            .expect("Khujand row");
-        assert_eq!(khujand[1], "'=HYPERLINK(\"http://evil\")");
-        assert!(records
-            .iter()
-            .flatten()
-            .all(|cell| !cell.starts_with(['=', '+', '-', '@', '\t', '\r'])));
-        // The JSON keeps the name as it was typed.
-        let json = report(&app, &app.admin, &["centre"], None).await;
-        assert!(json["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["centre_name"] == "=HYPERLINK(\"http://evil\")"));
-    })
-    .await;
+backend_test!(csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised);
+async fn csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(app: TestApp) {
+    let s = seed(&app).await;
+    let (_, text) = csv(&app, &app.admin, &["centre"], None).await;
+    let records = records(&text);
+    assert_eq!(records[0][..2], ["centre", "centre_name"]);
+    let khujand = records
+        .iter()
+        .find(|r| r[0] == s.centres[1])
+        .expect("Khujand row");
+    assert_eq!(khujand[1], "'=HYPERLINK(\"http://evil\")");
+    assert!(records
+        .iter()
+        .flatten()
+        .all(|cell| !cell.starts_with(['=', '+', '-', '@', '\t', '\r'])));
+    // The JSON keeps the name as it was typed.
+    let json = report(&app, &app.admin, &["centre"], None).await;
+    assert!(json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["centre_name"] == "=HYPERLINK(\"http://evil\")"));
 }
 
 fn report_events(app: &TestApp) -> Vec<(String, Option<String>, Option<String>)> {
@@ -691,114 +670,105 @@ fn report_events(app: &TestApp) -> Vec<(String, Option<String>, Option<String>)>
         .expect("audit")
 }
 
-#[tokio::test]
-async fn each_report_is_audited_with_its_parameters_and_no_people() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let supervisor = &s.staff[0][1];
-        report(&app, &supervisor.token, &["month", "sex"], None).await;
-        csv(&app, &app.admin, &["channel"], Some(&s.centres[1])).await;
-        let events = report_events(&app);
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].0, supervisor.id);
-        assert_eq!(
-            events[0].1.as_deref(),
-            Some(
-                format!(
-                    "consultations?from={FROM}&to={TO}&group_by=month,sex&centre_id={}\
-                     &format=json",
-                    s.centres[0]
-                )
-                .as_str()
+backend_test!(each_report_is_audited_with_its_parameters_and_no_people);
+async fn each_report_is_audited_with_its_parameters_and_no_people(app: TestApp) {
+    let s = seed(&app).await;
+    let supervisor = &s.staff[0][1];
+    report(&app, &supervisor.token, &["month", "sex"], None).await;
+    csv(&app, &app.admin, &["channel"], Some(&s.centres[1])).await;
+    let events = report_events(&app);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].0, supervisor.id);
+    assert_eq!(
+        events[0].1.as_deref(),
+        Some(
+            format!(
+                "consultations?from={FROM}&to={TO}&group_by=month,sex&centre_id={}\
+                 &format=json",
+                s.centres[0]
             )
-        );
-        assert_eq!(events[0].2.as_deref(), Some(s.centres[0].as_str()));
-        assert!(events[1].1.as_deref().unwrap().ends_with("&format=csv"));
-        assert_eq!(events[1].2.as_deref(), Some(s.centres[1].as_str()));
-        use karvon::db::schema::{audit_event_subjects as subjects, audit_events as a};
-        let named: i64 = subjects::table
-            .inner_join(a::table)
-            .filter(a::action.eq("report.consultations"))
-            .count()
-            .get_result(&mut app.db())
-            .expect("subjects");
-        assert_eq!(named, 0, "reports name nobody");
-    })
-    .await;
+            .as_str()
+        )
+    );
+    assert_eq!(events[0].2.as_deref(), Some(s.centres[0].as_str()));
+    assert!(events[1].1.as_deref().unwrap().ends_with("&format=csv"));
+    assert_eq!(events[1].2.as_deref(), Some(s.centres[1].as_str()));
+    use karvon::db::schema::{audit_event_subjects as subjects, audit_events as a};
+    let named: i64 = subjects::table
+        .inner_join(a::table)
+        .filter(a::action.eq("report.consultations"))
+        .count()
+        .get_result(&mut app.db())
+        .expect("subjects");
+    assert_eq!(named, 0, "reports name nobody");
 }
 
-#[tokio::test]
-async fn reports_are_refused_outside_the_callers_scope() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let before = report_events(&app).len();
-        let counsellor = app.get(&path(&["month"], None), &s.staff[0][0].token).await;
-        assert_eq!(counsellor.status(), StatusCode::FORBIDDEN);
-        let other_centre = app
-            .get(&path(&["month"], Some(&s.centres[1])), &s.staff[0][1].token)
-            .await;
-        assert_eq!(other_centre.status(), StatusCode::FORBIDDEN);
-        let by_counsellor = app.get(&path(&["counsellor"], None), &app.admin).await;
-        assert_eq!(by_counsellor.status(), StatusCode::FORBIDDEN);
-        let unknown_centre = app
-            .get(&path(&["month"], Some("no-such-centre")), &app.admin)
-            .await;
-        assert_eq!(unknown_centre.status(), StatusCode::NOT_FOUND);
-        assert_eq!(problem(unknown_centre).await["status"], 404);
-        // Naming their own centre is allowed.
-        report(&app, &s.staff[0][1].token, &["month"], Some(&s.centres[0])).await;
-        assert_eq!(
-            report_events(&app).len(),
-            before + 1,
-            "refusals record nothing"
-        );
-    })
-    .await;
+backend_test!(reports_are_refused_outside_the_callers_scope);
+async fn reports_are_refused_outside_the_callers_scope(app: TestApp) {
+    let s = seed(&app).await;
+    let before = report_events(&app).len();
+    let counsellor = app.get(&path(&["month"], None), &s.staff[0][0].token).await;
+    assert_eq!(counsellor.status(), StatusCode::FORBIDDEN);
+    let other_centre = app
+        .get(&path(&["month"], Some(&s.centres[1])), &s.staff[0][1].token)
+        .await;
+    assert_eq!(other_centre.status(), StatusCode::FORBIDDEN);
+    let by_counsellor = app.get(&path(&["counsellor"], None), &app.admin).await;
+    assert_eq!(by_counsellor.status(), StatusCode::FORBIDDEN);
+    let unknown_centre = app
+        .get(&path(&["month"], Some("no-such-centre")), &app.admin)
+        .await;
+    assert_eq!(unknown_centre.status(), StatusCode::NOT_FOUND);
+    assert_eq!(problem(unknown_centre).await["status"], 404);
+    // Naming their own centre is allowed.
+    report(&app, &s.staff[0][1].token, &["month"], Some(&s.centres[0])).await;
+    assert_eq!(
+        report_events(&app).len(),
+        before + 1,
+        "refusals record nothing"
+    );
 }
 
-#[tokio::test]
-async fn bad_parameters_answer_400_naming_the_field() {
-    on_each_backend(|app| async move {
-        let s = seed(&app).await;
-        let token = &s.staff[0][1].token;
-        let base = "/api/v1/reports/consultations";
-        for (query, field) in [
-            (
-                "from=2025-01-01&to=2025-02-01&group_by=month,colour",
-                "group_by",
-            ),
-            (
-                "from=2025-01-01&to=2025-02-01&group_by=month,sex,topic,channel",
-                "group_by",
-            ),
-            (
-                "from=2025-01-01&to=2025-02-01&group_by=month,month",
-                "group_by",
-            ),
-            ("from=2025-01-01&to=2025-02-01&group_by=", "group_by"),
-            ("from=2025-01-01&to=2025-02-01", "group_by"),
-            ("to=2025-02-01&group_by=month", "from"),
-            ("from=2025-02-01&to=2025-02-01&group_by=month", "to"),
-            ("from=2020-01-01&to=2025-01-02&group_by=month", "to"),
-            ("from=yesterday&to=2025-02-01&group_by=month", "from"),
-            (
-                "from=2025-01-01T00:00:00Z&to=2025-02-01&group_by=month",
-                "from",
-            ),
-        ] {
-            let response = app.get(&format!("{base}?{query}"), token).await;
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
-            let body = problem(response).await;
-            assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
-        }
-        // Exactly five years is allowed.
-        let five_years = app
-            .get(
-                &format!("{base}?from=2020-01-01&to=2025-01-01&group_by=month"),
-                token,
-            )
-            .await;
-        assert_eq!(five_years.status(), StatusCode::OK);
-    })
-    .await;
+backend_test!(bad_parameters_answer_400_naming_the_field);
+async fn bad_parameters_answer_400_naming_the_field(app: TestApp) {
+    let s = seed(&app).await;
+    let token = &s.staff[0][1].token;
+    let base = "/api/v1/reports/consultations";
+    for (query, field) in [
+        (
+            "from=2025-01-01&to=2025-02-01&group_by=month,colour",
+            "group_by",
+        ),
+        (
+            "from=2025-01-01&to=2025-02-01&group_by=month,sex,topic,channel",
+            "group_by",
+        ),
+        (
+            "from=2025-01-01&to=2025-02-01&group_by=month,month",
+            "group_by",
+        ),
+        ("from=2025-01-01&to=2025-02-01&group_by=", "group_by"),
+        ("from=2025-01-01&to=2025-02-01", "group_by"),
+        ("to=2025-02-01&group_by=month", "from"),
+        ("from=2025-02-01&to=2025-02-01&group_by=month", "to"),
+        ("from=2020-01-01&to=2025-01-02&group_by=month", "to"),
+        ("from=yesterday&to=2025-02-01&group_by=month", "from"),
+        (
+            "from=2025-01-01T00:00:00Z&to=2025-02-01&group_by=month",
+            "from",
+        ),
+    ] {
+        let response = app.get(&format!("{base}?{query}"), token).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body = problem(response).await;
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+    // Exactly five years is allowed.
+    let five_years = app
+        .get(
+            &format!("{base}?from=2020-01-01&to=2025-01-01&group_by=month"),
+            token,
+        )
+        .await;
+    assert_eq!(five_years.status(), StatusCode::OK);
 }
