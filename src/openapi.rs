@@ -138,7 +138,10 @@ fn add_problem_responses(path: &str, method: HttpMethod, operation: &mut Operati
         operation.security = Some(Vec::new());
     }
     let has_body = operation.request_body.is_some();
-    let has_path_params = path.contains('{');
+    let has_path_params =
+        operation.parameters.iter().flatten().any(
+            |parameter| matches!(parameter, RefOr::T(p) if p.parameter_in == ParameterIn::Path),
+        );
     let is_login = path.ends_with("/auth/login");
     let wanted: Vec<&str> = PROBLEMS
         .iter()
