@@ -62,9 +62,20 @@ struct CreateUserArgs {
 struct SeedDemoArgs {
     #[command(flatten)]
     database: DatabaseConfig,
-    /// How many migrants to register (each with two consultations; a third with an open case).
+    /// How many migrants to register, spread evenly over the centres (a third with a case).
     #[arg(long, default_value_t = 200)]
     migrants: usize,
+    /// Consultations per migrant on average, over the last two years (one anonymous
+    /// consultation is added for every ten migrants).
+    #[arg(long, default_value_t = 2)]
+    consultations_per_migrant: usize,
+    /// How many demo centres to open, each with a supervisor and three counsellors.
+    #[arg(long, default_value_t = 1)]
+    centres: usize,
+    /// The random seed: the same seed gives the same people and records (default: random,
+    /// printed so the run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -118,23 +129,53 @@ fn run() -> anyhow::Result<()> {
         }
         Command::SeedDemo(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
-            actix_web::rt::System::new().block_on(async move {
-                let seeded = karvon::demo::seed(&args.database, args.migrants).await?;
-                println!(
-                    "demo centre {} with {} migrants; accounts (password `{}`): {}",
-                    seeded.centre_id,
-                    seeded.migrants,
-                    karvon::demo::DEMO_PASSWORD,
-                    seeded.usernames.join(", ")
-                );
-                Ok(())
-            })
+            actix_web::rt::System::new().block_on(seed_demo(args))
         }
         Command::CreateUser(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
             actix_web::rt::System::new().block_on(create_user(args))
         }
     }
+}
+
+async fn seed_demo(args: SeedDemoArgs) -> anyhow::Result<()> {
+    let options = karvon::demo::SeedOptions {
+        migrants: args.migrants,
+        consultations_per_migrant: args.consultations_per_migrant,
+        centres: args.centres,
+        seed: args.seed.unwrap_or_else(rand::random),
+    };
+    let progress =
+        indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} {wide_bar} {human_pos}/{human_len} migrants ({per_sec}, {eta} left)",
+        )?);
+    let started = std::time::Instant::now();
+    let seed = options.seed;
+    let seeded = karvon::demo::seed(&args.database, options, progress).await?;
+    println!(
+        "{} demo centre(s): {} migrants, {} consultations ({} anonymous), {} cases ({} open), \
+         {} referrals, {} follow-ups in {:.1} s (--seed {seed})",
+        seeded.centres.len(),
+        seeded.migrants,
+        seeded.consultations,
+        seeded.anonymous_consultations,
+        seeded.cases,
+        seeded.open_cases,
+        seeded.referrals,
+        seeded.follow_ups,
+        started.elapsed().as_secs_f64(),
+    );
+    let accounts: Vec<&str> = seeded
+        .centres
+        .iter()
+        .flat_map(|centre| centre.usernames.iter().map(String::as_str))
+        .collect();
+    println!(
+        "accounts (password `{}`): {}",
+        karvon::demo::DEMO_PASSWORD,
+        accounts.join(", ")
+    );
+    Ok(())
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

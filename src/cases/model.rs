@@ -15,7 +15,7 @@ crate::text_enum!(
 );
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = cases, treat_none_as_null = true)]
+#[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Case {
     pub id: String,
     pub migrant_id: String,

@@ -42,7 +42,7 @@ impl AgeBand {
 }
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = consultations, treat_none_as_null = true)]
+#[diesel(table_name = consultations, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Consultation {
     pub id: String,
     pub centre_id: String,

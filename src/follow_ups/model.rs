@@ -15,7 +15,7 @@ crate::text_enum!(
 );
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = follow_ups, treat_none_as_null = true)]
+#[diesel(table_name = follow_ups, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct FollowUp {
     pub id: String,
     pub case_id: String,

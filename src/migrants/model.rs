@@ -48,7 +48,7 @@ crate::text_enum!(
 );
 
 #[derive(Debug, Clone, Queryable, Insertable, Identifiable, AsChangeset)]
-#[diesel(table_name = migrants, treat_none_as_null = true)]
+#[diesel(table_name = migrants, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Migrant {
     pub id: String,
     pub centre_id: String,

@@ -38,7 +38,7 @@ impl ReferralStatus {
 crate::text_enum!(Urgency { Low => "low", Normal => "normal", High => "high", Urgent => "urgent" });
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = referrals, treat_none_as_null = true)]
+#[diesel(table_name = referrals, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Referral {
     pub id: String,
     pub case_id: String,
