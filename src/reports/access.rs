@@ -38,9 +38,11 @@ pub fn scope<D: Dimension>(
                 disclosure_control: false,
             }),
         },
-        Manager::Admin(_) if group_by.iter().any(|d| d.is_counsellor()) => Err(ApiError::forbidden(
-            "admins see aggregates only: group_by=counsellor is for supervisors",
-        )),
+        Manager::Admin(_) if group_by.iter().any(|d| d.is_counsellor()) => {
+            Err(ApiError::forbidden(
+                "admins see aggregates only: group_by=counsellor is for supervisors",
+            ))
+        }
         Manager::Admin(_) => Ok(Scope {
             centre: requested,
             disclosure_control: true,

@@ -46,7 +46,7 @@ fn cell(value: Option<&Value>) -> String {
 /// One CSV record, quoted as RFC 4180 requires.
 fn record(cells: impl IntoIterator<Item = String>) -> Result<Bytes, std::io::Error> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
-    writer.write_record(cells.into_iter())?;
+    writer.write_record(cells)?;
     writer
         .into_inner()
         .map(Bytes::from)
@@ -82,5 +82,9 @@ pub fn stream<K: Kind>(built: Built<K>) -> impl Stream<Item = Result<Bytes, std:
         .map(move |row| record(cells(&for_rows, row, &[])));
     let dimensions: Vec<&str> = built.period.group_by.iter().map(|d| d.name()).collect();
     let total = record(cells(&columns, built.total, &dimensions));
-    stream::iter(std::iter::once(header).chain(rows).chain(std::iter::once(total)))
+    stream::iter(
+        std::iter::once(header)
+            .chain(rows)
+            .chain(std::iter::once(total)),
+    )
 }

@@ -184,7 +184,10 @@ fn base(p: Params) -> String {
     let first = |to: &str| {
         format!("(SELECT MIN(t.at) FROM referral_transitions t WHERE t.referral_id = r.id AND t.to_status IN ({to}))")
     };
-    let days = p.d.days_between(&first(&statuses(&[Sent])), &first(&statuses(&[Accepted, Declined, Completed])));
+    let days = p.d.days_between(
+        &first(&statuses(&[Sent])),
+        &first(&statuses(&[Accepted, Declined, Completed])),
+    );
     format!(
         "SELECT r.id, r.migrant_id, r.created_at, r.centre_id, r.status, r.urgency, \
          r.provider_id, sp.kind AS provider_kind, sp.name AS provider_name, \

@@ -171,10 +171,7 @@ pub const AGE_BAND: &str = "CASE WHEN age IS NULL THEN NULL WHEN age < 18 THEN '
 
 /// The requested dimensions as columns `g0`, `l0`, ... of a select list (leading comma), from
 /// each dimension's expression and label column.
-pub fn group_columns<D: Copy>(group_by: &[D], dimension: impl Fn(D) -> String) -> String
-where
-    D: Dimension,
-{
+pub fn group_columns<D: Dimension>(group_by: &[D], dimension: impl Fn(D) -> String) -> String {
     let mut columns = String::new();
     for (i, dim) in group_by.iter().enumerate() {
         columns.push_str(&format!(
