@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use common::world::*;
-use common::{expect, id, problem, TestApp};
+use common::{expect, id, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
