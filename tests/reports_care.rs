@@ -334,6 +334,10 @@ async fn csv(app: &TestApp, token: &str, path: &str) -> (String, Vec<Vec<String>
         .await
         .expect("csv");
     assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed, not one buffered body"
+    );
     let disposition = response.headers()["content-disposition"]
         .to_str()
         .unwrap()
