@@ -1,6 +1,7 @@
 //! `GET /caseloads`: what each counsellor carries — for a supervisor one row per staff member of
 //! the centre, for a counsellor their own row. A page costs six queries whatever its size: the
-//! staff page, then one grouped aggregate per measure over those staff.
+//! staff page, then one grouped aggregate per measure over those staff. For an admin, one row
+//! per centre with its totals and no one named: one statement per page of centres.
 
 pub mod model;
 pub mod queries;

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Text, Timestamp};
 
-use super::model::{CaseloadRow, OpenCasesByPriority};
+use super::model::{CaseloadRow, CentreCaseload, CentreKind, OpenCasesByPriority, StaffKind};
 use crate::auth::roles::Role;
 use crate::cases::model::{CaseStatus, Priority};
 use crate::db::schema::{cases, consultations, follow_ups, referrals, users};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::follow_ups::model::FollowUpStatus;
 use crate::http::{Page, PageLimit};
 use crate::referrals::queries::{OPEN_STATUSES, WAITING_STATUSES};
@@ -84,6 +85,7 @@ impl Measures {
         let (priorities, oldest) = self.open_cases.remove(&person.id).unwrap_or_default();
         let count = |counts: &Counts| counts.get(&person.id).copied().unwrap_or(0);
         CaseloadRow {
+            kind: StaffKind::Staff,
             open_cases: priorities.total(),
             open_cases_by_priority: priorities,
             overdue_follow_ups: count(&self.overdue_follow_ups),
@@ -197,4 +199,103 @@ fn recent_consultations(
         .load::<(String, i64)>(conn)?
         .into_iter()
         .collect())
+}
+
+/// A centre's totals as the statement reads them.
+#[derive(QueryableByName)]
+struct CentreLine {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = BigInt)]
+    low: i64,
+    #[diesel(sql_type = BigInt)]
+    normal: i64,
+    #[diesel(sql_type = BigInt)]
+    high: i64,
+    #[diesel(sql_type = BigInt)]
+    urgent: i64,
+    #[diesel(sql_type = BigInt)]
+    overdue_follow_ups: i64,
+    #[diesel(sql_type = BigInt)]
+    overdue_referrals: i64,
+}
+
+impl From<CentreLine> for CentreCaseload {
+    fn from(line: CentreLine) -> Self {
+        let open_cases_by_priority = OpenCasesByPriority {
+            low: line.low,
+            normal: line.normal,
+            high: line.high,
+            urgent: line.urgent,
+        };
+        CentreCaseload {
+            kind: CentreKind::Centre,
+            centre_id: line.id,
+            centre_name: line.name,
+            open_cases: open_cases_by_priority.total(),
+            open_cases_by_priority,
+            overdue_follow_ups: line.overdue_follow_ups,
+            overdue_referrals: line.overdue_referrals,
+        }
+    }
+}
+
+/// The statement of a page of centres' totals: each measure is a count over one centre's rows
+/// (an index range per centre of the page), the same rules as the staff rows.
+fn centres_statement(conn: &DbConnection, after: bool) -> String {
+    let p = |n| conn.placeholder(n);
+    let open = |priority: Priority| {
+        format!(
+            "(SELECT COUNT(*) FROM cases c WHERE c.centre_id = ce.id AND c.status = '{}' \
+             AND c.priority = '{}') AS {}",
+            CaseStatus::Open.as_str(),
+            priority.as_str(),
+            priority.as_str()
+        )
+    };
+    let priorities: Vec<String> = Priority::ALL.iter().map(|p| open(*p)).collect();
+    let waiting: Vec<String> = WAITING_STATUSES
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let cursor = if after {
+        format!(" WHERE ce.id > {}", p(4))
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT ce.id, ce.name, {priorities}, \
+         (SELECT COUNT(*) FROM follow_ups f WHERE f.centre_id = ce.id AND f.status = '{scheduled}' \
+         AND f.due_at < {now}) AS overdue_follow_ups, \
+         (SELECT COUNT(*) FROM referrals r WHERE r.centre_id = ce.id AND r.status IN ({waiting}) \
+         AND r.expected_response_by < {today}) AS overdue_referrals \
+         FROM centres ce{cursor} ORDER BY ce.id LIMIT {limit}",
+        priorities = priorities.join(", "),
+        scheduled = FollowUpStatus::Scheduled.as_str(),
+        waiting = waiting.join(", "),
+        now = p(1),
+        today = p(2),
+        limit = p(3),
+    )
+}
+
+/// A page of every centre's totals (admins), by centre id: one statement.
+pub fn centres_page(
+    conn: &mut DbConnection,
+    after: Option<String>,
+    limit: PageLimit,
+) -> QueryResult<Page<CentreCaseload>> {
+    let mut query = diesel::sql_query(centres_statement(conn, after.is_some()))
+        .into_boxed::<MultiBackend>()
+        .bind::<Timestamp, _>(crate::time::now())
+        .bind::<Date, _>(Utc::now().date_naive())
+        .bind::<BigInt, _>(limit.fetch());
+    if let Some(after) = after {
+        query = query.bind::<Text, _>(after);
+    }
+    let lines: Vec<CentreLine> = query.load(conn)?;
+    let page = Page::from_rows(lines, limit, |line| line.id.clone());
+    Ok(page.map(CentreCaseload::from))
 }

@@ -29,6 +29,17 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+impl DbConnection {
+    /// Bind parameter `n` (1-based) of a hand-written statement, in the backend's syntax;
+    /// reusable within the statement.
+    pub fn placeholder(&self, n: usize) -> String {
+        match self {
+            Self::Postgresql(_) => format!("${n}"),
+            Self::Sqlite(_) => format!("?{n}"),
+        }
+    }
+}
+
 /// How long a command (migrate, create-user, seed-demo) waits for a connection; the server's
 /// requests wait `DATABASE_CHECKOUT_TIMEOUT_SECS`.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);

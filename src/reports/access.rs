@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::model::GroupBy;
+use super::model::Dimension;
 use crate::auth::roles::Manager;
 use crate::db::schema::centres;
 use crate::db::DbConnection;
@@ -23,10 +23,10 @@ pub struct Scope {
 
 /// The scope of the caller's report, from the centre they asked for; refuses what their role
 /// may not see before anything is read.
-pub fn scope(
+pub fn scope<D: Dimension>(
     manager: &Manager,
     requested: Option<String>,
-    group_by: &[GroupBy],
+    group_by: &[D],
 ) -> Result<Scope, ApiError> {
     match manager {
         Manager::Supervisor(supervisor) => match requested {
@@ -38,9 +38,11 @@ pub fn scope(
                 disclosure_control: false,
             }),
         },
-        Manager::Admin(_) if group_by.contains(&GroupBy::Counsellor) => Err(ApiError::forbidden(
-            "admins see aggregates only: group_by=counsellor is for supervisors",
-        )),
+        Manager::Admin(_) if group_by.iter().any(|d| d.is_counsellor()) => {
+            Err(ApiError::forbidden(
+                "admins see aggregates only: group_by=counsellor is for supervisors",
+            ))
+        }
         Manager::Admin(_) => Ok(Scope {
             centre: requested,
             disclosure_control: true,

@@ -1,11 +1,17 @@
 //! Reports: aggregates over the centre's records for supervisors, the ministry and donors, as
-//! JSON or CSV, with disclosure control on admins' reports.
+//! JSON or CSV, with disclosure control on admins' reports. Each report (consultations, ...)
+//! is a [`report::Kind`]: its dimensions, one aggregate statement, its rows; scope, audit,
+//! disclosure control and CSV are shared.
 
 pub mod access;
+pub mod consultations;
 mod csv;
 mod disclosure;
+pub mod follow_ups;
 pub mod model;
-mod queries;
+pub mod referrals;
+mod report;
 mod routes;
+mod sql;
 
 pub use routes::configure;

@@ -1,28 +1,54 @@
-use chrono::{Datelike, Months, NaiveDate};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+//! What every report shares: its period, its dimensions and how they are parsed, and the
+//! reading of stored values into a row's typed fields.
 
-use crate::consultations::model::{AgeBand, Channel, Topic};
+use chrono::{Datelike, Months, NaiveDate};
+use serde::de::DeserializeOwned;
+
 use crate::error::ApiError;
-use crate::migrants::model::{MigrationStatus, Sex};
 use crate::validation::Validator;
 
-crate::text_enum!(
-    /// A dimension a consultations report can be broken down by.
-    GroupBy {
-        Month => "month",
-        Week => "week",
-        Centre => "centre",
-        Channel => "channel",
-        Topic => "topic",
-        Sex => "sex",
-        AgeBand => "age_band",
-        Nationality => "nationality",
-        MigrationStatus => "migration_status",
-        DestinationCountry => "destination_country",
-        Counsellor => "counsellor",
-    }
-);
+/// A dimension one report can be broken down by (each report has its own `text_enum!`).
+pub trait Dimension: Copy + PartialEq + Send + 'static {
+    fn all() -> &'static [Self];
+    fn name(self) -> &'static str;
+    /// The column holding the value's display name, shown next to it (`centre_name`).
+    fn label(self) -> Option<&'static str>;
+    /// A breakdown by staff member: for supervisors only.
+    fn is_counsellor(self) -> bool;
+}
+
+/// Implements [`Dimension`] for a report's `text_enum!`, naming its centre and counsellor
+/// dimensions (the ones with a name shown next to the id) and any other labelled one.
+#[macro_export]
+macro_rules! report_dimension {
+    ($name:ident { $($labelled:ident => $label:literal),* } counsellor: $($counsellor:ident)?) => {
+        impl $crate::reports::model::Dimension for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+
+            fn label(self) -> Option<&'static str> {
+                match self {
+                    $($name::$labelled => Some($label),)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            fn is_counsellor(self) -> bool {
+                match self {
+                    $($name::$counsellor => true,)?
+                    #[allow(unreachable_patterns)]
+                    _ => false,
+                }
+            }
+        }
+    };
+}
 
 /// The most dimensions one report may combine.
 pub const MAX_GROUPS: usize = 3;
@@ -30,65 +56,55 @@ pub const MAX_GROUPS: usize = 3;
 /// The longest period one report may cover.
 const MAX_SPAN_MONTHS: u32 = 60;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ConsultationsReportQuery {
-    /// First day of the period (RFC 3339 full date, UTC), included.
-    #[param(value_type = String, format = Date, example = "2026-01-01")]
-    pub from: NaiveDate,
-    /// Day after the period (RFC 3339 full date, UTC), excluded: `from=2026-01-01&to=2026-02-01`
-    /// is January. After `from`, at most five years later.
-    #[param(value_type = String, format = Date, example = "2026-02-01")]
-    pub to: NaiveDate,
-    /// One to three of `month`, `week`, `centre`, `channel`, `topic`, `sex`, `age_band`,
-    /// `nationality`, `migration_status`, `destination_country`, `counsellor`,
-    /// comma-separated. `counsellor` is for supervisors only.
-    #[param(example = "month,sex")]
-    pub group_by: String,
-    /// Admins: one centre (default: every centre). Supervisors: their own centre only.
-    pub centre_id: Option<String>,
-}
-
 /// A checked report request.
 #[derive(Debug, Clone)]
-pub struct Period {
+pub struct Period<D> {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub group_by: Vec<GroupBy>,
+    pub group_by: Vec<D>,
 }
 
-impl ConsultationsReportQuery {
-    pub fn check(&self) -> Result<Period, ApiError> {
+impl<D: Dimension> Period<D> {
+    /// Checks a report's `from`, `to` and `group_by` together, naming every bad field.
+    pub fn check(from: NaiveDate, to: NaiveDate, group_by: &str) -> Result<Self, ApiError> {
         let mut v = Validator::new();
         let earliest = NaiveDate::from_ymd_opt(crate::time::EARLIEST_YEAR, 1, 1);
-        if Some(self.from) < earliest || self.to.year() > crate::time::LATEST_YEAR {
+        if Some(from) < earliest || to.year() > crate::time::LATEST_YEAR {
             v.fail("from", "must be a date between 1900-01-01 and 9999-12-31");
-        } else if self.to <= self.from {
+        } else if to <= from {
             v.fail("to", "must be after from");
-        } else if self.from.checked_add_months(Months::new(MAX_SPAN_MONTHS)) < Some(self.to) {
+        } else if from.checked_add_months(Months::new(MAX_SPAN_MONTHS)) < Some(to) {
             v.fail("to", "must be at most five years after from");
         }
-        let group_by = parse_group_by(&mut v, &self.group_by);
+        let group_by = parse_group_by(&mut v, group_by);
         v.finish()?;
-        Ok(Period {
-            from: self.from,
-            to: self.to,
-            group_by,
-        })
+        Ok(Self { from, to, group_by })
+    }
+
+    /// The request as the audit trail records it (no people).
+    pub fn parameters(&self, report: &str, centre: Option<&str>, csv: bool) -> String {
+        let group_by: Vec<&str> = self.group_by.iter().map(|d| d.name()).collect();
+        format!(
+            "{report}?from={}&to={}&group_by={}&centre_id={}&format={}",
+            self.from,
+            self.to,
+            group_by.join(","),
+            centre.unwrap_or("all"),
+            if csv { "csv" } else { "json" }
+        )
     }
 }
 
-fn parse_group_by(v: &mut Validator, text: &str) -> Vec<GroupBy> {
+fn parse_group_by<D: Dimension>(v: &mut Validator, text: &str) -> Vec<D> {
     let mut dimensions = Vec::new();
     for name in text.split(',').map(str::trim) {
-        match GroupBy::ALL.iter().find(|d| d.as_str() == name) {
+        match D::all().iter().find(|d| d.name() == name) {
             Some(d) if dimensions.contains(d) => {
                 v.fail("group_by", format!("`{name}` is named twice"));
             }
             Some(d) => dimensions.push(*d),
             None => {
-                let known: Vec<&str> = GroupBy::ALL.iter().map(|d| d.as_str()).collect();
+                let known: Vec<&str> = D::all().iter().map(|d| d.name()).collect();
                 v.fail(
                     "group_by",
                     format!("unknown dimension `{name}`; use {}", known.join(", ")),
@@ -102,91 +118,13 @@ fn parse_group_by(v: &mut Validator, text: &str) -> Vec<GroupBy> {
     dimensions
 }
 
-/// The numbers of one cell. When disclosure control hides it, every number is `null` and
-/// `suppressed` is true.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct Counts {
-    /// Consultations in the cell.
-    pub consultations: Option<i64>,
-    /// Distinct registered migrants, plus each anonymous consultation as one person.
-    pub people: Option<i64>,
-    /// Of `people`, those whose first consultation ever falls in the period (in the row's
-    /// month or week when grouped by one); every anonymous consultation counts as new.
-    pub new_people: Option<i64>,
-    /// Hidden by disclosure control (admins' reports only).
-    pub suppressed: bool,
+/// A stored vocabulary value as its enum; a value the application does not know fails the
+/// request rather than being shown as another.
+pub fn stored<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(ApiError::internal)
 }
 
-/// One row: the values of the requested dimensions (the others are absent) and its counts.
-/// A dimension whose value is not recorded (age of a migrant registered without a birth date
-/// or year, destination of an anonymous consultation) is `null`.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct ConsultationsRow {
-    /// `YYYY-MM` (UTC).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "2026-01")]
-    pub month: Option<String>,
-    /// ISO 8601 week, `YYYY-Www` (weeks start on Monday, UTC).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "2026-W02")]
-    pub week: Option<String>,
-    /// The centre's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub centre: Option<String>,
-    /// The centre's name (with `centre`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub centre_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<Channel>,
-    /// A consultation with several topics is counted in the row of each.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub topic: Option<Topic>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sex: Option<Sex>,
-    /// At the consultation's date: from the birth date, else the birth year (the age reached
-    /// that year); anonymous consultations carry the band recorded with them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age_band: Option<Option<AgeBand>>,
-    /// ISO 3166-1 alpha-2.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nationality: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub migration_status: Option<MigrationStatus>,
-    /// ISO 3166-1 alpha-2.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination_country: Option<Option<String>>,
-    /// The counsellor's user id (supervisors only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub counsellor: Option<String>,
-    /// The counsellor's full name (with `counsellor`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub counsellor_name: Option<String>,
-    #[serde(flatten)]
-    pub counts: Counts,
-}
-
-/// Consultations in a period, broken down by up to three dimensions.
-///
-/// A consultation with several topics counts once in every topic row, so topic rows add up to
-/// more than the total; `total` counts each consultation and person once.
-///
-/// Disclosure control (admins' reports): a cell counting 1–4 people is suppressed (all its
-/// numbers `null`, `suppressed: true`). When exactly one row is suppressed and the total is
-/// shown, the row with the next-smallest number of people is suppressed too, so the hidden
-/// one cannot be worked out by subtracting the others from the total. A total of 1–4 people is
-/// itself suppressed. Supervisors' reports on their own centre are not suppressed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsultationsReport {
-    #[schema(value_type = String, format = Date)]
-    pub from: NaiveDate,
-    #[schema(value_type = String, format = Date)]
-    pub to: NaiveDate,
-    pub group_by: Vec<GroupBy>,
-    /// The centre reported on; `null`: every centre.
-    pub centre_id: Option<String>,
-    /// Whether disclosure control was applied (admins' reports).
-    pub disclosure_control: bool,
-    /// Ordered by the dimensions' values in `group_by` order (`null` last).
-    pub rows: Vec<ConsultationsRow>,
-    pub total: Counts,
+/// Shows a number unless disclosure control hides the cell.
+pub fn shown<T>(hidden: bool, value: T) -> Option<T> {
+    (!hidden).then_some(value)
 }
