@@ -34,6 +34,20 @@ enum Command {
     CreateUser(CreateUserArgs),
     /// Add a demo centre with staff and realistic records (never on a production database).
     SeedDemo(SeedDemoArgs),
+    /// Anonymise everyone with no open case and no activity for a period; prints counts only.
+    Retention(RetentionArgs),
+}
+
+#[derive(clap::Args)]
+struct RetentionArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    /// How long without activity: `5y`, `18m` or `90d`.
+    #[arg(long)]
+    inactive_for: karvon::rights::retention::InactiveFor,
+    /// Count who would be anonymised, change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -130,6 +144,10 @@ fn run() -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Retention(args) => {
+            karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
+            retention(args)
+        }
         Command::CreateUser(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
             actix_web::rt::System::new().block_on(create_user(args))
@@ -151,6 +169,32 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.database.database_url
     );
     app.run().await?;
+    Ok(())
+}
+
+fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+    let database = &args.database;
+    let pool = karvon::db::build_pool(
+        &database.database_url,
+        1,
+        false,
+        database.checkout_timeout(),
+    );
+    let mut conn = pool.get()?;
+    karvon::db::run_migrations(&mut conn)?;
+    let report = karvon::rights::retention::run(&mut conn, args.inactive_for, args.dry_run)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.dry_run {
+        println!(
+            "dry run: {} people inactive for {} would be anonymised",
+            report.inactive, args.inactive_for
+        );
+    } else {
+        println!(
+            "{} people inactive for {}; {} anonymised",
+            report.inactive, args.inactive_for, report.anonymised
+        );
+    }
     Ok(())
 }
 
