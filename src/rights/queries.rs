@@ -9,8 +9,8 @@ use super::model::*;
 use crate::cases::model::{Case, CaseEventKind, CaseResponse};
 use crate::db::schema::{
     audit_event_subjects, audit_events, case_events, cases, consultations, follow_ups,
-    idempotency_keys, migrant_consent_events, migrant_name_tokens, migrants,
-    referral_transitions, referrals,
+    idempotency_keys, migrant_consent_events, migrant_name_tokens, migrants, referral_transitions,
+    referrals,
 };
 use crate::db::DbConnection;
 use crate::follow_ups::model::{FollowUp, FollowUpResponse};
@@ -63,7 +63,10 @@ fn case_ids(migrant_id: &str) -> CaseIds<'_> {
 fn consent_history(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<Vec<ConsentEvent>> {
     let rows: Vec<(ConsentScope, bool, NaiveDateTime, String)> = migrant_consent_events::table
         .filter(migrant_consent_events::migrant_id.eq(migrant_id))
-        .order((migrant_consent_events::at.asc(), migrant_consent_events::id.asc()))
+        .order((
+            migrant_consent_events::at.asc(),
+            migrant_consent_events::id.asc(),
+        ))
         .select((
             migrant_consent_events::scope,
             migrant_consent_events::given,
@@ -197,11 +200,15 @@ pub fn anonymise(
             migrants::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::delete(migrant_name_tokens::table.filter(migrant_name_tokens::migrant_id.eq(migrant_id)))
-        .execute(conn)?;
+    diesel::delete(
+        migrant_name_tokens::table.filter(migrant_name_tokens::migrant_id.eq(migrant_id)),
+    )
+    .execute(conn)?;
     let paths = forget_replays_paths(conn, migrant_id)?;
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::content_location.eq_any(&paths)))
-        .execute(conn)?;
+    diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::content_location.eq_any(&paths)),
+    )
+    .execute(conn)?;
     Ok(Anonymised {
         migrant_id: migrant_id.to_owned(),
         anonymised_at: crate::time::utc(now),
@@ -237,7 +244,11 @@ fn forget_replays_paths(conn: &mut DbConnection, migrant_id: &str) -> QueryResul
     Ok(paths)
 }
 
-fn erase_cases(conn: &mut DbConnection, migrant_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+fn erase_cases(
+    conn: &mut DbConnection,
+    migrant_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     let mine = cases::table.filter(cases::migrant_id.eq(migrant_id));
     diesel::update(mine.filter(cases::closure_reason.is_not_null()))
         .set(cases::closure_reason.eq(PLACEHOLDER))

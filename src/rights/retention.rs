@@ -102,9 +102,13 @@ fn inactive_since(cutoff: NaiveDateTime) -> Filter {
         migrants::anonymised_at
             .is_null()
             .and(migrants::updated_at.lt(cutoff))
-            .and(not(exists(their_cases().filter(
-                cases::status.eq(CaseStatus::Open).or(cases::updated_at.ge(cutoff)),
-            ))))
+            .and(not(exists(
+                their_cases().filter(
+                    cases::status
+                        .eq(CaseStatus::Open)
+                        .or(cases::updated_at.ge(cutoff)),
+                ),
+            )))
             .and(not(exists(
                 consultations::table
                     .filter(consultations::migrant_id.eq(migrants::id.nullable()))
@@ -154,7 +158,8 @@ pub fn run(
     }
     let mut after = String::new();
     loop {
-        let batch = crate::db::write_transaction(conn, |conn| anonymise_batch(conn, cutoff, &after))?;
+        let batch =
+            crate::db::write_transaction(conn, |conn| anonymise_batch(conn, cutoff, &after))?;
         let Some(last) = batch.last() else { break };
         after = last.clone();
         report.anonymised += batch.len() as i64;
