@@ -144,10 +144,7 @@ fn run() -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Retention(args) => {
-            karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
-            retention(args)
-        }
+        Command::Retention(args) => retention(args),
         Command::CreateUser(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
             actix_web::rt::System::new().block_on(create_user(args))
@@ -173,6 +170,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+    karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
     let database = &args.database;
     let pool = karvon::db::build_pool(
         &database.database_url,
