@@ -419,8 +419,9 @@ async fn anonymising_needs_a_reason_without_personal_data_and_closed_cases(app: 
 async fn todays_report(app: &TestApp, token: &str) -> Value {
     let from = today() - Duration::days(30);
     let to = today() + Duration::days(2);
-    let path =
-        format!("/api/v1/reports/consultations?from={from}&to={to}&group_by=sex,migration_status");
+    let path = format!(
+        "/api/v1/reports/consultations?from={from}&to={to}&group_by=sex,age_band,migration_status"
+    );
     let mut report = expect(app.get(&path, token).await, StatusCode::OK, "report").await;
     report
         .as_object_mut()
@@ -707,4 +708,26 @@ fn retention_periods_read_years_months_and_days() {
     for bad in ["", "5", "y", "0d", "5w", "-1y", "1.5y", "999y"] {
         assert!(bad.parse::<InactiveFor>().is_err(), "{bad}");
     }
+}
+
+backend_test!(concurrent_anonymisations_erase_once);
+async fn concurrent_anonymisations_erase_once(app: TestApp) {
+    let care = Care::new(&app).await;
+    let (migrant, _) = farrukh_with_everything(&app, &care).await;
+    let path = format!("/api/v1/migrants/{migrant}/anonymise");
+    let body = json!({"reason": "Erasure request DSR-19"});
+    let requests = (0..10).map(|_| app.post(&path, &care.supervisor.token, body.clone()));
+    let mut statuses: Vec<u16> = futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 410, 410, 410, 410, 410, 410, 410, 410, 410]);
+    let events: i64 = audit_events::table
+        .filter(audit_events::action.eq("migrant.anonymise"))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(events, 1);
 }

@@ -180,26 +180,36 @@ fn access_log(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<Vec<Acce
 /// outcomes and notes, follow-up notes and outcomes) becomes [`PLACEHOLDER`]; remembered
 /// Idempotency-Key answers pointing at their records go. Rows keep their ids, dates and
 /// statuses, and their version moves on so that syncing clients drop their copies.
+///
+/// `None` when the person was anonymised already: the first write is conditional on that, so
+/// of two concurrent anonymisations one waits for the other's row lock and then does nothing.
 pub fn anonymise(
     conn: &mut DbConnection,
     migrant_id: &str,
     by: Option<&str>,
     now: NaiveDateTime,
-) -> QueryResult<Anonymised> {
-    diesel::update(migrants::table.filter(migrants::id.eq(migrant_id)))
-        .set((
-            migrants::given_name.eq(PLACEHOLDER),
-            migrants::family_name.eq(PLACEHOLDER),
-            migrants::patronymic.eq(None::<String>),
-            migrants::date_of_birth.eq(None::<chrono::NaiveDate>),
-            migrants::region_of_origin.eq(None::<String>),
-            migrants::phone.eq(None::<String>),
-            migrants::anonymised_at.eq(now),
-            migrants::anonymised_by.eq(by),
-            migrants::version.eq(migrants::version + 1),
-            migrants::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+) -> QueryResult<Option<Anonymised>> {
+    let erased = diesel::update(
+        migrants::table
+            .filter(migrants::id.eq(migrant_id))
+            .filter(migrants::anonymised_at.is_null()),
+    )
+    .set((
+        migrants::given_name.eq(PLACEHOLDER),
+        migrants::family_name.eq(PLACEHOLDER),
+        migrants::patronymic.eq(None::<String>),
+        migrants::date_of_birth.eq(None::<chrono::NaiveDate>),
+        migrants::region_of_origin.eq(None::<String>),
+        migrants::phone.eq(None::<String>),
+        migrants::anonymised_at.eq(now),
+        migrants::anonymised_by.eq(by),
+        migrants::version.eq(migrants::version + 1),
+        migrants::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if erased == 0 {
+        return Ok(None);
+    }
     diesel::delete(
         migrant_name_tokens::table.filter(migrant_name_tokens::migrant_id.eq(migrant_id)),
     )
@@ -209,14 +219,14 @@ pub fn anonymise(
         idempotency_keys::table.filter(idempotency_keys::content_location.eq_any(&paths)),
     )
     .execute(conn)?;
-    Ok(Anonymised {
+    Ok(Some(Anonymised {
         migrant_id: migrant_id.to_owned(),
         anonymised_at: crate::time::utc(now),
         cases: erase_cases(conn, migrant_id, now)?,
         consultations: erase_consultations(conn, migrant_id, now)?,
         referrals: erase_referrals(conn, migrant_id, now)?,
         follow_ups: erase_follow_ups(conn, migrant_id, now)?,
-    })
+    }))
 }
 
 /// The paths of the person's record and of every record about them: what a remembered

@@ -160,9 +160,11 @@ pub fn run(
     loop {
         let batch =
             crate::db::write_transaction(conn, |conn| anonymise_batch(conn, cutoff, &after))?;
-        let Some(last) = batch.last() else { break };
-        after = last.clone();
-        report.anonymised += batch.len() as i64;
+        let Some((last, anonymised)) = batch else {
+            break;
+        };
+        after = last;
+        report.anonymised += anonymised;
     }
     let summary = format!(
         "retention: no activity for {period}; {} anonymised",
@@ -177,13 +179,14 @@ pub fn run(
     Ok(report)
 }
 
-/// The next batch after `after` (by id), anonymised in the caller's transaction. The filter is
-/// applied inside the transaction, so someone who became active meanwhile is skipped.
+/// The next batch after `after` (by id), anonymised in the caller's transaction: the last id
+/// looked at and how many were anonymised, `None` when none is left. The filter is applied
+/// inside the transaction, so someone who became active meanwhile is skipped.
 fn anonymise_batch(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     after: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Option<(String, i64)>, ApiError> {
     let ids: Vec<String> = migrants::table
         .filter(inactive_since(cutoff))
         .filter(migrants::id.gt(after))
@@ -192,15 +195,18 @@ fn anonymise_batch(
         .select(migrants::id)
         .load(conn)?;
     let now = crate::time::now();
+    let mut done = Vec::with_capacity(ids.len());
     for id in &ids {
-        anonymise(conn, id, None, now)?;
+        if anonymise(conn, id, None, now)?.is_some() {
+            done.push(id.as_str());
+        }
     }
-    if !ids.is_empty() {
+    if !done.is_empty() {
         Event::new("migrant.anonymise", "migrant", None)
-            .subjects(ids.iter().map(String::as_str))
+            .subjects(done.iter().copied())
             .reason("retention: no activity since the cut-off")
             .changed(ERASED_FIELDS.to_vec())
             .record(conn)?;
     }
-    Ok(ids)
+    Ok(ids.last().map(|last| (last.clone(), done.len() as i64)))
 }

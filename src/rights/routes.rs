@@ -88,7 +88,8 @@ async fn anonymise_migrant(
         let migrant = load_in_centre(conn, &staff, &id)?;
         check_reason(&migrant, &reason)?;
         refuse_open_cases(conn, &migrant.id)?;
-        let done = anonymise(conn, &migrant.id, Some(&staff.id), crate::time::now())?;
+        let done = anonymise(conn, &migrant.id, Some(&staff.id), crate::time::now())?
+            .ok_or_else(crate::migrants::access::anonymised)?;
         Event::new("migrant.anonymise", "migrant", Some(&migrant.id))
             .by(&staff)
             .centre(Some(&migrant.centre_id))
