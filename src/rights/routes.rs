@@ -64,7 +64,7 @@ async fn export_migrant(
 /// them, and their closed cases, consultations and referrals remain with `[anonymised]` texts.
 /// All their cases must be closed first (409 lists the open ones). `reason` is kept in the
 /// audit trail (`migrant.anonymise`): give a request reference, never personal data — a reason
-/// containing the person's names, phone or birth date answers 422.
+/// containing the person's names, phone or birth date answers 400.
 #[utoipa::path(
     tag = "migrants",
     params(("id" = String, Path, description = "Migrant id")),
@@ -103,7 +103,8 @@ async fn anonymise_migrant(
     Ok(web::Json(done))
 }
 
-/// 422 when the reason names the person: it is kept in the audit trail, which outlives them.
+/// 400 naming `reason` when it names the person: it is kept in the audit trail, which
+/// outlives them.
 fn check_reason(migrant: &Migrant, reason: &str) -> Result<(), ApiError> {
     let person = names::tokens(
         [
