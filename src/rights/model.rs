@@ -118,23 +118,3 @@ pub struct AnonymiseRequest {
     #[schema(min_length = 3, max_length = 500)]
     pub reason: String,
 }
-
-/// What an anonymisation did.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "migrant_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a11",
-    "anonymised_at": "2026-11-29T10:00:00Z",
-    "cases": 2, "consultations": 5, "referrals": 1, "follow_ups": 3
-}))]
-pub struct Anonymised {
-    pub migrant_id: String,
-    pub anonymised_at: DateTime<Utc>,
-    /// Cases kept for statistics, their texts erased.
-    pub cases: usize,
-    /// Consultations kept for statistics, their notes and outcomes erased.
-    pub consultations: usize,
-    /// Referrals kept for statistics, their reasons, outcomes and notes erased.
-    pub referrals: usize,
-    /// Follow-ups kept for statistics, their notes and outcomes erased.
-    pub follow_ups: usize,
-}

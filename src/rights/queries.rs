@@ -181,14 +181,14 @@ fn access_log(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<Vec<Acce
 /// Idempotency-Key answers pointing at their records go. Rows keep their ids, dates and
 /// statuses, and their version moves on so that syncing clients drop their copies.
 ///
-/// `None` when the person was anonymised already: the first write is conditional on that, so
+/// `false` when the person was anonymised already: the first write is conditional on that, so
 /// of two concurrent anonymisations one waits for the other's row lock and then does nothing.
 pub fn anonymise(
     conn: &mut DbConnection,
     migrant_id: &str,
     by: Option<&str>,
     now: NaiveDateTime,
-) -> QueryResult<Option<Anonymised>> {
+) -> QueryResult<bool> {
     let erased = diesel::update(
         migrants::table
             .filter(migrants::id.eq(migrant_id))
@@ -208,7 +208,7 @@ pub fn anonymise(
     ))
     .execute(conn)?;
     if erased == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     diesel::delete(
         migrant_name_tokens::table.filter(migrant_name_tokens::migrant_id.eq(migrant_id)),
@@ -219,14 +219,11 @@ pub fn anonymise(
         idempotency_keys::table.filter(idempotency_keys::content_location.eq_any(&paths)),
     )
     .execute(conn)?;
-    Ok(Some(Anonymised {
-        migrant_id: migrant_id.to_owned(),
-        anonymised_at: crate::time::utc(now),
-        cases: erase_cases(conn, migrant_id, now)?,
-        consultations: erase_consultations(conn, migrant_id, now)?,
-        referrals: erase_referrals(conn, migrant_id, now)?,
-        follow_ups: erase_follow_ups(conn, migrant_id, now)?,
-    }))
+    erase_cases(conn, migrant_id, now)?;
+    erase_consultations(conn, migrant_id, now)?;
+    erase_referrals(conn, migrant_id, now)?;
+    erase_follow_ups(conn, migrant_id, now)?;
+    Ok(true)
 }
 
 /// The paths of the person's record and of every record about them: what a remembered

@@ -197,7 +197,7 @@ fn anonymise_batch(
     let now = crate::time::now();
     let mut done = Vec::with_capacity(ids.len());
     for id in &ids {
-        if anonymise(conn, id, None, now)?.is_some() {
+        if anonymise(conn, id, None, now)? {
             done.push(id.as_str());
         }
     }

@@ -1,8 +1,8 @@
-use actix_web::{get, post, web};
+use actix_web::{get, post, web, HttpResponse};
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::model::{AnonymiseRequest, Anonymised, MigrantExport};
+use super::model::{AnonymiseRequest, MigrantExport};
 use super::queries::{anonymise, export};
 use crate::audit::Event;
 use crate::auth::roles::Supervisor;
@@ -62,14 +62,15 @@ async fn export_migrant(
 /// birth year, nationality, migration status, destination, vulnerabilities, topics, dates,
 /// statuses). Afterwards the person's record, export and access log answer 410, searches omit
 /// them, and their closed cases, consultations and referrals remain with `[anonymised]` texts.
-/// All their cases must be closed first (409 lists the open ones). `reason` is kept in the
+/// All their cases must be closed first (409 lists the open ones). A retry with the same
+/// `Idempotency-Key` answers 204 again; without one, 410. `reason` is kept in the
 /// audit trail (`migrant.anonymise`): give a request reference, never personal data — a reason
 /// containing the person's names, phone or birth date answers 400.
 #[utoipa::path(
     tag = "migrants",
     params(("id" = String, Path, description = "Migrant id")),
     request_body = AnonymiseRequest,
-    responses((status = 200, description = "Anonymised", body = Anonymised)),
+    responses((status = 204, description = "Anonymised")),
     security(("bearer" = ["supervisor"]))
 )]
 #[post("/migrants/{id}/anonymise")]
@@ -78,18 +79,19 @@ async fn anonymise_migrant(
     staff: Supervisor,
     id: web::Path<String>,
     body: Json<AnonymiseRequest>,
-) -> Result<web::Json<Anonymised>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let reason = body.into_inner().reason.trim().to_owned();
     let mut v = Validator::new();
     v.text("reason", &reason, 3, 500);
     v.finish()?;
-    let done = crate::db::transaction(&state.pool, move |conn| {
+    crate::db::transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         check_reason(&migrant, &reason)?;
         refuse_open_cases(conn, &migrant.id)?;
-        let done = anonymise(conn, &migrant.id, Some(&staff.id), crate::time::now())?
-            .ok_or_else(crate::migrants::access::anonymised)?;
+        if !anonymise(conn, &migrant.id, Some(&staff.id), crate::time::now())? {
+            return Err(crate::migrants::access::anonymised());
+        }
         Event::new("migrant.anonymise", "migrant", Some(&migrant.id))
             .by(&staff)
             .centre(Some(&migrant.centre_id))
@@ -97,10 +99,10 @@ async fn anonymise_migrant(
             .reason(&reason)
             .changed(super::retention::ERASED_FIELDS.to_vec())
             .record(conn)?;
-        Ok(done)
+        Ok(())
     })
     .await?;
-    Ok(web::Json(done))
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// 400 naming `reason` when it names the person: it is kept in the audit trail, which
