@@ -182,16 +182,11 @@ fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     karvon::db::run_migrations(&mut conn)?;
     let report = karvon::rights::retention::run(&mut conn, args.inactive_for, args.dry_run)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let inactive = format!("inactive for {}: {}", args.inactive_for, report.inactive);
     if args.dry_run {
-        println!(
-            "dry run: {} people inactive for {} would be anonymised",
-            report.inactive, args.inactive_for
-        );
+        println!("{inactive} (dry run: nothing changed)");
     } else {
-        println!(
-            "{} people inactive for {}; {} anonymised",
-            report.inactive, args.inactive_for, report.anonymised
-        );
+        println!("{inactive}; anonymised: {}", report.anonymised);
     }
     Ok(())
 }
