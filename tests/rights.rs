@@ -773,3 +773,33 @@ async fn concurrent_anonymisations_erase_once(app: TestApp) {
         .unwrap();
     assert_eq!(events, 1);
 }
+
+async fn change_user(app: &TestApp, user_id: &str, body: Value) {
+    let path = format!("/api/v1/users/{user_id}");
+    let etag = app.etag(&path, &app.admin).await;
+    let response = app.patch(&path, &app.admin, &etag, body).await;
+    expect(response, StatusCode::OK, "change user").await;
+}
+
+backend_test!(a_supervisor_moved_or_demoted_loses_the_old_scope_at_once);
+async fn a_supervisor_moved_or_demoted_loses_the_old_scope_at_once(app: TestApp) {
+    let care = Care::new(&app).await;
+    let export = format!("/api/v1/migrants/{}/export", care.migrant_id);
+    let anonymise = format!("/api/v1/migrants/{}/anonymise", care.migrant_id);
+    let reason = json!({"reason": "Erasure request DSR-20"});
+    let (sup, other) = (&care.supervisor, &care.other_supervisor);
+    change_user(&app, &other.id, json!({"role": "counsellor"})).await;
+    change_user(&app, &sup.id, json!({"centre_id": care.other_centre})).await;
+    assert_eq!(
+        app.get(&export, &sup.token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let refused = app.post(&anonymise, &sup.token, reason.clone()).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    change_user(&app, &other.id, json!({"centre_id": care.centre})).await;
+    assert_eq!(
+        app.get(&export, &other.token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(!anonymised(&app, &care.migrant_id));
+}
