@@ -156,6 +156,12 @@ impl ApiError {
         )
     }
 
+    /// 410: the resource existed in the caller's scope and was erased for good (an anonymised
+    /// person's record).
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", "Gone", detail)
+    }
+
     pub fn method_not_allowed(allow: String) -> Self {
         let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod providers;
 pub mod referrals;
 pub mod reports;
+pub mod rights;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

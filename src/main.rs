@@ -34,6 +34,20 @@ enum Command {
     CreateUser(CreateUserArgs),
     /// Add a demo centre with staff and realistic records (never on a production database).
     SeedDemo(SeedDemoArgs),
+    /// Anonymise everyone with no open case and no activity for a period; prints counts only.
+    Retention(RetentionArgs),
+}
+
+#[derive(clap::Args)]
+struct RetentionArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    /// How long without activity: `5y`, `18m` or `90d`.
+    #[arg(long)]
+    inactive_for: karvon::rights::retention::InactiveFor,
+    /// Count who would be anonymised, change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -131,6 +145,7 @@ fn run() -> anyhow::Result<()> {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
             actix_web::rt::System::new().block_on(seed_demo(args))
         }
+        Command::Retention(args) => retention(args),
         Command::CreateUser(args) => {
             karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
             actix_web::rt::System::new().block_on(create_user(args))
@@ -192,6 +207,28 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.database.database_url
     );
     app.run().await?;
+    Ok(())
+}
+
+fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+    karvon::telemetry::init(LogFormat::Pretty, std::io::stderr);
+    let database = &args.database;
+    let pool = karvon::db::build_pool(
+        &database.database_url,
+        1,
+        false,
+        database.checkout_timeout(),
+    );
+    let mut conn = pool.get()?;
+    karvon::db::run_migrations(&mut conn)?;
+    let report = karvon::rights::retention::run(&mut conn, args.inactive_for, args.dry_run)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let inactive = format!("inactive for {}: {}", args.inactive_for, report.inactive);
+    if args.dry_run {
+        println!("{inactive} (dry run: nothing changed)");
+    } else {
+        println!("{inactive}; anonymised: {}", report.anonymised);
+    }
     Ok(())
 }
 

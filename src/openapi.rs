@@ -69,6 +69,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     ("404", "NotFound", "No such resource, or not in your scope"),
     ("409", "Conflict", "Conflicts with the current state"),
     (
+        "410",
+        "Gone",
+        "The person was anonymised: their record can no longer be read or changed",
+    ),
+    (
         "412",
         "PreconditionFailed",
         "If-Match names a stale version",
@@ -152,6 +157,7 @@ fn add_problem_responses(path: &str, method: HttpMethod, operation: &mut Operati
             "403" => secured,
             "404" => is_api && (has_path_params || secured),
             "409" => is_api && matches!(method, HttpMethod::Post | HttpMethod::Patch),
+            "410" => shows_a_person(path, &method),
             "412" | "428" => method == HttpMethod::Patch,
             "413" | "415" => has_body,
             "422" => is_api && (has_body || method == HttpMethod::Post),
@@ -170,6 +176,13 @@ fn add_problem_responses(path: &str, method: HttpMethod, operation: &mut Operati
             .entry((*status).to_owned())
             .or_insert(response);
     }
+}
+
+/// Operations that answer 410 once the person they address was anonymised.
+fn shows_a_person(path: &str, method: &HttpMethod) -> bool {
+    path.starts_with("/api/v1/migrants/{id}")
+        || path == "/api/v1/cases/{id}/reopen"
+        || (path == "/api/v1/consultations/{id}" && *method == HttpMethod::Patch)
 }
 
 /// utoipa writes each `Page<T>` with `T` inlined; point `items` at `T`'s component instead, so

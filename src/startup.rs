@@ -33,6 +33,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::auth::configure)
             .configure(crate::centres::configure)
             .configure(crate::users::configure)
+            .configure(crate::rights::configure)
             .configure(crate::migrants::configure)
             .configure(crate::cases::configure)
             .configure(crate::consultations::configure)

@@ -670,6 +670,17 @@ impl Walk<'_> {
         }
     }
 
+    /// Registers a person and anonymises them (a bare 204: replayed as such).
+    async fn anonymise_someone(&mut self) {
+        let person = migrant_body("Sitora", "Karimova");
+        let person = id(&self
+            .post("counsellor", "/api/v1/migrants".into(), person)
+            .await);
+        let path = format!("/api/v1/migrants/{person}/anonymise");
+        let reason = json!({"reason": "Erasure request DSR-1"});
+        self.post("supervisor", path, reason).await;
+    }
+
     async fn move_case(&mut self, case: &str) {
         let colleague = self.care.colleague.id.clone();
         for (action, body) in [
@@ -703,6 +714,7 @@ async fn every_post_that_honours_the_key_names_the_resource_it_shows(app: TestAp
     let case = walk.create_each().await;
     walk.refer_and_follow_up(&case).await;
     walk.move_case(&case).await;
+    walk.anonymise_someone().await;
     let covered: BTreeSet<String> = walk
         .walked
         .iter()

@@ -18,6 +18,7 @@ pub struct Event<'a> {
     actor_id: Option<&'a str>,
     actor_username: Option<&'a str>,
     meta: Option<&'a RequestMeta>,
+    reason: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -32,6 +33,7 @@ impl<'a> Event<'a> {
             actor_id: None,
             actor_username: None,
             meta: None,
+            reason: None,
         }
     }
 
@@ -73,6 +75,12 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// Why the action was taken, for the few actions that keep one (never personal data).
+    pub fn reason(mut self, reason: &'a str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
     /// Names of the fields the change touched (never their values).
     pub fn changed(mut self, fields: Vec<&'a str>) -> Self {
         self.changed_fields = fields;
@@ -99,6 +107,7 @@ impl<'a> Event<'a> {
                 audit_events::client_ip.eq(self.meta.map(|m| m.client_ip.as_str())),
                 audit_events::changed_fields.eq(changed),
                 audit_events::endpoint.eq(self.meta.and_then(|m| m.endpoint.as_deref())),
+                audit_events::reason.eq(self.reason),
             ))
             .execute(conn)?;
         self.subjects.sort_unstable();

@@ -23,6 +23,7 @@ pub struct AuditRow {
     pub client_ip: Option<String>,
     pub changed_fields: String,
     pub endpoint: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// One recorded action.
@@ -40,6 +41,7 @@ pub struct AuditRow {
     "client_ip": "10.20.0.17",
     "endpoint": "GET /api/v1/cases",
     "changed_fields": [],
+    "reason": null,
     "subject_ids": ["01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a11", "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a55"]
 }))]
 pub struct AuditEvent {
@@ -61,6 +63,10 @@ pub struct AuditEvent {
     pub endpoint: Option<String>,
     /// Names of the fields the action changed (never their values).
     pub changed_fields: Vec<String>,
+    /// Why the action was taken, for actions that require a reason on record (an
+    /// anonymisation's request reference); never personal data.
+    #[schema(example = json!(null))]
+    pub reason: Option<String>,
     /// Every migrant whose data the response showed or the action concerned, by id: one for a
     /// single record, each person on the page for a list read, none for an anonymous
     /// consultation or an action on no person.
@@ -82,6 +88,7 @@ impl AuditEvent {
             client_ip: row.client_ip,
             endpoint: row.endpoint,
             changed_fields: serde_json::from_str(&row.changed_fields).unwrap_or_default(),
+            reason: row.reason,
             subject_ids,
         }
     }

@@ -356,6 +356,8 @@ async fn reopen_case(
         if case.is_open() {
             return Err(ApiError::conflict("the case is already open"));
         }
+        // An anonymised person's cases stay closed: reopening would invite personal data back.
+        crate::migrants::access::refuse_if_anonymised(conn, &case.migrant_id)?;
         case.status = CaseStatus::Open;
         case.closed_at = None;
         case.closure_reason = None;

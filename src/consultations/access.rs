@@ -47,13 +47,17 @@ pub fn load_visible(
         .ok_or_else(|| ApiError::not_found("consultation"))
 }
 
-/// A consultation the caller may change: visible (404), and theirs or a supervisor's (403).
+/// A consultation the caller may change: visible (404), not with an anonymised person (410),
+/// and theirs or a supervisor's (403).
 pub fn load_editable(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     id: &str,
 ) -> Result<Consultation, ApiError> {
     let consultation = load_visible(conn, staff, id)?;
+    if let Some(migrant_id) = &consultation.migrant_id {
+        crate::migrants::access::refuse_if_anonymised(conn, migrant_id)?;
+    }
     if staff.is_supervisor() || consultation.counsellor_id == staff.id {
         Ok(consultation)
     } else {

@@ -75,6 +75,7 @@ diesel::table! {
         client_ip -> Nullable<Text>,
         changed_fields -> Text,
         endpoint -> Nullable<Text>,
+        reason -> Nullable<Text>,
     }
 }
 
@@ -122,6 +123,8 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        anonymised_at -> Nullable<Timestamp>,
+        anonymised_by -> Nullable<Text>,
     }
 }
 

@@ -11,6 +11,7 @@
 //! A counsellor who logs a consultation with someone, or opens a case for them, gains their full
 //! record: the walk-in workflow. Each such grant is audited as `migrant.access_granted`.
 
+use chrono::NaiveDateTime;
 use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -51,18 +52,43 @@ pub fn full_access(staff: &CentreStaff) -> MigrantFilter {
     }
 }
 
-/// A migrant of the caller's centre (search scope): 404 otherwise.
+/// A migrant of the caller's centre (search scope): 404 otherwise, 410 once anonymised (the
+/// record is gone for good; the id still counts in statistics).
 pub fn load_in_centre(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     id: &str,
 ) -> Result<Migrant, ApiError> {
-    migrants::table
+    let (migrant, anonymised_at) = migrants::table
         .filter(migrants::id.eq(id))
         .filter(migrants::centre_id.eq(&staff.centre_id))
-        .first::<Migrant>(conn)
+        .select((Migrant::as_select(), migrants::anonymised_at))
+        .first::<(Migrant, Option<NaiveDateTime>)>(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("migrant"))
+        .ok_or_else(|| ApiError::not_found("migrant"))?;
+    match anonymised_at {
+        Some(_) => Err(anonymised()),
+        None => Ok(migrant),
+    }
+}
+
+/// The answer for anything that would show or change an anonymised person.
+pub fn anonymised() -> ApiError {
+    ApiError::gone("this person's record was anonymised; it can no longer be read or changed")
+}
+
+/// 410 when the person was anonymised: for writes on their remaining (closed) cases and
+/// consultations, which would otherwise let personal data back in.
+pub fn refuse_if_anonymised(conn: &mut DbConnection, migrant_id: &str) -> Result<(), ApiError> {
+    let erased = migrants::table
+        .filter(migrants::id.eq(migrant_id))
+        .filter(migrants::anonymised_at.is_not_null())
+        .count()
+        .get_result::<i64>(conn)?;
+    match erased {
+        0 => Ok(()),
+        _ => Err(anonymised()),
+    }
 }
 
 /// 422 naming `migrant_id` unless the person is registered in the caller's centre: for writes
@@ -75,6 +101,7 @@ pub fn require_registered_here(
     let found = migrants::table
         .filter(migrants::id.eq(migrant_id))
         .filter(migrants::centre_id.eq(&staff.centre_id))
+        .filter(migrants::anonymised_at.is_null())
         .count()
         .get_result::<i64>(conn)?;
     if found == 1 {

@@ -94,6 +94,8 @@ fn full_rows(
     let best: Vec<&str> = ranked.iter().map(|(_, _, id)| id.as_str()).collect();
     let mut rows: HashMap<String, Migrant> = migrants::table
         .filter(migrants::id.eq_any(&best))
+        .filter(migrants::anonymised_at.is_null())
+        .select(Migrant::as_select())
         .load::<Migrant>(conn)?
         .into_iter()
         .map(|m| (m.id.clone(), m))

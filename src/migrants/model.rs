@@ -47,7 +47,9 @@ crate::text_enum!(
     ConsentScope { Services => "services", ReferralSharing => "referral_sharing", Statistics => "statistics" }
 );
 
-#[derive(Debug, Clone, Queryable, Insertable, Identifiable, AsChangeset)]
+/// The record as handlers use it. Load it with `Migrant::as_select()`: the anonymisation
+/// columns are not fields, so a save can never clear them and a registration leaves them null.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable, AsChangeset)]
 #[diesel(table_name = migrants, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Migrant {
     pub id: String,

@@ -170,6 +170,7 @@ async fn list_migrants(
     let page = crate::db::transaction(&state.pool, move |conn| {
         let mut q = migrants::table
             .filter(migrants::centre_id.eq(centre))
+            .filter(migrants::anonymised_at.is_null())
             .into_boxed();
         if let Some(text) = &query.q {
             q = matching_names(q, text);
@@ -192,6 +193,7 @@ async fn list_migrants(
         let rows = q
             .order(migrants::id.asc())
             .limit(limit.fetch())
+            .select(Migrant::as_select())
             .load::<Migrant>(conn)?;
         let page = Page::from_rows(rows, limit, |m| m.id.clone());
         if !page.items.is_empty() {

@@ -65,6 +65,7 @@ async fn create_referral(
         check_provider_usable(conn, &staff, &input.provider_id)?;
         let migrant = migrants::table
             .filter(migrants::id.eq(&case.migrant_id))
+            .select(Migrant::as_select())
             .first::<Migrant>(conn)?;
         let consent_given_at = consent_to_share(&migrant)?;
         let consent_record = MigrantResponse::new(migrant, Vec::new()).consent;
