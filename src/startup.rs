@@ -80,6 +80,20 @@ struct AppParts {
     trust_proxy: TrustProxyHeaders,
 }
 
+/// The pool as configured (built off the executor: SQLite switches the file to WAL first).
+async fn open_pool(config: &ServeConfig) -> anyhow::Result<crate::db::Pool> {
+    let database = config.database.clone();
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::db::build_pool(
+            &database.database_url,
+            database.database_pool_size,
+            database.database_check_on_checkout,
+            database.checkout_timeout(),
+        )
+    })
+    .await?)
+}
+
 impl Application {
     /// Binds the listeners, and migrates and creates the first admin if needed. When the
     /// database is down, the server answers at once (`/healthz` 200, everything else 503) while
@@ -89,16 +103,7 @@ impl Application {
         // Building the hasher computes the dummy hash (~20 ms of argon2): off the executor.
         let cost = config.password_hashing;
         let passwords = tokio::task::spawn_blocking(move || Passwords::new(cost)).await??;
-        let database = config.database.clone();
-        let pool = tokio::task::spawn_blocking(move || {
-            crate::db::build_pool(
-                &database.database_url,
-                database.database_pool_size,
-                database.database_check_on_checkout,
-                database.checkout_timeout(),
-            )
-        })
-        .await?;
+        let pool = open_pool(&config).await?;
         let startup = Startup {
             pool: pool.clone(),
             passwords: passwords.clone(),
@@ -124,10 +129,8 @@ impl Application {
         });
         let parts = AppParts::new(state, &config)?;
         let (metrics_server, metrics_port) = match config.metrics_bind {
-            Some(bind) => {
-                let (server, port) = metrics_server(bind, parts.metrics.registry.clone())?;
-                (Some(server), Some(port))
-            }
+            Some(bind) => metrics_server(bind, parts.metrics.registry.clone())
+                .map(|(server, port)| (Some(server), Some(port)))?,
             None => (None, None),
         };
         let listener = TcpListener::bind(config.bind)?;

@@ -3,8 +3,28 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::model::{Consultation, ConsultationResponse, Topic};
-use crate::db::schema::consultation_topics;
+use crate::db::schema::{consultation_topics, consultations, migrants};
 use crate::db::DbConnection;
+
+/// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use
+/// to tell new people from returning ones) true after one of their consultations was logged or
+/// moved in time.
+pub fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<()> {
+    // Locks the person's row, waiting for any other transaction writing it first; the next
+    // statement then sees every consultation committed before, so two writes at once cannot
+    // leave a later date than the true first.
+    diesel::update(migrants::table.find(migrant_id))
+        .set(migrants::first_consulted_at.eq(migrants::first_consulted_at))
+        .execute(conn)?;
+    let first: Option<chrono::NaiveDateTime> = consultations::table
+        .filter(consultations::migrant_id.eq(migrant_id))
+        .select(diesel::dsl::min(consultations::occurred_at))
+        .first(conn)?;
+    diesel::update(migrants::table.find(migrant_id))
+        .set(migrants::first_consulted_at.eq(first))
+        .execute(conn)?;
+    Ok(())
+}
 
 pub fn store_topics(
     conn: &mut DbConnection,

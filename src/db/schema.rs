@@ -125,6 +125,7 @@ diesel::table! {
         updated_at -> Timestamp,
         anonymised_at -> Nullable<Timestamp>,
         anonymised_by -> Nullable<Text>,
+        first_consulted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
 use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -21,7 +23,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::auth::password::Passwords;
 use crate::config::{DatabaseConfig, PasswordHashing};
-use crate::db::{DatabaseUrl, Pool};
+use crate::db::{DatabaseUrl, DbConnection, Pool};
 use bulk::Rows;
 use staff::Desk;
 
@@ -124,7 +126,11 @@ pub async fn seed(
         let seeded = write_people(&pool, writers, &desks, &options, now, &progress)?;
         // Fresh planner statistics: without them PostgreSQL plans the first queries after a
         // bulk load as if the tables were empty.
-        pool.get()?.batch_execute("ANALYZE")?;
+        let mut conn = pool.get()?;
+        for centre in &seeded.centres {
+            note_first_consultations(&mut conn, &centre.id)?;
+        }
+        conn.batch_execute("ANALYZE")?;
         Ok(seeded)
     })
     .await?
@@ -188,6 +194,18 @@ fn write_batches(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         progress.inc(rows.migrants.len() as u64);
     }
+}
+
+/// When each person of the centre was first consulted, which the API's consultation writes keep
+/// and the bulk writes skip.
+fn note_first_consultations(conn: &mut DbConnection, centre_id: &str) -> QueryResult<usize> {
+    let centre = conn.placeholder(1);
+    diesel::sql_query(format!(
+        "UPDATE migrants SET first_consulted_at = (SELECT MIN(c.occurred_at) \
+         FROM consultations c WHERE c.migrant_id = migrants.id) WHERE centre_id = {centre}"
+    ))
+    .bind::<Text, _>(centre_id)
+    .execute(conn)
 }
 
 fn seeded_centre(desk: &Desk) -> SeededCentre {

@@ -189,7 +189,7 @@ fn dimension(d: Dialect, dim: GroupBy) -> String {
 
 /// One row per consultation of the period (and centre), with what the requested dimensions
 /// need: the person's attributes (registered or anonymous), whether they are left out for want
-/// of consent, and only when asked for, their age at the consultation and the centre's and
+/// of consent and whether they are new, and only when asked for, their age at the consultation and the centre's and
 /// counsellor's names.
 fn base(p: Params, group_by: &[GroupBy]) -> String {
     let mut extra = String::new();
@@ -211,68 +211,67 @@ fn base(p: Params, group_by: &[GroupBy]) -> String {
          COALESCE(m.sex, c.anonymous_sex) AS sex, \
          COALESCE(m.nationality, c.anonymous_nationality) AS nationality, \
          COALESCE(m.migration_status, c.anonymous_migration_status) AS migration_status, \
-         m.destination_country, {EXCLUDED}{extra} \
+         m.destination_country, {EXCLUDED}, {new}{extra} \
          FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id{joins} \
          WHERE c.occurred_at >= {from} AND c.occurred_at < {to}{centre}",
+        new = is_new(p, group_by),
         from = p.from(),
         to = p.to(),
         centre = p.centre_filter("c.centre_id"),
     )
 }
 
-/// When each registered person of the period was first consulted ever: one index lookup per
-/// person, not per consultation.
-const FIRSTS: &str = "SELECT p.migrant_id AS first_of, \
-     (SELECT MIN(e.occurred_at) FROM consultations e WHERE e.migrant_id = p.migrant_id) \
-     AS first_at \
-     FROM (SELECT DISTINCT migrant_id FROM base WHERE migrant_id IS NOT NULL) p";
-
-/// `base` with each requested dimension computed (`g0`, `l0`, ...) and whether the row's
-/// person is new: first consulted in the period, and in the row's month or week when the
-/// report is broken down by one.
-fn facts(p: Params, group_by: &[GroupBy]) -> String {
-    let d = p.d;
-    let columns = sql::group_columns(group_by, |dim| dimension(d, dim));
-    // A membership test rather than a join: both backends index the subquery's result.
-    let (mut person, mut first) = ("migrant_id".to_owned(), "first_of".to_owned());
+/// 1 when the consultation's person is new: first consulted (ever) in the period, and in the
+/// row's month or week when the report is broken down by one. Anonymous consultations (no `m`)
+/// are 0 here and counted as new people separately.
+fn is_new(p: Params, group_by: &[GroupBy]) -> String {
+    let mut new = format!("m.first_consulted_at >= {}", p.from());
     for dim in [GroupBy::Month, GroupBy::Week] {
         if group_by.contains(&dim) {
             let bin = |at| match dim {
-                GroupBy::Month => d.month(at),
-                _ => d.week(at),
+                GroupBy::Month => p.d.month(at),
+                _ => p.d.week(at),
             };
-            person.push_str(&format!(", {}", bin("occurred_at")));
-            first.push_str(&format!(", {}", bin("first_at")));
+            let (visit, first) = (bin("c.occurred_at"), bin("m.first_consulted_at"));
+            new.push_str(&format!(" AND {visit} = {first}"));
         }
     }
-    let new = format!(
-        "({person}) IN (SELECT {first} FROM firsts WHERE first_at >= {})",
-        p.from()
-    );
+    format!("CASE WHEN {new} THEN 1 ELSE 0 END AS is_new")
+}
+
+/// `base` with each requested dimension computed (`g0`, `l0`, ...).
+fn facts(d: Dialect, group_by: &[GroupBy]) -> String {
+    let columns = sql::group_columns(group_by, |dim| dimension(d, dim));
+    format!("SELECT consultation_id, migrant_id, excluded, is_new{columns} FROM base")
+}
+
+/// Anonymous consultations of a group: each is one (new) person.
+const ANONYMOUS: &str = "COALESCE(SUM(CASE WHEN migrant_id IS NULL THEN n END), 0)";
+
+/// The counts of a grouped line, from its `cells`.
+fn row_counts() -> String {
     format!(
-        "SELECT consultation_id, migrant_id, excluded, \
-         CASE WHEN migrant_id IS NULL THEN 1 ELSE 0 END AS anonymous, \
-         CASE WHEN migrant_id IS NOT NULL AND {new} THEN 1 ELSE 0 END AS is_new{columns} \
-         FROM base"
+        "CAST(COALESCE(SUM(n), 0) AS BIGINT) AS consultations, \
+         CAST(COUNT(migrant_id) + {ANONYMOUS} AS BIGINT) AS people, \
+         CAST(COALESCE(SUM(CASE WHEN migrant_id IS NOT NULL THEN new END), 0) + {ANONYMOUS} \
+         AS BIGINT) AS new_people"
     )
 }
 
-/// The counts of a line; `consenting` keeps only the records of people who consented to
-/// statistics in the people counts (the grouped lines are filtered before).
-fn counts(consenting: &str) -> String {
+/// The counts of the total line, from `people`: every consultation, but only consenting people.
+fn total_counts() -> String {
     format!(
-        "COUNT(*) AS consultations, \
-         COUNT(DISTINCT CASE WHEN {consenting} THEN f.migrant_id END) \
-         + COALESCE(SUM(f.anonymous), 0) AS people, \
-         COUNT(DISTINCT CASE WHEN {consenting} AND f.is_new = 1 THEN f.migrant_id END) \
-         + COALESCE(SUM(f.anonymous), 0) AS new_people"
+        "CAST(COALESCE(SUM(excluded * n), 0) AS BIGINT) AS left_out, \
+         CAST(COALESCE(SUM(n), 0) AS BIGINT) AS consultations, \
+         CAST(COUNT(CASE WHEN excluded = 0 THEN migrant_id END) + {ANONYMOUS} AS BIGINT) AS people, \
+         CAST(COALESCE(SUM(CASE WHEN excluded = 0 AND migrant_id IS NOT NULL THEN new END), 0) \
+         + {ANONYMOUS} AS BIGINT) AS new_people"
     )
 }
 
-/// The whole statement: the grouped lines of consenting people's consultations (topics joined
-/// when asked for, so a consultation counts in each of its topics), then the total line,
-/// which counts each consultation once.
-fn statement(p: Params, group_by: &[GroupBy]) -> String {
+/// One line per group and person (`cells`; topics joined when asked for, so a consultation
+/// counts in each of its topics) over the consenting records.
+fn cells(group_by: &[GroupBy]) -> String {
     let mut select = Vec::new();
     let mut keys = Vec::new();
     for i in 0..MAX_GROUPS {
@@ -293,19 +292,33 @@ fn statement(p: Params, group_by: &[GroupBy]) -> String {
     } else {
         ""
     };
-    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
+    keys.push("f.migrant_id".to_owned());
     format!(
-        "WITH base AS ({base}), firsts AS ({FIRSTS}), facts AS ({facts}) \
-         SELECT {select}, {rows}, 0 AS total, 0 AS left_out FROM facts f{topics} \
-         WHERE f.excluded = 0 GROUP BY {keys} \
-         UNION ALL SELECT {nothing}, {total}, 1 AS total, \
-         COALESCE(SUM(f.excluded), 0) AS left_out FROM facts f",
-        base = base(p, group_by),
-        facts = facts(p, group_by),
+        "SELECT {select}, f.migrant_id, COUNT(*) AS n, MAX(f.is_new) AS new FROM facts f{topics} \
+         WHERE f.excluded = 0 GROUP BY {keys}",
         select = select.join(", "),
         keys = keys.join(", "),
-        rows = counts("1 = 1"),
-        total = counts("f.excluded = 0"),
+    )
+}
+
+/// The whole statement. People are counted in two steps, grouping by person first, because
+/// both backends group far faster than they count distinct values: the grouped lines from
+/// `cells`, then the total line from `people` (one line per person), which counts each
+/// consultation and person once.
+fn statement(p: Params, group_by: &[GroupBy]) -> String {
+    let groups = "g0, l0, g1, l1, g2, l2";
+    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
+    format!(
+        "WITH base AS ({base}), facts AS ({facts}), cells AS ({cells}), \
+         people AS (SELECT migrant_id, excluded, COUNT(*) AS n, MAX(is_new) AS new FROM facts \
+         GROUP BY migrant_id, excluded) \
+         SELECT {groups}, 0 AS total, 0 AS left_out, {rows} FROM cells GROUP BY {groups} \
+         UNION ALL SELECT {nothing}, 1 AS total, {total} FROM people",
+        base = base(p, group_by),
+        facts = facts(p.d, group_by),
+        cells = cells(group_by),
+        rows = row_counts(),
+        total = total_counts(),
     )
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE migrants DROP COLUMN first_consulted_at;
