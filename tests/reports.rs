@@ -466,6 +466,32 @@ async fn a_supervisors_report_counts_exactly_what_the_centre_recorded(app: TestA
     assert_eq!(numbers(&body["total"]), [16, 14, 13]);
 }
 
+backend_test!(moving_a_first_consultation_in_time_changes_who_is_new);
+async fn moving_a_first_consultation_in_time_changes_who_is_new(app: TestApp) {
+    let s = seed(&app).await;
+    let supervisor = &s.staff[0][1].token;
+    let list = app.get("/api/v1/consultations?limit=200", supervisor).await;
+    let list = expect(list, StatusCode::OK, "consultations").await;
+    let december = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["occurred_at"].as_str().unwrap().starts_with("2024-12"))
+        .expect("person 1's first consultation, before the period");
+    let path = format!("/api/v1/consultations/{}", common::id(december));
+    for (when, total) in [
+        ("2025-01-05T10:00:00Z", [17, 14, 14]),
+        ("2024-12-20T10:00:00Z", [16, 14, 13]),
+    ] {
+        let etag = app.etag(&path, supervisor).await;
+        let body = json!({ "occurred_at": when });
+        let moved = app.patch(&path, supervisor, &etag, body).await;
+        expect(moved, StatusCode::OK, "move the consultation").await;
+        let report = report(&app, supervisor, &["month"], None).await;
+        assert_eq!(numbers(&report["total"]), total, "first consulted {when}");
+    }
+}
+
 backend_test!(multi_topic_consultations_count_in_each_topic_and_once_in_the_total);
 async fn multi_topic_consultations_count_in_each_topic_and_once_in_the_total(app: TestApp) {
     let s = seed(&app).await;
