@@ -774,6 +774,43 @@ async fn concurrent_anonymisations_erase_once(app: TestApp) {
     assert_eq!(events, 1);
 }
 
+backend_test!(nothing_written_about_a_person_while_they_are_anonymised_escapes_the_erasure);
+async fn nothing_written_about_a_person_while_they_are_anonymised_escapes_the_erasure(
+    app: TestApp,
+) {
+    let care = Care::new(&app).await;
+    let (migrant, _) = farrukh_with_everything(&app, &care).await;
+    let path = format!("/api/v1/migrants/{migrant}/anonymise");
+    let anonymise = app.post(
+        &path,
+        &care.supervisor.token,
+        json!({"reason": "Erasure request DSR-20"}),
+    );
+    let logs = (0..8).map(|_| {
+        let body = json!({
+            "migrant_id": migrant, "occurred_at": Utc::now().to_rfc3339(), "channel": "phone",
+            "duration_minutes": 10, "topics": ["other"], "language": "tg",
+            "notes": "Farrukh called again",
+        });
+        app.post("/api/v1/consultations", &care.counsellor.token, body)
+    });
+    let (erased, logged) = tokio::join!(anonymise, futures_util::future::join_all(logs));
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    for response in logged {
+        let status = response.status();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "logged before the erasure, or refused after it: {status}"
+        );
+    }
+    let notes: Vec<String> = consultations::table
+        .filter(consultations::migrant_id.eq(&migrant))
+        .select(consultations::notes)
+        .load(&mut app.db())
+        .unwrap();
+    assert!(notes.iter().all(|n| n == "[anonymised]"), "{notes:?}");
+}
+
 async fn change_user(app: &TestApp, user_id: &str, body: Value) {
     let path = format!("/api/v1/users/{user_id}");
     let etag = app.etag(&path, &app.admin).await;

@@ -158,6 +158,7 @@ fn person_consulted(
                     "is not the migrant of this case",
                 ));
             }
+            crate::migrants::access::refuse_if_anonymised(conn, &case.migrant_id)?;
             Ok(Some(case.migrant_id))
         }
         (None, Some(migrant_id)) => {

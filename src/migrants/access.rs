@@ -80,31 +80,46 @@ pub fn anonymised() -> ApiError {
 /// 410 when the person was anonymised: for writes on their remaining (closed) cases and
 /// consultations, which would otherwise let personal data back in.
 pub fn refuse_if_anonymised(conn: &mut DbConnection, migrant_id: &str) -> Result<(), ApiError> {
-    let erased = migrants::table
-        .filter(migrants::id.eq(migrant_id))
-        .filter(migrants::anonymised_at.is_not_null())
-        .count()
-        .get_result::<i64>(conn)?;
-    match erased {
-        0 => Ok(()),
-        _ => Err(anonymised()),
+    match lock_unless_anonymised(conn, migrant_id, None)? {
+        true => Ok(()),
+        false => Err(anonymised()),
     }
 }
 
-/// 422 naming `migrant_id` unless the person is registered in the caller's centre: for writes
-/// that name a person (a case, a consultation) rather than address them.
+/// Whether the person exists (in `centre`, when given) and is not anonymised, locking their row
+/// until the transaction ends. An update rather than a read: anonymisation locks the row first,
+/// so a write that attaches something to the person waits for it and then sees it, and nothing
+/// can escape the erasure by being written at the same moment.
+fn lock_unless_anonymised(
+    conn: &mut DbConnection,
+    migrant_id: &str,
+    centre: Option<&str>,
+) -> QueryResult<bool> {
+    let live = migrants::id
+        .eq(migrant_id)
+        .and(migrants::anonymised_at.is_null());
+    let unchanged = migrants::version.eq(migrants::version);
+    let locked = match centre {
+        Some(centre) => diesel::update(migrants::table)
+            .filter(live.and(migrants::centre_id.eq(centre)))
+            .set(unchanged)
+            .execute(conn)?,
+        None => diesel::update(migrants::table)
+            .filter(live)
+            .set(unchanged)
+            .execute(conn)?,
+    };
+    Ok(locked == 1)
+}
+
+/// 422 naming `migrant_id` unless the person is registered in the caller's centre (and not
+/// anonymised): for writes that name a person (a case, a consultation) rather than address them.
 pub fn require_registered_here(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     migrant_id: &str,
 ) -> Result<(), ApiError> {
-    let found = migrants::table
-        .filter(migrants::id.eq(migrant_id))
-        .filter(migrants::centre_id.eq(&staff.centre_id))
-        .filter(migrants::anonymised_at.is_null())
-        .count()
-        .get_result::<i64>(conn)?;
-    if found == 1 {
+    if lock_unless_anonymised(conn, migrant_id, Some(&staff.centre_id))? {
         Ok(())
     } else {
         Err(ApiError::unprocessable_field(

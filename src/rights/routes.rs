@@ -88,6 +88,8 @@ async fn anonymise_migrant(
     crate::db::transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         check_reason(&migrant, &reason)?;
+        // Locks the person first: a case opened or reopened for them meanwhile is then seen.
+        crate::migrants::access::refuse_if_anonymised(conn, &migrant.id)?;
         refuse_open_cases(conn, &migrant.id)?;
         if !anonymise(conn, &migrant.id, Some(&staff.id), crate::time::now())? {
             return Err(crate::migrants::access::anonymised());
