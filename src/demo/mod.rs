@@ -130,7 +130,11 @@ pub async fn seed(
         for centre in &seeded.centres {
             note_first_consultations(&mut conn, &centre.id)?;
         }
-        conn.batch_execute("ANALYZE")?;
+        conn.batch_execute(match url {
+            // Vacuumed too: filling in when people were first consulted rewrote their rows.
+            DatabaseUrl::Postgres(_) => "VACUUM ANALYZE",
+            DatabaseUrl::Sqlite(_) => "ANALYZE",
+        })?;
         Ok(seeded)
     })
     .await?

@@ -237,7 +237,15 @@ where
     if let Some(centre) = centre {
         query = query.bind::<Text, _>(centre.to_owned());
     }
-    let mut lines: Vec<L> = query.load(conn)?;
+    let mut lines: Vec<L> = match params.d {
+        // A report groups hundreds of thousands of rows: with the default 4 MB of sort and
+        // hash memory PostgreSQL spills them to disk (a fifth of the time over a year).
+        Dialect::Postgres => conn.transaction(|conn| {
+            diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(conn)?;
+            query.load(conn)
+        })?,
+        Dialect::Sqlite => query.load(conn)?,
+    };
     lines.sort_by_key(|line| line.keys().total);
     Ok(lines)
 }
