@@ -8,14 +8,10 @@ use crate::db::DbConnection;
 
 /// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use
 /// to tell new people from returning ones) true after one of their consultations was logged or
-/// moved in time.
+/// moved in time. The caller has already locked the person's row in this transaction
+/// (`require_registered_here`, `refuse_if_anonymised`), so this read sees every consultation
+/// committed before and two writes at once cannot leave a later date than the true first.
 pub fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<()> {
-    // Locks the person's row, waiting for any other transaction writing it first; the next
-    // statement then sees every consultation committed before, so two writes at once cannot
-    // leave a later date than the true first.
-    diesel::update(migrants::table.find(migrant_id))
-        .set(migrants::first_consulted_at.eq(migrants::first_consulted_at))
-        .execute(conn)?;
     let first: Option<chrono::NaiveDateTime> = consultations::table
         .filter(consultations::migrant_id.eq(migrant_id))
         .select(diesel::dsl::min(consultations::occurred_at))
