@@ -185,6 +185,8 @@ struct Seeded {
     centres: [String; 2],
     /// Per centre: counsellor, supervisor.
     staff: [[Account; 2]; 2],
+    /// [`PEOPLE`]' ids, in order.
+    migrants: Vec<String>,
 }
 
 fn day(text: &str) -> NaiveDate {
@@ -231,7 +233,11 @@ async fn seed(app: &TestApp) -> Seeded {
         let response = app.post("/api/v1/consultations", token, body).await;
         expect(response, StatusCode::CREATED, "log consultation").await;
     }
-    Seeded { centres, staff }
+    Seeded {
+        centres,
+        staff,
+        migrants,
+    }
 }
 
 /// Registers [`PEOPLE`] in Dushanbe; their ids, in order.
@@ -490,6 +496,90 @@ async fn moving_a_first_consultation_in_time_changes_who_is_new(app: TestApp) {
         let report = report(&app, supervisor, &["month"], None).await;
         assert_eq!(numbers(&report["total"]), total, "first consulted {when}");
     }
+}
+
+/// The report's numbers for the row with these dimension values, if there is one.
+fn row(body: &Value, dims: &[&str], values: &[&str]) -> Option<[i64; 3]> {
+    rows_of(body, dims).get(&key(values)).copied()
+}
+
+async fn patch(app: &TestApp, token: &str, path: &str, body: Value) {
+    let etag = app.etag(path, token).await;
+    let response = app.patch(path, token, &etag, body).await;
+    expect(response, StatusCode::OK, "patch").await;
+}
+
+backend_test!(the_report_follows_every_change_to_a_person_or_a_consultation);
+async fn the_report_follows_every_change_to_a_person_or_a_consultation(app: TestApp) {
+    let s = seed(&app).await;
+    let sup = &s.staff[0][1].token;
+    let person = format!("/api/v1/migrants/{}", s.migrants[2]);
+    let who = ["sex", "migration_status", "destination_country"];
+    let before = report(&app, sup, &who, None).await;
+    assert_eq!(
+        row(&before, &who, &["female", "current_abroad", "KZ"]),
+        Some([2, 1, 1])
+    );
+    let ages = report(&app, sup, &["age_band"], None).await;
+    let changed = json!({"sex": "male", "migration_status": "returnee",
+        "destination_country": "TR", "date_of_birth": "2010-01-01"});
+    patch(&app, sup, &person, changed).await;
+    let after = report(&app, sup, &who, None).await;
+    assert_eq!(row(&after, &who, &["female", "current_abroad", "KZ"]), None);
+    assert_eq!(
+        row(&after, &who, &["male", "returnee", "TR"]),
+        Some([2, 1, 1])
+    );
+    let ages_after = report(&app, sup, &["age_band"], None).await;
+    let consultations = |body: &Value, band| row(body, &["age_band"], &[band]).map_or(0, |n| n[0]);
+    assert_eq!(
+        consultations(&ages_after, "0-17"),
+        consultations(&ages, "0-17") + 2
+    );
+    assert_eq!(
+        consultations(&ages_after, "25-34"),
+        consultations(&ages, "25-34") - 2
+    );
+    for (consents, left_out, shown) in [(false, 2, None), (true, 0, Some([2, 1, 1]))] {
+        patch(
+            &app,
+            sup,
+            &person,
+            json!({"consent": {"statistics": consents}}),
+        )
+        .await;
+        let body = report(&app, sup, &who, None).await;
+        assert_eq!(body["not_disaggregated"], left_out, "consents: {consents}");
+        assert_eq!(row(&body, &who, &["male", "returnee", "TR"]), shown);
+    }
+    let how = ["channel", "topic"];
+    let before = report(&app, sup, &how, None).await;
+    let list = app.get("/api/v1/consultations?limit=200", sup).await;
+    let list = expect(list, StatusCode::OK, "consultations").await;
+    let february = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["occurred_at"].as_str().unwrap().starts_with("2025-02-10"))
+        .expect("person 0's walk-in about labour rights");
+    let path = format!("/api/v1/consultations/{}", common::id(february));
+    patch(
+        &app,
+        sup,
+        &path,
+        json!({"channel": "phone", "topics": ["health"]}),
+    )
+    .await;
+    let after = report(&app, sup, &how, None).await;
+    let count = |body: &Value, values: &[&str]| row(body, &how, values).map_or(0, |n| n[0]);
+    assert_eq!(
+        count(&after, &["walk_in", "labour_rights"]),
+        count(&before, &["walk_in", "labour_rights"]) - 1
+    );
+    assert_eq!(
+        count(&after, &["phone", "health"]),
+        count(&before, &["phone", "health"]) + 1
+    );
 }
 
 backend_test!(multi_topic_consultations_count_in_each_topic_and_once_in_the_total);

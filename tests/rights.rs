@@ -149,6 +149,9 @@ const EXPORT_KEYS: &[(&str, &str)] = &[
     ("case_events", "/cases/0/events"),
     ("consultations", "/consultations"),
     ("consultation_topics", "/consultations/0/topics"),
+    // The reports' copy of each consultation with the person's statistical attributes, all of
+    // which the export shows in the consultations and the record.
+    ("consultation_facts", "/consultations"),
     ("referrals", "/referrals"),
     ("referral_transitions", "/referrals/0/history"),
     ("follow_ups", "/follow_ups"),

@@ -5,21 +5,41 @@ use diesel::prelude::*;
 use super::model::{Consultation, ConsultationResponse, Topic};
 use crate::db::schema::{consultation_topics, consultations, migrants};
 use crate::db::DbConnection;
+use crate::reports::facts::{self, Refresh};
+
+/// After a consultation was logged or changed (`moved`: logged, or moved in time): keeps its
+/// person's first consultation and the facts reports count true.
+pub fn after_write(conn: &mut DbConnection, c: &Consultation, moved: bool) -> QueryResult<()> {
+    match &c.migrant_id {
+        Some(migrant_id) if moved && refresh_first_consultation(conn, migrant_id)? => {
+            facts::refresh(conn, Refresh::Person(migrant_id))?
+        }
+        _ => facts::refresh(conn, Refresh::Consultation(&c.id))?,
+    };
+    Ok(())
+}
 
 /// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use
-/// to tell new people from returning ones) true after one of their consultations was logged or
-/// moved in time. The caller has already locked the person's row in this transaction
-/// (`require_registered_here`, `refuse_if_anonymised`), so this read sees every consultation
-/// committed before and two writes at once cannot leave a later date than the true first.
-pub fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<()> {
+/// to tell new people from returning ones) true; whether it changed. The caller has already
+/// locked the person's row in this transaction (`require_registered_here`,
+/// `refuse_if_anonymised`), so this read sees every consultation committed before and two
+/// writes at once cannot leave a later date than the true first.
+fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<bool> {
     let first: Option<chrono::NaiveDateTime> = consultations::table
         .filter(consultations::migrant_id.eq(migrant_id))
         .select(diesel::dsl::min(consultations::occurred_at))
         .first(conn)?;
+    let stored: Option<chrono::NaiveDateTime> = migrants::table
+        .find(migrant_id)
+        .select(migrants::first_consulted_at)
+        .first(conn)?;
+    if stored == first {
+        return Ok(false);
+    }
     diesel::update(migrants::table.find(migrant_id))
         .set(migrants::first_consulted_at.eq(first))
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 pub fn store_topics(

@@ -6,9 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_editable, load_visible, visible};
 use super::model::*;
-use super::queries::{
-    refresh_first_consultation, responses, store_topics, stored_topics, topic_set,
-};
+use super::queries::{after_write, responses, store_topics, stored_topics, topic_set};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
@@ -103,9 +101,7 @@ async fn create_consultation(
             .values(&consultation)
             .execute(conn)?;
         store_topics(conn, &consultation.id, &topics)?;
-        if let Some(migrant_id) = &consultation.migrant_id {
-            refresh_first_consultation(conn, migrant_id)?;
-        }
+        after_write(conn, &consultation, true)?;
         audit_create(conn, &staff, &consultation)?;
         if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
             record_access_granted(conn, &staff, migrant_id)?;
@@ -400,8 +396,8 @@ async fn update_consultation(
         if changes.contains("topics") {
             store_topics(conn, &c.id, &topics.unwrap_or_default())?;
         }
-        if let (true, Some(migrant_id)) = (changes.contains("occurred_at"), &c.migrant_id) {
-            refresh_first_consultation(conn, migrant_id)?;
+        if !changes.is_empty() {
+            after_write(conn, &c, changes.contains("occurred_at"))?;
         }
         // Audited even when nothing changed: the answer shows the consultation.
         Event::new("consultation.update", "consultation", Some(&c.id))

@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use crate::auth::password::Passwords;
 use crate::config::{DatabaseConfig, PasswordHashing};
 use crate::db::{DatabaseUrl, DbConnection, Pool};
+use crate::reports::facts::{self, Refresh};
 use bulk::Rows;
 use staff::Desk;
 
@@ -129,6 +130,7 @@ pub async fn seed(
         let mut conn = pool.get()?;
         for centre in &seeded.centres {
             note_first_consultations(&mut conn, &centre.id)?;
+            facts::refresh(&mut conn, Refresh::Centre(&centre.id))?;
         }
         conn.batch_execute(match url {
             // Vacuumed too: filling in when people were first consulted rewrote their rows.
@@ -201,7 +203,7 @@ fn write_batches(
 }
 
 /// When each person of the centre was first consulted, which the API's consultation writes keep
-/// and the bulk writes skip.
+/// and the bulk writes skip (as they skip the report facts, filled in after this).
 fn note_first_consultations(conn: &mut DbConnection, centre_id: &str) -> QueryResult<usize> {
     let centre = conn.placeholder(1);
     diesel::sql_query(format!(

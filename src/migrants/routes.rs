@@ -21,6 +21,7 @@ use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::http::pagination::decode_cursor;
 use crate::http::{representation, IfMatch, Json, Page, PageLimit, Query};
+use crate::reports::facts::{self, Refresh};
 use crate::state::AppState;
 use crate::validation::Validator;
 
@@ -475,8 +476,26 @@ fn store_update(
     if names.iter().any(|field| change.fields.contains(field)) {
         store_name_tokens(conn, m)?;
     }
+    if STATISTICAL
+        .iter()
+        .any(|field| change.fields.contains(field))
+    {
+        facts::refresh(conn, Refresh::Person(&m.id))?;
+    }
     Ok(())
 }
+
+/// The fields reports break consultations down by (or leave them out for): a change to one
+/// refreshes the copies on the person's consultation facts.
+const STATISTICAL: [&str; 7] = [
+    "sex",
+    "date_of_birth",
+    "birth_year",
+    "nationality",
+    "migration_status",
+    "destination_country",
+    "consent.statistics",
+];
 
 fn audit_update(
     conn: &mut DbConnection,

@@ -6,9 +6,10 @@ use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::facts;
 use super::model::{shown, stored, Period, MAX_GROUPS};
 use super::report::{Built, Kind};
-use super::sql::{self, age, Dialect, HasKeys, Keys, Params, AGE_BAND, EXCLUDED};
+use super::sql::{self, Dialect, HasKeys, Keys, Params};
 use crate::consultations::model::{AgeBand, Channel, Topic};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -172,67 +173,64 @@ fn dimension(d: Dialect, dim: GroupBy) -> String {
     match dim {
         GroupBy::Month => d.month("occurred_at"),
         GroupBy::Week => d.week("occurred_at"),
-        GroupBy::Centre => "centre_id".into(),
-        GroupBy::Counsellor => "counsellor_id".into(),
+        GroupBy::Centre => d.id_text("centre_id"),
+        GroupBy::Counsellor => d.id_text("counsellor_id"),
         GroupBy::Channel => "channel".into(),
         GroupBy::Sex => "sex".into(),
         GroupBy::Nationality => "nationality".into(),
         GroupBy::MigrationStatus => "migration_status".into(),
         GroupBy::DestinationCountry => "destination_country".into(),
-        GroupBy::AgeBand => {
-            format!("CASE WHEN migrant_id IS NULL THEN anonymous_age_band ELSE {AGE_BAND} END")
-        }
-        // Joined in the outer query, one row per topic.
+        GroupBy::AgeBand => "age_band".into(),
+        // Joined in `cells`, one row per topic.
         GroupBy::Topic => "NULL".into(),
     }
 }
 
-/// One row per consultation of the period (and centre), with what the requested dimensions
-/// need: the person's attributes (registered or anonymous), whether they are left out for want
-/// of consent and whether they are new, and only when asked for, their age at the consultation and the centre's and
-/// counsellor's names.
+/// The facts of the consultations of the period (and centre), with whether they are left out
+/// for want of consent and whether their person is new, and only when asked for, the centre's
+/// and counsellor's names.
 fn base(p: Params, group_by: &[GroupBy]) -> String {
     let mut extra = String::new();
     let mut joins = String::new();
-    if group_by.contains(&GroupBy::AgeBand) {
-        extra.push_str(&format!(", {}", age(p.d, "c.occurred_at")));
-    }
     if group_by.contains(&GroupBy::Centre) {
         extra.push_str(", ce.name AS centre_name");
-        joins.push_str(" JOIN centres ce ON ce.id = c.centre_id");
+        joins.push_str(&format!(
+            " JOIN centres ce ON {} = f.centre_id",
+            p.d.id("ce.id")
+        ));
     }
     if group_by.contains(&GroupBy::Counsellor) {
         extra.push_str(", u.full_name AS counsellor_name");
-        joins.push_str(" JOIN users u ON u.id = c.counsellor_id");
+        joins.push_str(&format!(
+            " JOIN users u ON {} = f.counsellor_id",
+            p.d.id("u.id")
+        ));
     }
     format!(
-        "SELECT c.id AS consultation_id, c.migrant_id, c.occurred_at, c.centre_id, \
-         c.counsellor_id, c.channel, c.anonymous_age_band, \
-         COALESCE(m.sex, c.anonymous_sex) AS sex, \
-         COALESCE(m.nationality, c.anonymous_nationality) AS nationality, \
-         COALESCE(m.migration_status, c.anonymous_migration_status) AS migration_status, \
-         m.destination_country, {EXCLUDED}, {new}{extra} \
-         FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id{joins} \
-         WHERE c.occurred_at >= {from} AND c.occurred_at < {to}{centre}",
+        "SELECT f.migrant_id, f.occurred_at, f.centre_id, f.counsellor_id, f.channel, f.sex, \
+         f.nationality, f.migration_status, f.destination_country, f.age_band, f.topics, \
+         1 - f.counted AS excluded, {new}{extra} \
+         FROM consultation_facts f{joins} \
+         WHERE f.occurred_at >= {from} AND f.occurred_at < {to}{centre}",
         new = is_new(p, group_by),
         from = p.from(),
         to = p.to(),
-        centre = p.centre_filter("c.centre_id"),
+        centre = p.facts_centre_filter("f.centre_id"),
     )
 }
 
 /// 1 when the consultation's person is new: first consulted (ever) in the period, and in the
-/// row's month or week when the report is broken down by one. Anonymous consultations (no `m`)
-/// are 0 here and counted as new people separately.
+/// row's month or week when the report is broken down by one. Anonymous consultations (no
+/// first consultation) are 0 here and counted as new people separately.
 fn is_new(p: Params, group_by: &[GroupBy]) -> String {
-    let mut new = format!("m.first_consulted_at >= {}", p.from());
+    let mut new = format!("f.first_consulted_at >= {}", p.from());
     for dim in [GroupBy::Month, GroupBy::Week] {
         if group_by.contains(&dim) {
             let bin = |at| match dim {
                 GroupBy::Month => p.d.month(at),
                 _ => p.d.week(at),
             };
-            let (visit, first) = (bin("c.occurred_at"), bin("m.first_consulted_at"));
+            let (visit, first) = (bin("f.occurred_at"), bin("f.first_consulted_at"));
             new.push_str(&format!(" AND {visit} = {first}"));
         }
     }
@@ -240,9 +238,12 @@ fn is_new(p: Params, group_by: &[GroupBy]) -> String {
 }
 
 /// `base` with each requested dimension computed (`g0`, `l0`, ...).
-fn facts(d: Dialect, group_by: &[GroupBy]) -> String {
-    let columns = sql::group_columns(group_by, |dim| dimension(d, dim));
-    format!("SELECT consultation_id, migrant_id, excluded, is_new{columns} FROM base")
+fn facts(p: Params, group_by: &[GroupBy]) -> String {
+    let columns = sql::group_columns(group_by, |dim| dimension(p.d, dim));
+    format!(
+        "SELECT migrant_id, topics, excluded, is_new{columns} FROM ({base}) AS base",
+        base = base(p, group_by)
+    )
 }
 
 /// Anonymous consultations of a group: each is one (new) person.
@@ -269,9 +270,9 @@ fn total_counts() -> String {
     )
 }
 
-/// One line per group and person (`cells`; topics joined when asked for, so a consultation
-/// counts in each of its topics) over the consenting records.
-fn cells(group_by: &[GroupBy]) -> String {
+/// One line per group and person over the consenting records (topics joined when asked for,
+/// so a consultation counts in each of its topics).
+fn cells(p: Params, group_by: &[GroupBy]) -> String {
     let mut select = Vec::new();
     let mut keys = Vec::new();
     for i in 0..MAX_GROUPS {
@@ -288,35 +289,53 @@ fn cells(group_by: &[GroupBy]) -> String {
         }
     }
     let topics = if group_by.contains(&GroupBy::Topic) {
-        " JOIN consultation_topics t ON t.consultation_id = f.consultation_id"
+        format!(
+            " JOIN ({}) t ON (f.topics & t.bit) <> 0",
+            facts::topic_table()
+        )
     } else {
-        ""
+        String::new()
     };
     keys.push("f.migrant_id".to_owned());
     format!(
-        "SELECT {select}, f.migrant_id, COUNT(*) AS n, MAX(f.is_new) AS new FROM facts f{topics} \
-         WHERE f.excluded = 0 GROUP BY {keys}",
+        "SELECT {select}, f.migrant_id, COUNT(*) AS n, MAX(f.is_new) AS new \
+         FROM ({facts}) f{topics} WHERE f.excluded = 0 GROUP BY {keys}",
         select = select.join(", "),
+        facts = facts(p, group_by),
         keys = keys.join(", "),
+    )
+}
+
+/// One line per person (and one for the anonymous consultations) for the total, grouped in the
+/// order of the facts' person index so that SQLite does not sort the period's facts.
+fn people(p: Params) -> String {
+    format!(
+        "SELECT f.migrant_id, 1 - f.counted AS excluded, COUNT(*) AS n, \
+         MAX(CASE WHEN f.first_consulted_at >= {from} THEN 1 ELSE 0 END) AS new \
+         FROM consultation_facts f{by_person} \
+         WHERE f.occurred_at >= {from} AND f.occurred_at < {to}{centre} \
+         GROUP BY f.migrant_id, f.counted",
+        by_person = p.d.use_index("consultation_facts_person_idx"),
+        from = p.from(),
+        to = p.to(),
+        centre = p.facts_centre_filter("f.centre_id"),
     )
 }
 
 /// The whole statement. People are counted in two steps, grouping by person first, because
 /// both backends group far faster than they count distinct values: the grouped lines from
-/// `cells`, then the total line from `people` (one line per person), which counts each
-/// consultation and person once.
+/// `cells`, then the total line from `people`, which counts each consultation and person once.
+/// Each reads the facts itself, so that neither waits for the other's rows to be written out
+/// (PostgreSQL runs the two side by side).
 fn statement(p: Params, group_by: &[GroupBy]) -> String {
     let groups = "g0, l0, g1, l1, g2, l2";
     let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
     format!(
-        "WITH base AS ({base}), facts AS ({facts}), cells AS ({cells}), \
-         people AS (SELECT migrant_id, excluded, COUNT(*) AS n, MAX(is_new) AS new FROM facts \
-         GROUP BY migrant_id, excluded) \
+        "WITH cells AS ({cells}), people AS ({people}) \
          SELECT {groups}, 0 AS total, 0 AS left_out, {rows} FROM cells GROUP BY {groups} \
          UNION ALL SELECT {nothing}, 1 AS total, {total} FROM people",
-        base = base(p, group_by),
-        facts = facts(p.d, group_by),
-        cells = cells(group_by),
+        cells = cells(p, group_by),
+        people = people(p),
         rows = row_counts(),
         total = total_counts(),
     )

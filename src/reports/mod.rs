@@ -7,6 +7,7 @@ pub mod access;
 pub mod consultations;
 mod csv;
 mod disclosure;
+pub mod facts;
 pub mod follow_ups;
 pub mod model;
 pub mod referrals;

@@ -16,6 +16,7 @@ use crate::db::DbConnection;
 use crate::follow_ups::model::{FollowUp, FollowUpResponse};
 use crate::http::representation::API_BASE;
 use crate::migrants::model::{ConsentScope, MigrantResponse};
+use crate::reports::facts::{self, Refresh};
 
 /// Everything held about the person, `migrant` being their record as the caller loaded it.
 pub fn export(conn: &mut DbConnection, migrant: MigrantResponse) -> QueryResult<MigrantExport> {
@@ -223,6 +224,8 @@ pub fn anonymise(
     erase_consultations(conn, migrant_id, now)?;
     erase_referrals(conn, migrant_id, now)?;
     erase_follow_ups(conn, migrant_id, now)?;
+    // The birth date is gone: age bands now come from the birth year.
+    facts::refresh(conn, Refresh::Person(migrant_id))?;
     Ok(true)
 }
 

@@ -1,0 +1,117 @@
+//! `consultation_facts`: what the consultations report counts, one narrow row per consultation,
+//! with copies of its person's statistical attributes, so that a year of reports reads one table
+//! in time order instead of joining a million consultations with their people.
+//!
+//! The copies are only as true as the writes that refresh them: every write to a consultation
+//! refreshes its row, and every write to a person's record (a PATCH, a consent change, the first
+//! consultation moving, anonymisation) refreshes all of theirs. Each refresh is one statement.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use super::sql::{Dialect, AGE_BAND};
+use crate::consultations::model::Topic;
+use crate::db::DbConnection;
+
+/// Which consultations to refresh.
+#[derive(Clone, Copy)]
+pub enum Refresh<'a> {
+    Consultation(&'a str),
+    /// Every consultation of a registered person.
+    Person(&'a str),
+    /// Every consultation of a centre (bulk loads).
+    Centre(&'a str),
+}
+
+impl Refresh<'_> {
+    fn column_and_value(&self) -> (&'static str, &str) {
+        match *self {
+            Self::Consultation(id) => ("c.id", id),
+            Self::Person(id) => ("c.migrant_id", id),
+            Self::Centre(id) => ("c.centre_id", id),
+        }
+    }
+}
+
+/// Rewrites the facts of the chosen consultations from the consultations, their topics and
+/// their people as stored now.
+pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
+    let (column, value) = which.column_and_value();
+    let statement = upsert(
+        Dialect::of(conn),
+        &format!("{column} = {}", conn.placeholder(1)),
+    );
+    diesel::sql_query(statement)
+        .bind::<Text, _>(value)
+        .execute(conn)
+}
+
+/// The bit of a topic in `consultation_facts.topics`.
+pub fn topic_bit(topic: Topic) -> i32 {
+    let position = Topic::ALL
+        .iter()
+        .position(|t| *t == topic)
+        .unwrap_or_default();
+    1 << position
+}
+
+/// The topics with their bits as a table `(topic, bit)` to join a consultation's bit set with.
+pub fn topic_table() -> String {
+    Topic::ALL
+        .iter()
+        .map(|t| format!("SELECT '{}' AS topic, {} AS bit", t.as_str(), topic_bit(*t)))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// A consultation's topics as their bit set.
+fn topic_mask() -> String {
+    let cases: String = Topic::ALL
+        .iter()
+        .map(|t| format!(" WHEN '{}' THEN {}", t.as_str(), topic_bit(*t)))
+        .collect();
+    format!(
+        "(SELECT COALESCE(SUM(CASE t.topic{cases} END), 0) FROM consultation_topics t \
+         WHERE t.consultation_id = c.id)"
+    )
+}
+
+const COLUMNS: &str = "consultation_id, occurred_at, centre_id, counsellor_id, channel, \
+     migrant_id, sex, nationality, migration_status, destination_country, age_band, topics, \
+     counted, first_consulted_at";
+
+/// The facts of the consultations matching `filter` (over `c`, the consultation), inserted or
+/// replacing the ones stored. Age bands are at the consultation's date; anonymous consultations
+/// carry their recorded attributes and always count.
+fn upsert(d: Dialect, filter: &str) -> String {
+    let updates = COLUMNS
+        .split(", ")
+        .skip(1)
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO consultation_facts ({COLUMNS}) \
+         SELECT {consultation}, occurred_at, {centre}, {counsellor}, channel, {migrant}, sex, \
+         nationality, migration_status, destination_country, \
+         CASE WHEN migrant_id IS NULL THEN anonymous_age_band ELSE {AGE_BAND} END, \
+         topics, counted, first_consulted_at FROM (SELECT c.id, c.occurred_at, c.centre_id, \
+         c.counsellor_id, c.channel, c.migrant_id, c.anonymous_age_band, \
+         COALESCE(m.sex, c.anonymous_sex) AS sex, \
+         COALESCE(m.nationality, c.anonymous_nationality) AS nationality, \
+         COALESCE(m.migration_status, c.anonymous_migration_status) AS migration_status, \
+         m.destination_country, {age}, {topics} AS topics, \
+         CASE WHEN m.id IS NOT NULL AND NOT (m.consent_statistics_given_at IS NOT NULL \
+         AND m.consent_statistics_withdrawn_at IS NULL) THEN 0 ELSE 1 END AS counted, \
+         m.first_consulted_at \
+         FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id \
+         WHERE {filter}) AS fresh WHERE true \
+         ON CONFLICT (consultation_id) DO UPDATE SET {updates}",
+        consultation = d.id("id"),
+        centre = d.id("centre_id"),
+        counsellor = d.id("counsellor_id"),
+        migrant = d.id("migrant_id"),
+        age = super::sql::age(d, "c.occurred_at"),
+        topics = topic_mask(),
+    )
+}
