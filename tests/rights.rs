@@ -152,6 +152,7 @@ const EXPORT_KEYS: &[(&str, &str)] = &[
     ("referrals", "/referrals"),
     ("referral_transitions", "/referrals/0/history"),
     ("follow_ups", "/follow_ups"),
+    ("group_session_attendees", "/group_sessions"),
     ("audit_event_subjects", "/access_log"),
 ];
 
@@ -232,6 +233,8 @@ async fn farrukh_with_everything(app: &TestApp, care: &Care) -> (String, String)
         "follow-up",
     )
     .await;
+    let session = id(&create_session(app, token, session_body()).await);
+    attend(app, token, &session, &[&migrant]).await;
     let close = json!({"reason": format!("{GIVEN} {FAMILY} went home"), "force": true});
     expect(
         app.post(
