@@ -546,3 +546,19 @@ async fn anonymisation_moves_the_person_into_the_tally_and_drops_the_link(app: T
         .unwrap();
     assert_eq!(links, 0, "the link is gone");
 }
+
+backend_test!(concurrent_additions_of_the_same_people_add_each_once_without_errors);
+async fn concurrent_additions_of_the_same_people_add_each_once_without_errors(app: TestApp) {
+    let w = World::build(&app).await;
+    let token = &w.counsellor.token;
+    let s = id(&create_session(&app, token, session_body()).await);
+    let other = id(&register(&app, token, migrant_body("Firuza", "Sharipova")).await);
+    let attendees = format!("{}/attendees", path(&s));
+    let body = json!({"migrant_ids": [w.migrant, other]});
+    let requests = (0..20).map(|_| app.post(&attendees, token, body.clone()));
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let read = expect(app.get(&path(&s), token).await, StatusCode::OK, "read").await;
+    assert_eq!(attendance(&read), (2, 8, 10));
+}

@@ -234,7 +234,17 @@ async fn farrukh_with_everything(app: &TestApp, care: &Care) -> (String, String)
     )
     .await;
     let session = id(&create_session(app, token, session_body()).await);
-    attend(app, token, &session, &[&migrant]).await;
+    let attendees = format!("/api/v1/group-sessions/{session}/attendees");
+    let response = app
+        .client
+        .post(app.url(&attendees))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "farrukh-at-the-orientation")
+        .json(&json!({ "migrant_ids": [migrant] }))
+        .send()
+        .await
+        .unwrap();
+    expect(response, StatusCode::OK, "keyed attendance").await;
     let close = json!({"reason": format!("{GIVEN} {FAMILY} went home"), "force": true});
     expect(
         app.post(

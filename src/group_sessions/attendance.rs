@@ -10,9 +10,12 @@ use super::model::{AttendeeRow, SessionKind};
 use super::queries::insert_all;
 use crate::auth::roles::CentreStaff;
 use crate::consultations::model::AgeBand;
-use crate::db::schema::{group_session_attendees, group_session_tallies, group_sessions, migrants};
+use crate::db::schema::{
+    group_session_attendees, group_session_tallies, group_sessions, idempotency_keys, migrants,
+};
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError};
+use crate::http::representation::API_BASE;
 use crate::migrants::model::{MigrationStatus, Sex};
 
 /// Adds people of the caller's centre to a session; the ones newly added. Every person is
@@ -283,6 +286,16 @@ pub fn erase(conn: &mut DbConnection, migrant_id: &str, now: NaiveDateTime) -> Q
     )
     .execute(conn)?;
     let ids: Vec<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
+    // A remembered key of a request that added the person may have been built from their
+    // name; the answer it points at is the session, so every key pointing at one goes.
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{API_BASE}/group-sessions/{id}"))
+        .collect();
+    diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::content_location.eq_any(paths)),
+    )
+    .execute(conn)?;
     diesel::update(group_sessions::table.filter(group_sessions::id.eq_any(ids)))
         .set((
             group_sessions::version.eq(group_sessions::version + 1),
