@@ -134,6 +134,11 @@ async fn tallies_with_a_negative_count_or_a_repeated_combination_answer_422(app:
     ]});
     let response = app.patch(&path(&s), token, &etag, repeated).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let row =
+        json!({"sex": "male", "age_band": "18-24", "migration_status": "prospective", "count": 1});
+    let too_many = json!({ "tallies": vec![row; 10_000] });
+    let refused = problem(app.patch(&path(&s), token, &etag, too_many).await).await;
+    assert_eq!(error_fields(&refused), ["tallies"]);
     assert_eq!(app.etag(&path(&s), token).await, etag, "unchanged");
 }
 

@@ -26,6 +26,8 @@ crate::text_enum!(
 pub const MAX_ATTENDEES_PER_REQUEST: usize = 500;
 /// The most facilitators a session may name.
 pub const MAX_FACILITATORS: usize = 20;
+/// The most tally rows a session may have: one per sex, age band (or none) and status.
+pub const MAX_TALLY_ROWS: usize = 4 * 6 * 5;
 /// The largest count one tally row may hold.
 pub const MAX_TALLY: i32 = 100_000;
 
@@ -212,6 +214,7 @@ pub struct CreateGroupSession {
     /// At least one topic.
     pub topics: Vec<Topic>,
     /// Active counsellors or supervisors of the centre (1–20); default: the caller.
+    #[schema(min_items = 1, max_items = 20)]
     pub facilitators: Option<Vec<String>>,
     /// A directory entry of the centre, or a global one, that co-hosted the session.
     pub partner_provider_id: Option<String>,
@@ -220,6 +223,7 @@ pub struct CreateGroupSession {
     pub notes: String,
     /// Anonymous attendance; at most one row per sex, age band and migration status.
     #[serde(default)]
+    #[schema(max_items = 120)]
     pub tallies: Vec<Tally>,
 }
 
@@ -241,6 +245,7 @@ pub struct UpdateGroupSession {
     /// Replaces the whole set.
     pub topics: Option<Vec<Topic>>,
     /// Replaces the whole set.
+    #[schema(min_items = 1, max_items = 20)]
     pub facilitators: Option<Vec<String>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
@@ -248,6 +253,7 @@ pub struct UpdateGroupSession {
     #[schema(max_length = 10000)]
     pub notes: Option<String>,
     /// Replaces every tally.
+    #[schema(max_items = 120)]
     pub tallies: Option<Vec<Tally>>,
 }
 
@@ -256,6 +262,7 @@ pub struct UpdateGroupSession {
 #[schema(example = json!({"migrant_ids": ["01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a11"]}))]
 pub struct AddAttendees {
     /// 1–500 people registered in the session's centre; ones already listed are kept once.
+    #[schema(min_items = 1, max_items = 500)]
     pub migrant_ids: Vec<String>,
 }
 

@@ -97,6 +97,12 @@ fn check_details(v: &mut Validator, d: Details<'_>) {
 /// 422 naming each tally row with a count out of range or repeating an earlier row's sex, age
 /// band and migration status.
 fn check_tallies(tallies: &[Tally]) -> Result<(), ApiError> {
+    if tallies.len() > MAX_TALLY_ROWS {
+        return Err(ApiError::unprocessable_field(
+            "tallies",
+            format!("at most {MAX_TALLY_ROWS} rows, one per sex, age band and migration status"),
+        ));
+    }
     let mut errors = Vec::new();
     for (i, tally) in tallies.iter().enumerate() {
         if !(0..=MAX_TALLY).contains(&tally.count) {
