@@ -277,3 +277,29 @@ async fn every_dimension_of_both_reports_answers_for_supervisors_and_admins(app:
         }
     }
 }
+
+backend_test!(a_city_typed_as_a_formula_reaches_the_csv_neutralised);
+async fn a_city_typed_as_a_formula_reaches_the_csv_neutralised(app: TestApp) {
+    let w = World::build(&app).await;
+    let mut body = at(session_body(), "2026-03-10T10:00:00Z");
+    body["place"]["city"] = json!("=HYPERLINK(\"http://evil\")");
+    create_session(&app, &w.counsellor.token, body).await;
+    let path = format!("/api/v1/reports/group-sessions?{PERIOD}&group_by=city");
+    let response = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&w.supervisor.token)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"group-sessions-2026-03-01-2026-05-01.csv\""
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://evil\"\")\",1,0,8,8,false"),
+        "{text}"
+    );
+}
