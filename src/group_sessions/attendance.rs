@@ -20,24 +20,15 @@ use crate::migrants::model::{MigrationStatus, Sex};
 
 /// Adds people of the caller's centre to a session; the ones newly added. Every person is
 /// locked first (like any write naming a person), so none can be anonymised half-way; a person
-/// not registered (and not anonymised) in the centre answers 422 naming `migrant_ids[i]`, the
-/// same whether the id exists elsewhere or not.
+/// not registered (or anonymised) in the centre answers 422 naming `migrant_ids[i]`, the same
+/// whether the id exists elsewhere or not.
 pub fn add(
     conn: &mut DbConnection,
     staff: &CentreStaff,
     session_id: &str,
     migrant_ids: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let live = || {
-        migrants::table
-            .filter(migrants::id.eq_any(migrant_ids))
-            .filter(migrants::centre_id.eq(&staff.centre_id))
-            .filter(migrants::anonymised_at.is_null())
-    };
-    diesel::update(live())
-        .set(migrants::version.eq(migrants::version))
-        .execute(conn)?;
-    let found: Vec<String> = live().select(migrants::id).load(conn)?;
+    let found = crate::migrants::access::lock_registered_here(conn, staff, migrant_ids)?;
     let errors: Vec<FieldError> = migrant_ids
         .iter()
         .enumerate()
