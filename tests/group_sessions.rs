@@ -567,3 +567,44 @@ async fn concurrent_additions_of_the_same_people_add_each_once_without_errors(ap
     let read = expect(app.get(&path(&s), token).await, StatusCode::OK, "read").await;
     assert_eq!(attendance(&read), (2, 8, 10));
 }
+
+backend_test!(attendance_added_while_the_person_is_anonymised_never_escapes_the_erasure);
+async fn attendance_added_while_the_person_is_anonymised_never_escapes_the_erasure(app: TestApp) {
+    let w = World::build(&app).await;
+    let token = &w.supervisor.token;
+    let person = id(&register(&app, token, migrant_body("Mavzuna", "Qodirova")).await);
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        let mut body = session_body();
+        body["tallies"] = json!([]);
+        sessions.push(id(&create_session(&app, token, body).await));
+    }
+    let anonymise_path = format!("/api/v1/migrants/{person}/anonymise");
+    let reason = json!({"reason": "Erasure request DSR-41"});
+    let anonymise = app.post(&anonymise_path, token, reason);
+    let paths: Vec<String> = sessions
+        .iter()
+        .map(|s| format!("{}/attendees", path(s)))
+        .collect();
+    let adds = paths
+        .iter()
+        .map(|p| app.post(p, token, json!({ "migrant_ids": [person] })));
+    let (erased, added) = tokio::join!(anonymise, futures_util::future::join_all(adds));
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    for (session, response) in sessions.iter().zip(added) {
+        let status = response.status();
+        let read = expect(app.get(&path(session), token).await, StatusCode::OK, "read").await;
+        // Added before the erasure (now in the tally) or refused after it: never both lost.
+        match status {
+            StatusCode::OK => assert_eq!(attendance(&read), (0, 1, 1), "{session}"),
+            StatusCode::UNPROCESSABLE_ENTITY => assert_eq!(attendance(&read), (0, 0, 0)),
+            other => panic!("added before the erasure, or refused after it: {other}"),
+        }
+    }
+    let links: i64 = group_session_attendees::table
+        .filter(group_session_attendees::migrant_id.eq(&person))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(links, 0);
+}
