@@ -710,8 +710,12 @@ async fn retention_anonymises_only_people_inactive_for_the_period(app: TestApp) 
     let recent = register_migrant(&app, token, "Recent", ALL_CONSENT).await;
     log(&app, token, for_migrant(&recent)).await;
     let with_open_case = care.migrant_id.clone();
+    // Registered long ago, at a group session yesterday.
+    let attendee = register_migrant(&app, token, "Attendee", ALL_CONSENT).await;
+    let session = id(&create_session(&app, token, session_body()).await);
+    attend(&app, token, &session, &[&attendee]).await;
     let six_years = 6 * 366;
-    for person in [&inactive, &with_open_case] {
+    for person in [&inactive, &with_open_case, &attendee] {
         age_person(&app, person, six_years);
     }
     age_person(&app, &recent, 1);
@@ -734,6 +738,10 @@ async fn retention_anonymises_only_people_inactive_for_the_period(app: TestApp) 
     );
     assert!(anonymised(&app, &inactive));
     assert!(!anonymised(&app, &recent) && !anonymised(&app, &with_open_case));
+    assert!(
+        !anonymised(&app, &attendee),
+        "attending a session is activity"
+    );
     let gone = app
         .get(
             &format!("/api/v1/migrants/{inactive}"),
