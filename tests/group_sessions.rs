@@ -608,3 +608,45 @@ async fn attendance_added_while_the_person_is_anonymised_never_escapes_the_erasu
         .unwrap();
     assert_eq!(links, 0);
 }
+
+backend_test!(both_lists_page_and_refuse_bad_limits_and_cursors);
+async fn both_lists_page_and_refuse_bad_limits_and_cursors(app: TestApp) {
+    let w = World::build(&app).await;
+    let sup = &w.supervisor.token;
+    let s = id(&create_session(&app, sup, session_body()).await);
+    create_session(&app, sup, session_body()).await;
+    let other = id(&register(&app, sup, migrant_body("Zarina", "Karimova")).await);
+    attend(&app, sup, &s, &[&w.migrant, &other]).await;
+    for list in [
+        "/api/v1/group-sessions".to_owned(),
+        format!("{}/attendees", path(&s)),
+    ] {
+        let first = expect(
+            app.get(&format!("{list}?limit=1"), sup).await,
+            StatusCode::OK,
+            &list,
+        )
+        .await;
+        assert_eq!(first["items"].as_array().map(Vec::len), Some(1), "{list}");
+        let next = first["next_cursor"].as_str().expect("a next page");
+        let last = expect(
+            app.get(&format!("{list}?limit=1&cursor={next}"), sup).await,
+            StatusCode::OK,
+            &list,
+        )
+        .await;
+        assert_eq!(last["next_cursor"], Value::Null, "{list}: two items");
+        assert_ne!(last["items"][0], first["items"][0]);
+        for bad in [
+            "limit=0",
+            "limit=201",
+            "cursor=garbage!",
+            "cursor=bm90IGpzb24",
+            "cursor=eyJhIjoxfQ",
+        ] {
+            let refused = problem(app.get(&format!("{list}?{bad}"), sup).await).await;
+            assert_eq!(refused["status"], 400, "{list}?{bad}");
+            assert_eq!(error_fields(&refused), [bad.split('=').next().unwrap()]);
+        }
+    }
+}
