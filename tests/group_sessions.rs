@@ -188,6 +188,20 @@ async fn bad_session_details_are_refused_naming_each_field(app: TestApp) {
     online["place"] = Value::Null;
     let session = create_session(&app, token, online).await;
     assert_eq!(session["place"], Value::Null);
+    let shelter = |name: &str| json!({"name": name, "kind": "shelter", "accepts_referrals": true});
+    let theirs = create_provider(&app, &w.other_supervisor.token, shelter("Khujand shelter")).await;
+    let ours = create_provider(&app, &w.supervisor.token, shelter("Dushanbe shelter")).await;
+    let mut body = session_body();
+    body["partner_provider_id"] = json!(theirs);
+    let refused = problem(
+        app.post("/api/v1/group-sessions", token, body.clone())
+            .await,
+    )
+    .await;
+    assert_eq!(error_fields(&refused), ["partner_provider_id"]);
+    body["partner_provider_id"] = json!(ours);
+    let hosted = create_session(&app, token, body).await;
+    assert_eq!(hosted["partner_provider_id"], ours.as_str());
 }
 
 backend_test!(attendees_must_be_live_people_of_the_centre_named_one_by_one);
