@@ -258,6 +258,17 @@ impl ApiError {
         error
     }
 
+    /// 422 naming each field that breaks a rule (one id of a list, one row of a set).
+    pub fn unprocessable_fields(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields break a rule", many.len()),
+        };
+        let mut error = Self::unprocessable(detail);
+        error.errors = errors;
+        error
+    }
+
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

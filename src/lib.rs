@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod follow_ups;
+pub mod group_sessions;
 pub mod housekeeping;
 pub mod http;
 pub mod migrants;

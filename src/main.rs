@@ -169,7 +169,8 @@ async fn seed_demo(args: SeedDemoArgs) -> anyhow::Result<()> {
     let seeded = karvon::demo::seed(&args.database, options, progress).await?;
     println!(
         "{} demo centre(s): {} migrants, {} consultations ({} anonymous), {} cases ({} open), \
-         {} referrals, {} follow-ups in {:.1} s (--seed {seed})",
+         {} referrals, {} follow-ups, {} group sessions ({} registered and {} anonymous \
+         attendances) in {:.1} s (--seed {seed})",
         seeded.centres.len(),
         seeded.migrants,
         seeded.consultations,
@@ -178,6 +179,9 @@ async fn seed_demo(args: SeedDemoArgs) -> anyhow::Result<()> {
         seeded.open_cases,
         seeded.referrals,
         seeded.follow_ups,
+        seeded.group_sessions,
+        seeded.registered_attendances,
+        seeded.anonymous_attendances,
         started.elapsed().as_secs_f64(),
     );
     let accounts: Vec<&str> = seeded

@@ -40,6 +40,7 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated \
         (name = "migrants", description = "The people a centre serves"),
         (name = "cases", description = "Situations that need following up"),
         (name = "consultations", description = "Walk-ins, calls and online sessions"),
+        (name = "group-sessions", description = "Orientations, awareness sessions and outreach events, with their attendance"),
         (name = "service-providers", description = "The referral directory"),
         (name = "referrals", description = "Referrals to service providers and their status"),
         (name = "follow-ups", description = "Calls and visits that check on a migrant; the agenda"),

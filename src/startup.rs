@@ -37,6 +37,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::migrants::configure)
             .configure(crate::cases::configure)
             .configure(crate::consultations::configure)
+            .configure(crate::group_sessions::configure)
             .configure(crate::providers::configure)
             .configure(crate::referrals::configure)
             .configure(crate::follow_ups::configure)

@@ -9,11 +9,12 @@ mod common;
 use common::{expect, id};
 
 use common::world::{
-    all_ids, anonymous, for_migrant, log, migrant_body, on_case, open_case, register, sorted, World,
+    all_ids, anonymous, attend, create_session, for_migrant, log, migrant_body, on_case, open_case,
+    register, session_body, sorted, World,
 };
 use common::TestApp;
 use diesel::prelude::*;
-use karvon::db::schema::{cases, consultations, migrants};
+use karvon::db::schema::{cases, consultations, group_sessions, migrants};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -40,7 +41,8 @@ const ACTORS: [Actor; 5] = [
 /// owned by the assigned counsellor), `{supervisor_id}`, and, made afresh for every actor so
 /// that one actor's write cannot change what the next one gets: `{fresh_migrant}` (registered
 /// by the supervisor), `{fresh_case}` (an open case of `{migrant}` assigned to the assigned
-/// counsellor) and `{closed_case}` (the same, closed).
+/// counsellor), `{closed_case}` (the same, closed), `{fresh_session}` (a group session the
+/// assigned counsellor facilitates) and `{attended_session}` (the same, `{migrant}` attending).
 struct Row {
     method: Method,
     path: &'static str,
@@ -149,6 +151,50 @@ fn matrix() -> Vec<Row> {
             None,
             [200, 404, 200, 404, 403],
         ),
+        // Group sessions: the centre's to read; its facilitators' (the assigned counsellor's
+        // here) and the supervisor's to change; admins get aggregates only.
+        row(
+            M::POST,
+            "/api/v1/group-sessions",
+            Some(session_body()),
+            [201, 201, 201, 201, 403],
+        ),
+        row(
+            M::GET,
+            "/api/v1/group-sessions",
+            None,
+            [200, 200, 200, 200, 403],
+        ),
+        row(
+            M::GET,
+            "/api/v1/group-sessions/{fresh_session}",
+            None,
+            [200, 200, 200, 404, 403],
+        ),
+        row(
+            M::PATCH,
+            "/api/v1/group-sessions/{fresh_session}",
+            Some(json!({"title": "Working legally in Kazakhstan"})),
+            [200, 403, 200, 404, 403],
+        ),
+        row(
+            M::POST,
+            "/api/v1/group-sessions/{fresh_session}/attendees",
+            Some(json!({"migrant_ids": ["{migrant}"]})),
+            [200, 403, 200, 404, 403],
+        ),
+        row(
+            M::GET,
+            "/api/v1/group-sessions/{attended_session}/attendees",
+            None,
+            [200, 200, 200, 404, 403],
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/group-sessions/{attended_session}/attendees/{migrant}",
+            None,
+            [200, 403, 200, 404, 403],
+        ),
         // Consultations.
         row(
             M::POST,
@@ -228,6 +274,16 @@ async fn fill(app: &TestApp, world: &World, text: &str) -> String {
         .await;
         text = text.replace("{fresh_case}", &id(&case));
     }
+    let counsellor = &world.counsellor.token;
+    if text.contains("{fresh_session}") {
+        let session = create_session(app, counsellor, session_body()).await;
+        text = text.replace("{fresh_session}", &id(&session));
+    }
+    if text.contains("{attended_session}") {
+        let session = id(&create_session(app, counsellor, session_body()).await);
+        attend(app, counsellor, &session, &[&world.migrant]).await;
+        text = text.replace("{attended_session}", &session);
+    }
     if text.contains("{closed_case}") {
         let case = open_case(
             app,
@@ -258,6 +314,13 @@ fn current_etag(app: &TestApp, path: &str) -> String {
         cases::table
             .filter(cases::id.eq(object))
             .select(cases::version)
+            .first(&mut conn)
+            .optional()
+            .unwrap()
+    } else if path.starts_with("/api/v1/group-sessions/") {
+        group_sessions::table
+            .filter(group_sessions::id.eq(object))
+            .select(group_sessions::version)
             .first(&mut conn)
             .optional()
             .unwrap()

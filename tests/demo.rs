@@ -165,3 +165,44 @@ async fn one_seed_gives_one_data_set_in_new_centres_with_their_own_accounts(app:
     assert_eq!(people[0], people[2], "the same seed, the same people");
     assert_eq!(people[1], people[3]);
 }
+
+backend_test!(the_demo_centre_holds_a_few_sessions_a_week_a_third_of_their_attendees_registered);
+async fn the_demo_centre_holds_a_few_sessions_a_week_a_third_of_their_attendees_registered(
+    app: TestApp,
+) {
+    let seeded = seeded(&app, 60, 1, 5).await;
+    let token = app
+        .login(&seeded.centres[0].usernames[0], DEMO_PASSWORD)
+        .await;
+    let sessions = all(&app, "/api/v1/group-sessions", &token).await;
+    assert_eq!(sessions.len(), seeded.group_sessions);
+    // Two years of three a week, give or take.
+    assert!((250..=380).contains(&sessions.len()), "{}", sessions.len());
+    let (mut registered, mut total) = (0, 0);
+    for session in &sessions {
+        let attendance = &session["attendance"];
+        let people = attendance["total"].as_i64().unwrap();
+        assert!((10..=60).contains(&people), "{attendance}");
+        registered += attendance["registered"].as_i64().unwrap();
+        total += people;
+        assert_eq!(session["kind"] == "online", session["place"].is_null());
+    }
+    assert_eq!(registered as usize, seeded.registered_attendances);
+    assert_eq!((total - registered) as usize, seeded.anonymous_attendances);
+    let share = registered as f64 / total as f64;
+    assert!(
+        (0.2..0.34).contains(&share),
+        "a third registered, fewer early on: {share}"
+    );
+    let first = sessions[0]["id"].as_str().unwrap();
+    let roster = all(
+        &app,
+        &format!("/api/v1/group-sessions/{first}/attendees"),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        roster.len() as i64,
+        sessions[0]["attendance"]["registered"].as_i64().unwrap()
+    );
+}

@@ -155,6 +155,7 @@ const EXPORT_KEYS: &[(&str, &str)] = &[
     ("referrals", "/referrals"),
     ("referral_transitions", "/referrals/0/history"),
     ("follow_ups", "/follow_ups"),
+    ("group_session_attendees", "/group_sessions"),
     ("audit_event_subjects", "/access_log"),
 ];
 
@@ -235,6 +236,18 @@ async fn farrukh_with_everything(app: &TestApp, care: &Care) -> (String, String)
         "follow-up",
     )
     .await;
+    let session = id(&create_session(app, token, session_body()).await);
+    let attendees = format!("/api/v1/group-sessions/{session}/attendees");
+    let response = app
+        .client
+        .post(app.url(&attendees))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "farrukh-at-the-orientation")
+        .json(&json!({ "migrant_ids": [migrant] }))
+        .send()
+        .await
+        .unwrap();
+    expect(response, StatusCode::OK, "keyed attendance").await;
     let close = json!({"reason": format!("{GIVEN} {FAMILY} went home"), "force": true});
     expect(
         app.post(
@@ -700,8 +713,12 @@ async fn retention_anonymises_only_people_inactive_for_the_period(app: TestApp) 
     let recent = register_migrant(&app, token, "Recent", ALL_CONSENT).await;
     log(&app, token, for_migrant(&recent)).await;
     let with_open_case = care.migrant_id.clone();
+    // Registered long ago, at a group session yesterday.
+    let attendee = register_migrant(&app, token, "Attendee", ALL_CONSENT).await;
+    let session = id(&create_session(&app, token, session_body()).await);
+    attend(&app, token, &session, &[&attendee]).await;
     let six_years = 6 * 366;
-    for person in [&inactive, &with_open_case] {
+    for person in [&inactive, &with_open_case, &attendee] {
         age_person(&app, person, six_years);
     }
     age_person(&app, &recent, 1);
@@ -724,6 +741,10 @@ async fn retention_anonymises_only_people_inactive_for_the_period(app: TestApp) 
     );
     assert!(anonymised(&app, &inactive));
     assert!(!anonymised(&app, &recent) && !anonymised(&app, &with_open_case));
+    assert!(
+        !anonymised(&app, &attendee),
+        "attending a session is activity"
+    );
     let gone = app
         .get(
             &format!("/api/v1/migrants/{inactive}"),

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{Duration, NaiveDateTime, Utc};
-use common::world::{anonymous, migrant_body, on_case, rfc3339, Care, World};
+use common::world::{anonymous, migrant_body, on_case, rfc3339, session_body, Care, World};
 use common::{expect, id, Account, TestApp};
 use diesel::prelude::*;
 use diesel::query_builder::SqlQuery;
@@ -640,6 +640,16 @@ impl Walk<'_> {
         let consultation = on_case(&case);
         self.post("counsellor", "/api/v1/consultations".into(), consultation)
             .await;
+        let session = self
+            .post(
+                "counsellor",
+                "/api/v1/group-sessions".into(),
+                session_body(),
+            )
+            .await;
+        let attendees = format!("/api/v1/group-sessions/{}/attendees", id(&session));
+        let people = json!({"migrant_ids": [self.care.migrant_id]});
+        self.post("counsellor", attendees, people).await;
         case
     }
 

@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::world::{anonymous, for_migrant, log, migrant_body, on_case, open_case, register};
-use common::world::{create_provider, refer, schedule};
+use common::world::{attend, create_provider, create_session, refer, schedule, session_body};
 use common::{expect, id, problem, Account, Backend, TestApp};
 use diesel::backend::Backend as DieselBackend;
 use diesel::connection::SimpleConnection;
@@ -37,6 +37,8 @@ struct Scene {
     gulru_consultation: String,
     gulru_referral: String,
     gulru_follow_up: String,
+    /// A group session Gulru and Zarina attended.
+    session: String,
 }
 
 impl Scene {
@@ -79,6 +81,8 @@ impl Scene {
         let due = Utc::now() + Duration::days(3);
         let gulru_follow_up = id(&schedule(app, &counsellor.token, &gulru_case, due, None).await);
         schedule(app, &colleague.token, &zarina_case, due, None).await;
+        let session = id(&create_session(app, &counsellor.token, session_body()).await);
+        attend(app, &counsellor.token, &session, &[&gulru, &zarina]).await;
         Scene {
             counsellor,
             colleague,
@@ -90,6 +94,7 @@ impl Scene {
             gulru_consultation,
             gulru_referral,
             gulru_follow_up,
+            session,
         }
     }
 
@@ -269,6 +274,13 @@ fn reads_of(s: &Scene) -> Vec<Read<'_>> {
             "GET /api/v1/follow-ups/{id}",
             "follow_up.read",
             vec![gulru],
+        ),
+        (
+            colleague,
+            format!("/api/v1/group-sessions/{}/attendees", s.session),
+            "GET /api/v1/group-sessions/{id}/attendees",
+            "group_session.read_attendees",
+            vec![gulru, zarina],
         ),
     ]
 }

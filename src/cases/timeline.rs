@@ -1,6 +1,7 @@
 //! `GET /cases/{id}/timeline`: everything that happened on a case, in one chronological list —
-//! case events (opened, assigned, closed, reopened), consultations, referral moves and
-//! follow-ups (at their due time). Keyset-paginated over (time, id): each source reads at most
+//! case events (opened, assigned, closed, reopened), consultations, referral moves,
+//! follow-ups (at their due time) and the group sessions the person attended while the case
+//! was open (at their start). Keyset-paginated over (time, id): each source reads at most
 //! one page after the cursor, so a page costs a fixed number of queries.
 
 use actix_web::{get, web};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::load_visible;
-use super::model::CaseEventKind;
+use super::model::{Case, CaseEventKind};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::consultations::model::{Consultation, ConsultationResponse};
@@ -20,6 +21,7 @@ use crate::db::schema::{case_events, consultations, follow_ups, referral_transit
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::follow_ups::model::{FollowUpKind, FollowUpStatus};
+use crate::group_sessions::attendance::{attended, SessionAttended, Window};
 use crate::http::pagination::{decode_cursor, CursorTime};
 use crate::http::{Page, PageLimit, Query};
 use crate::referrals::model::ReferralStatus;
@@ -31,6 +33,7 @@ crate::text_enum!(
         Consultation => "consultation",
         ReferralMove => "referral_move",
         FollowUp => "follow_up",
+        GroupSession => "group_session",
     }
 );
 
@@ -66,13 +69,14 @@ pub struct FollowUpItem {
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub kind: TimelineKind,
-    /// Id of the event, consultation, referral transition or follow-up.
+    /// Id of the event, consultation, referral transition, follow-up or group session.
     pub id: String,
     pub actor_id: Option<String>,
     pub case_event: Option<CaseEventItem>,
     pub consultation: Option<ConsultationResponse>,
     pub referral_move: Option<ReferralMove>,
     pub follow_up: Option<FollowUpItem>,
+    pub group_session: Option<SessionAttended>,
 }
 
 impl TimelineEntry {
@@ -86,6 +90,7 @@ impl TimelineEntry {
             consultation: None,
             referral_move: None,
             follow_up: None,
+            group_session: None,
         }
     }
 }
@@ -191,6 +196,7 @@ pub async fn case_timeline(
                 consultations_after(conn, &case.id, &after)?,
                 referral_moves_after(conn, &case.id, &after)?,
                 follow_ups_after(conn, &case.id, &after)?,
+                sessions_attended_after(conn, &case, &after)?,
             ],
             after.fetch,
         );
@@ -208,7 +214,7 @@ pub async fn case_timeline(
 }
 
 /// The first `fetch` entries of all sources together, in (time, id) order.
-fn merge(sources: [Vec<TimelineEntry>; 4], fetch: i64) -> Vec<TimelineEntry> {
+fn merge(sources: [Vec<TimelineEntry>; 5], fetch: i64) -> Vec<TimelineEntry> {
     let mut entries: Vec<TimelineEntry> = sources.into_iter().flatten().collect();
     entries.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
     entries.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
@@ -303,6 +309,34 @@ fn follow_ups_after(
         ))
         .load(conn)?;
     Ok(rows.into_iter().map(TimelineEntry::from).collect())
+}
+
+/// The group sessions the case's person attended while the case was open, at their start.
+fn sessions_attended_after(
+    conn: &mut DbConnection,
+    case: &Case,
+    after: &After,
+) -> QueryResult<Vec<TimelineEntry>> {
+    let window = Window {
+        during: Some((case.opened_at, case.closed_at)),
+        after: Some((after.at, after.id.clone())),
+        fetch: Some(after.fetch),
+    };
+    let sessions = attended(conn, &case.migrant_id, window)?;
+    Ok(sessions.into_iter().map(TimelineEntry::from).collect())
+}
+
+impl From<SessionAttended> for TimelineEntry {
+    fn from(s: SessionAttended) -> Self {
+        let mut entry = Self::new(
+            s.starts_at.naive_utc(),
+            TimelineKind::GroupSession,
+            s.session_id.clone(),
+            Some(s.added_by.clone()),
+        );
+        entry.group_session = Some(s);
+        entry
+    }
 }
 
 impl From<CaseEventRow> for TimelineEntry {

@@ -297,6 +297,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    group_sessions (id) {
+        id -> Text,
+        centre_id -> Text,
+        created_by -> Text,
+        kind -> Text,
+        title -> Text,
+        starts_at -> Timestamp,
+        duration_minutes -> Integer,
+        city -> Nullable<Text>,
+        district -> Nullable<Text>,
+        venue -> Nullable<Text>,
+        language -> Text,
+        partner_provider_id -> Nullable<Text>,
+        notes -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_session_topics (session_id, topic) {
+        session_id -> Text,
+        topic -> Text,
+    }
+}
+
+diesel::table! {
+    group_session_facilitators (session_id, user_id) {
+        session_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    group_session_attendees (session_id, migrant_id) {
+        session_id -> Text,
+        migrant_id -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_session_tallies (id) {
+        id -> Text,
+        session_id -> Text,
+        sex -> Text,
+        age_band -> Nullable<Text>,
+        migration_status -> Text,
+        count -> Integer,
+    }
+}
+
 diesel::joinable!(users -> centres (centre_id));
 diesel::joinable!(service_provider_languages -> service_providers (provider_id));
 diesel::joinable!(referrals -> cases (case_id));
@@ -312,6 +367,11 @@ diesel::joinable!(consultation_topics -> consultations (consultation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(audit_event_subjects -> audit_events (event_id));
+diesel::joinable!(group_session_topics -> group_sessions (session_id));
+diesel::joinable!(group_session_facilitators -> group_sessions (session_id));
+diesel::joinable!(group_session_attendees -> group_sessions (session_id));
+diesel::joinable!(group_session_attendees -> migrants (migrant_id));
+diesel::joinable!(group_session_tallies -> group_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centres,
@@ -335,4 +395,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     referral_transitions,
     follow_ups,
+    group_sessions,
+    group_session_topics,
+    group_session_facilitators,
+    group_session_attendees,
+    group_session_tallies,
 );

@@ -7,11 +7,14 @@ use diesel::prelude::*;
 use crate::cases::model::{Case, CaseEventKind};
 use crate::consultations::model::{Consultation, Topic};
 use crate::db::schema::{
-    case_events, cases, consultation_topics, consultations, follow_ups, migrant_consent_events,
-    migrant_name_tokens, migrant_vulnerabilities, migrants, referral_transitions, referrals,
+    case_events, cases, consultation_topics, consultations, follow_ups, group_session_attendees,
+    group_session_facilitators, group_session_tallies, group_session_topics, group_sessions,
+    migrant_consent_events, migrant_name_tokens, migrant_vulnerabilities, migrants,
+    referral_transitions, referrals,
 };
 use crate::db::DbConnection;
 use crate::follow_ups::model::FollowUp;
+use crate::group_sessions::model::{GroupSession, TallyRow};
 use crate::migrants::model::{ConsentScope, Migrant, Vulnerability};
 use crate::referrals::model::{Referral, ReferralStatus};
 
@@ -75,6 +78,29 @@ pub struct Transition {
     pub note: Option<String>,
 }
 
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false, table_name = group_session_topics)]
+pub struct SessionTopic {
+    pub session_id: String,
+    pub topic: Topic,
+}
+
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false, table_name = group_session_facilitators)]
+pub struct Facilitator {
+    pub session_id: String,
+    pub user_id: String,
+}
+
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false, table_name = group_session_attendees)]
+pub struct Attendee {
+    pub session_id: String,
+    pub migrant_id: String,
+    pub added_by: String,
+    pub added_at: NaiveDateTime,
+}
+
 /// Everything seeded for a batch of people, written table by table.
 #[derive(Default)]
 pub struct Rows {
@@ -89,6 +115,11 @@ pub struct Rows {
     pub referrals: Vec<Referral>,
     pub transitions: Vec<Transition>,
     pub follow_ups: Vec<FollowUp>,
+    pub sessions: Vec<GroupSession>,
+    pub session_topics: Vec<SessionTopic>,
+    pub facilitators: Vec<Facilitator>,
+    pub attendees: Vec<Attendee>,
+    pub tallies: Vec<TallyRow>,
 }
 
 /// Inserts `rows` into `table`, `ROWS_PER_STATEMENT` at a time, on whichever backend `conn` is.
@@ -121,6 +152,11 @@ impl Rows {
         insert_rows!(conn, referrals::table, self.referrals);
         insert_rows!(conn, referral_transitions::table, self.transitions);
         insert_rows!(conn, follow_ups::table, self.follow_ups);
+        insert_rows!(conn, group_sessions::table, self.sessions);
+        insert_rows!(conn, group_session_topics::table, self.session_topics);
+        insert_rows!(conn, group_session_facilitators::table, self.facilitators);
+        insert_rows!(conn, group_session_attendees::table, self.attendees);
+        insert_rows!(conn, group_session_tallies::table, self.tallies);
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 mod bulk;
 mod care;
 mod people;
+mod sessions;
 mod staff;
 mod visits;
 
@@ -70,6 +71,10 @@ pub struct Seeded {
     pub open_cases: usize,
     pub referrals: usize,
     pub follow_ups: usize,
+    pub group_sessions: usize,
+    /// Registered attendances and people tallied, over every session.
+    pub registered_attendances: usize,
+    pub anonymous_attendances: usize,
 }
 
 impl Seeded {
@@ -82,6 +87,10 @@ impl Seeded {
         self.open_cases += rows.cases.iter().filter(|c| c.is_open()).count();
         self.referrals += rows.referrals.len();
         self.follow_ups += rows.follow_ups.len();
+        self.group_sessions += rows.sessions.len();
+        self.registered_attendances += rows.attendees.len();
+        let tallied: i32 = rows.tallies.iter().map(|t| t.count).sum();
+        self.anonymous_attendances += usize::try_from(tallied).unwrap_or_default();
     }
 }
 
@@ -252,5 +261,31 @@ fn batch(
         }
         rows.migrants.push(migrant);
     }
+    group_sessions(rng, desks, options, now, &mut rows);
     rows
+}
+
+/// Each centre's share of sessions for the batch's people, their registered attendees drawn
+/// from the batch's people of the centre.
+fn group_sessions(
+    rng: &mut impl Rng,
+    desks: &[Desk],
+    options: &SeedOptions,
+    now: NaiveDateTime,
+    rows: &mut Rows,
+) {
+    let per_centre = options.migrants.div_ceil(desks.len()).max(1) as f64;
+    // Taken out while sessions are added, which borrow the people they draw attendees from.
+    let migrants = std::mem::take(&mut rows.migrants);
+    for desk in desks {
+        let people: Vec<&crate::migrants::model::Migrant> = migrants
+            .iter()
+            .filter(|m| m.centre_id == desk.centre.id)
+            .collect();
+        let count = sessions::count_for(rng, people.len() as f64 / per_centre);
+        for _ in 0..count {
+            sessions::session(rng, desk, &people, now, rows);
+        }
+    }
+    rows.migrants = migrants;
 }

@@ -129,6 +129,27 @@ pub fn require_registered_here(
     }
 }
 
+/// The people among `ids` registered in the caller's centre and not anonymised, each locked
+/// until the transaction ends like [`require_registered_here`] locks one: for writes that list
+/// people (a group session's attendees). The caller names the ones missing, whether they exist
+/// elsewhere or not.
+pub fn lock_registered_here(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
+    let live = || {
+        migrants::table
+            .filter(migrants::id.eq_any(ids))
+            .filter(migrants::centre_id.eq(&staff.centre_id))
+            .filter(migrants::anonymised_at.is_null())
+    };
+    diesel::update(live())
+        .set(migrants::version.eq(migrants::version))
+        .execute(conn)?;
+    live().select(migrants::id).load(conn)
+}
+
 /// Whether the caller may read the person's full record.
 pub fn has_full_access(
     conn: &mut DbConnection,

@@ -3,7 +3,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::consultations::{Consultations, ConsultationsReport, ConsultationsReportQuery};
 use super::follow_ups::{FollowUps, FollowUpsReport, FollowUpsReportQuery};
+use super::group_sessions::{GroupSessions, SessionsReport, SessionsReportQuery};
 use super::model::Period;
+use super::reach::{Reach, ReachReport, ReachReportQuery};
 use super::referrals::{Referrals, ReferralsReport, ReferralsReportQuery};
 use super::report::respond;
 use crate::auth::roles::Manager;
@@ -14,7 +16,9 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(report_consultations)
         .service(report_referrals)
-        .service(report_follow_ups);
+        .service(report_follow_ups)
+        .service(report_group_sessions)
+        .service(report_reach);
 }
 
 const CSV_EXAMPLE: &str = "\u{feff}month,sex,consultations,people,new_people,suppressed\r\n\
@@ -134,4 +138,87 @@ async fn report_follow_ups(
     let query = query.into_inner();
     let period = Period::check(query.from, query.to, &query.group_by)?;
     respond::<FollowUps>(state, manager, period, query.centre_id, &request).await
+}
+
+const GROUP_SESSIONS_CSV_EXAMPLE: &str = "\u{feff}month,sessions,registered,anonymous,attendance,\
+suppressed\r\n2026-01,12,96,210,306,false\r\n2026-02,,,,,true\r\ntotal,15,99,212,311,false\r\n";
+
+/// Group sessions that started in a period and their attendance, broken down by up to three
+/// dimensions.
+///
+/// Counts `sessions`, `registered` attendances, people in the `anonymous` tallies and their
+/// sum, `attendance`. Broken down by `sex`, `age_band` or `migration_status`, registered
+/// attendees are placed by their current record (age: at the session) and tallies as
+/// recorded; `sessions` then counts the sessions someone of the row attended. Scope, consent
+/// rule, disclosure control (on `attendance`), CSV (streamed) and audit
+/// (`report.group-sessions`) as for the consultations report.
+#[utoipa::path(
+    tag = "reports",
+    params(SessionsReportQuery),
+    responses((
+        status = 200,
+        description = "The report",
+        content(
+            (SessionsReport = "application/json"),
+            (String = "text/csv", example = json!(GROUP_SESSIONS_CSV_EXAMPLE))
+        ),
+        headers((
+            "Content-Disposition" = String,
+            description = "CSV only: `attachment; filename=\"group-sessions-<from>-<to>.csv\"`"
+        ))
+    )),
+    security(("bearer" = ["supervisor", "admin"]))
+)]
+#[get("/reports/group-sessions")]
+async fn report_group_sessions(
+    state: web::Data<AppState>,
+    manager: Manager,
+    query: Query<SessionsReportQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let period = Period::check(query.from, query.to, &query.group_by)?;
+    respond::<GroupSessions>(state, manager, period, query.centre_id, &request).await
+}
+
+const REACH_CSV_EXAMPLE: &str = "\u{feff}channel,people,registered,anonymous,contacts,suppressed\
+\r\ngroup_session,310,98,212,330,false\r\nwalk_in,171,150,21,402,false\r\n\
+total,455,222,233,760,false\r\n";
+
+/// People reached in a period through any channel — consultations and group sessions — broken
+/// down by up to three dimensions.
+///
+/// A registered person counts once however many consultations and sessions they came to
+/// (once in each row they belong to, once in the total); anonymous consultations count one
+/// person each and tallies as recorded. A person counts in each `month` and each `channel`
+/// they were reached in, placed by their current record (sex, migration status) and by their
+/// age at their first contact in the row. Scope, consent rule, disclosure control (on
+/// `people`), CSV (streamed) and audit (`report.reach`) as for the consultations report.
+#[utoipa::path(
+    tag = "reports",
+    params(ReachReportQuery),
+    responses((
+        status = 200,
+        description = "The report",
+        content(
+            (ReachReport = "application/json"),
+            (String = "text/csv", example = json!(REACH_CSV_EXAMPLE))
+        ),
+        headers((
+            "Content-Disposition" = String,
+            description = "CSV only: `attachment; filename=\"reach-<from>-<to>.csv\"`"
+        ))
+    )),
+    security(("bearer" = ["supervisor", "admin"]))
+)]
+#[get("/reports/reach")]
+async fn report_reach(
+    state: web::Data<AppState>,
+    manager: Manager,
+    query: Query<ReachReportQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let period = Period::check(query.from, query.to, &query.group_by)?;
+    respond::<Reach>(state, manager, period, query.centre_id, &request).await
 }

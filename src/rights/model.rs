@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::cases::model::{CaseEventKind, CaseResponse};
 use crate::consultations::model::ConsultationResponse;
 use crate::follow_ups::model::FollowUpResponse;
+use crate::group_sessions::attendance::SessionAttended;
 use crate::migrants::model::{ConsentScope, MigrantResponse};
 use crate::referrals::model::ReferralResponse;
 
@@ -83,7 +84,7 @@ pub struct AccessLogEntry {
     "cases": [],
     "consultations": [],
     "referrals": [],
-    "follow_ups": [],
+    "follow_ups": [], "group_sessions": [],
     "access_log": [
         {"event_id": "01936b2e-9d40-7a1c-8b2e-5f0a3c7d1e01", "at": "2026-11-01T09:00:00Z",
          "actor_id": "01936b2e-7c1a-7d3e-9a51-2f6c1b0e4a22", "actor_username": "dilnoza.k",
@@ -104,6 +105,8 @@ pub struct MigrantExport {
     pub referrals: Vec<ReferralResponse>,
     /// Follow-ups on the person's cases.
     pub follow_ups: Vec<FollowUpResponse>,
+    /// Group sessions the person attended as a registered attendee.
+    pub group_sessions: Vec<SessionAttended>,
     /// Who read or changed the person's data, when, and how (GDPR Art. 30 records).
     pub access_log: Vec<AccessLogEntry>,
 }

@@ -44,6 +44,7 @@ pub fn export(conn: &mut DbConnection, migrant: MigrantResponse) -> QueryResult<
         consultations: crate::consultations::queries::responses(conn, consultation_rows)?,
         referrals: crate::referrals::queries::responses(conn, referral_rows)?,
         follow_ups,
+        group_sessions: crate::group_sessions::attendance::attended(conn, &id, Default::default())?,
         access_log: access_log(conn, &id)?,
         migrant,
     })
@@ -190,6 +191,18 @@ pub fn anonymise(
     by: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    // Attendance turns into the sessions' anonymous tallies, which need the person's age band,
+    // so it goes before the birth date does; the row lock keeps new attendance out meanwhile.
+    let live = migrants::table
+        .filter(migrants::id.eq(migrant_id))
+        .filter(migrants::anonymised_at.is_null());
+    if diesel::update(live)
+        .set(migrants::version.eq(migrants::version))
+        .execute(conn)?
+        == 1
+    {
+        crate::group_sessions::attendance::erase(conn, migrant_id, now)?;
+    }
     let erased = diesel::update(
         migrants::table
             .filter(migrants::id.eq(migrant_id))

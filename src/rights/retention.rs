@@ -15,7 +15,10 @@ use diesel::sql_types::Bool;
 use super::queries::anonymise;
 use crate::audit::Event;
 use crate::cases::model::CaseStatus;
-use crate::db::schema::{case_events, cases, consultations, follow_ups, migrants, referrals};
+use crate::db::schema::{
+    case_events, cases, consultations, follow_ups, group_session_attendees, group_sessions,
+    migrants, referrals,
+};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 
@@ -132,6 +135,16 @@ fn inactive_since(cutoff: NaiveDateTime) -> Filter {
                 follow_ups::table
                     .filter(follow_ups::case_id.eq_any(their_cases().select(cases::id)))
                     .filter(follow_ups::updated_at.ge(cutoff)),
+            )))
+            .and(not(exists(
+                group_session_attendees::table
+                    .inner_join(group_sessions::table)
+                    .filter(group_session_attendees::migrant_id.eq(migrants::id))
+                    .filter(
+                        group_sessions::starts_at
+                            .ge(cutoff)
+                            .or(group_session_attendees::added_at.ge(cutoff)),
+                    ),
             ))),
     )
 }

@@ -571,3 +571,47 @@ impl TestApp {
             .expect("stored case")
     }
 }
+
+/// A valid group session: a pre-departure orientation in Dushanbe yesterday, facilitated by the
+/// caller, with 5 anonymous young men and 3 young women.
+pub fn session_body() -> Value {
+    json!({
+        "kind": "pre_departure_orientation",
+        "title": "Working legally in Russia",
+        "starts_at": rfc3339(Utc::now() - Duration::days(1)),
+        "duration_minutes": 90,
+        "place": {"city": "Dushanbe", "district": "Sino", "venue": "MRC training room"},
+        "language": "tg",
+        "topics": ["pre_departure", "legal_documents"],
+        "notes": "Patent, registration and contracts",
+        "tallies": [
+            {"sex": "male", "age_band": "18-24", "migration_status": "prospective", "count": 5},
+            {"sex": "female", "age_band": "25-34", "migration_status": "prospective", "count": 3},
+        ],
+    })
+}
+
+/// Records a group session (201 expected) and returns it.
+pub async fn create_session(app: &TestApp, token: &str, body: Value) -> Value {
+    expect(
+        app.post("/api/v1/group-sessions", token, body).await,
+        StatusCode::CREATED,
+        "create group session",
+    )
+    .await
+}
+
+/// Adds registered attendees (200 expected) and returns the session.
+pub async fn attend(app: &TestApp, token: &str, session: &str, migrants: &[&str]) -> Value {
+    expect(
+        app.post(
+            &format!("/api/v1/group-sessions/{session}/attendees"),
+            token,
+            json!({ "migrant_ids": migrants }),
+        )
+        .await,
+        StatusCode::OK,
+        "add attendees",
+    )
+    .await
+}
