@@ -40,6 +40,8 @@ def main():
         ("consultations, one month, by week and destination", f"consultations?from={month}&to={end}&group_by=week,destination_country"),
         ("referrals, one year, by provider kind and status", f"referrals?from={year}&to={end}&group_by=provider_kind,status"),
         ("follow-ups, one year, by month and status", f"follow-ups?from={year}&to={end}&group_by=month,status"),
+        ("group sessions, one year, by month and kind", f"group-sessions?from={year}&to={end}&group_by=month,kind"),
+        ("reach, one year, by channel and sex", f"reach?from={year}&to={end}&group_by=channel,sex"),
     ]
     print(f"### {BACKEND}: reports over every centre (admin)\n")
     print("| report | median ms | slowest ms |")

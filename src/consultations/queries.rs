@@ -11,20 +11,23 @@ use crate::reports::facts::{self, Refresh};
 /// person's first consultation and the facts reports count true.
 pub fn after_write(conn: &mut DbConnection, c: &Consultation, moved: bool) -> QueryResult<()> {
     match &c.migrant_id {
-        Some(migrant_id) if moved && refresh_first_consultation(conn, migrant_id)? => {
+        Some(migrant_id) => {
+            if moved {
+                refresh_first_consultation(conn, migrant_id)?;
+            }
             facts::refresh(conn, Refresh::Person(migrant_id))?
         }
-        _ => facts::refresh(conn, Refresh::Consultation(&c.id))?,
+        None => facts::refresh(conn, Refresh::Anonymous(&c.id))?,
     };
     Ok(())
 }
 
 /// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use
-/// to tell new people from returning ones) true; whether it changed. The caller has already
+/// to tell new people from returning ones) true. The caller has already
 /// locked the person's row in this transaction (`require_registered_here`,
 /// `refuse_if_anonymised`), so this read sees every consultation committed before and two
 /// writes at once cannot leave a later date than the true first.
-fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<bool> {
+fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<()> {
     let first: Option<chrono::NaiveDateTime> = consultations::table
         .filter(consultations::migrant_id.eq(migrant_id))
         .select(diesel::dsl::min(consultations::occurred_at))
@@ -33,13 +36,12 @@ fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> Quer
         .find(migrant_id)
         .select(migrants::first_consulted_at)
         .first(conn)?;
-    if stored == first {
-        return Ok(false);
+    if stored != first {
+        diesel::update(migrants::table.find(migrant_id))
+            .set(migrants::first_consulted_at.eq(first))
+            .execute(conn)?;
     }
-    diesel::update(migrants::table.find(migrant_id))
-        .set(migrants::first_consulted_at.eq(first))
-        .execute(conn)?;
-    Ok(true)
+    Ok(())
 }
 
 pub fn store_topics(

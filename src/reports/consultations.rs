@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::facts;
 use super::model::{shown, stored, Period, MAX_GROUPS};
 use super::report::{Built, Kind};
-use super::sql::{self, Dialect, HasKeys, Keys, Params};
+use super::sql::{self, Dialect, HasKeys, Keys, Needs, Params};
 use crate::consultations::model::{AgeBand, Channel, Topic};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -187,36 +187,57 @@ fn dimension(d: Dialect, dim: GroupBy) -> String {
 }
 
 /// The facts of the consultations of the period (and centre), with whether they are left out
-/// for want of consent and whether their person is new, and only when asked for, the centre's
-/// and counsellor's names.
+/// for want of consent, whether they are their person's first in the row and whether their
+/// person is new.
 fn base(p: Params, group_by: &[GroupBy]) -> String {
-    let mut extra = String::new();
-    let mut joins = String::new();
-    if group_by.contains(&GroupBy::Centre) {
-        extra.push_str(", ce.name AS centre_name");
-        joins.push_str(&format!(
-            " JOIN centres ce ON {} = f.centre_id",
-            p.d.id("ce.id")
-        ));
-    }
-    if group_by.contains(&GroupBy::Counsellor) {
-        extra.push_str(", u.full_name AS counsellor_name");
-        joins.push_str(&format!(
-            " JOIN users u ON {} = f.counsellor_id",
-            p.d.id("u.id")
-        ));
-    }
     format!(
         "SELECT f.migrant_id, f.occurred_at, f.centre_id, f.counsellor_id, f.channel, f.sex, \
          f.nationality, f.migration_status, f.destination_country, f.age_band, f.topics, \
-         1 - f.counted AS excluded, {new}{extra} \
-         FROM consultation_facts f{joins} \
+         1 - f.counted AS excluded, {first}, {new} FROM consultation_facts f \
          WHERE f.occurred_at >= {from} AND f.occurred_at < {to}{centre}",
+        first = first_in_cell(p, group_by),
         new = is_new(p, group_by),
         from = p.from(),
         to = p.to(),
         centre = p.facts_centre_filter("f.centre_id"),
     )
+}
+
+/// 1 when the consultation is its person's first in the row: none of theirs came before it in
+/// the period, in the row's month or week when the report is broken down by one, or in its age
+/// band (a person's band only ever moves up). Right for rows of dimensions that are the
+/// person's own ([`by_person_only`]); every anonymous consultation is a first.
+fn first_in_cell(p: Params, group_by: &[GroupBy]) -> String {
+    let mut earlier = format!("f.previous_at IS NULL OR f.previous_at < {}", p.from());
+    if group_by.contains(&GroupBy::Month) {
+        let start = p.d.month_start("f.occurred_at");
+        earlier.push_str(&format!(" OR f.previous_at < {start}"));
+    }
+    if group_by.contains(&GroupBy::Week) {
+        let start = p.d.week_start("f.occurred_at");
+        earlier.push_str(&format!(" OR f.previous_at < {start}"));
+    }
+    if group_by.contains(&GroupBy::AgeBand) {
+        earlier.push_str(" OR f.band_changed = 1");
+    }
+    format!("CASE WHEN {earlier} THEN 1 ELSE 0 END AS first")
+}
+
+/// Whether every dimension is one of the person's own (or of time): then a person's rows of a
+/// cell are counted once by their first, with no grouping by person.
+fn by_person_only(group_by: &[GroupBy]) -> bool {
+    group_by.iter().all(|dim| {
+        matches!(
+            dim,
+            GroupBy::Month
+                | GroupBy::Week
+                | GroupBy::Sex
+                | GroupBy::AgeBand
+                | GroupBy::Nationality
+                | GroupBy::MigrationStatus
+                | GroupBy::DestinationCountry
+        )
+    })
 }
 
 /// 1 when the consultation's person is new: first consulted (ever) in the period, and in the
@@ -237,11 +258,16 @@ fn is_new(p: Params, group_by: &[GroupBy]) -> String {
     format!("CASE WHEN {new} THEN 1 ELSE 0 END AS is_new")
 }
 
-/// `base` with each requested dimension computed (`g0`, `l0`, ...).
+/// `base` with each requested dimension computed (`g0`, ...; the labels `l0`, ... are named
+/// once grouped, see [`labelled`]).
 fn facts(p: Params, group_by: &[GroupBy]) -> String {
-    let columns = sql::group_columns(group_by, |dim| dimension(p.d, dim));
+    let columns: String = group_by
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| format!(", {} AS g{i}, NULL AS l{i}", dimension(p.d, *dim)))
+        .collect();
     format!(
-        "SELECT migrant_id, topics, excluded, is_new{columns} FROM ({base}) AS base",
+        "SELECT migrant_id, topics, excluded, first, is_new{columns} FROM ({base}) AS base",
         base = base(p, group_by)
     )
 }
@@ -250,7 +276,7 @@ fn facts(p: Params, group_by: &[GroupBy]) -> String {
 const ANONYMOUS: &str = "COALESCE(SUM(CASE WHEN migrant_id IS NULL THEN n END), 0)";
 
 /// The counts of a grouped line, from its `cells`.
-fn row_counts() -> String {
+fn cell_counts() -> String {
     format!(
         "CAST(COALESCE(SUM(n), 0) AS BIGINT) AS consultations, \
          CAST(COUNT(migrant_id) + {ANONYMOUS} AS BIGINT) AS people, \
@@ -259,86 +285,148 @@ fn row_counts() -> String {
     )
 }
 
-/// The counts of the total line, from `people`: every consultation, but only consenting people.
-fn total_counts() -> String {
+/// The counts of a line: every consultation, and the consenting people, each counted once by
+/// their first consultation in the line.
+fn first_counts() -> String {
+    "CAST(COUNT(*) AS BIGINT) AS consultations, \
+     CAST(COALESCE(SUM(CASE WHEN excluded = 0 THEN first END), 0) AS BIGINT) AS people, \
+     CAST(COALESCE(SUM(CASE WHEN excluded = 0 AND (migrant_id IS NULL OR is_new = 1) \
+     THEN first END), 0) AS BIGINT) AS new_people"
+        .to_owned()
+}
+
+/// The total line: every consultation, but only consenting people.
+fn total(p: Params) -> String {
+    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
     format!(
-        "CAST(COALESCE(SUM(excluded * n), 0) AS BIGINT) AS left_out, \
-         CAST(COALESCE(SUM(n), 0) AS BIGINT) AS consultations, \
-         CAST(COUNT(CASE WHEN excluded = 0 THEN migrant_id END) + {ANONYMOUS} AS BIGINT) AS people, \
-         CAST(COALESCE(SUM(CASE WHEN excluded = 0 AND migrant_id IS NOT NULL THEN new END), 0) \
-         + {ANONYMOUS} AS BIGINT) AS new_people"
+        "SELECT {nothing}, 1 AS total, CAST(COALESCE(SUM(excluded), 0) AS BIGINT) AS left_out, \
+         {counts} FROM ({base}) AS f",
+        counts = first_counts(),
+        base = base(p, &[]),
     )
 }
 
-/// One line per group and person over the consenting records (topics joined when asked for,
-/// so a consultation counts in each of its topics).
-fn cells(p: Params, group_by: &[GroupBy]) -> String {
+/// The grouped lines when every dimension is the person's own: one pass, no grouping by person.
+fn lines_by_first(p: Params, group_by: &[GroupBy]) -> String {
+    let (select, keys) = group_keys(group_by);
+    format!(
+        "SELECT {select}, 0 AS total, 0 AS left_out, {counts} FROM ({facts}) f \
+         WHERE f.excluded = 0 GROUP BY {keys}",
+        counts = first_counts(),
+        facts = facts(p, group_by),
+    )
+}
+
+/// The grouped lines in two steps otherwise: one line per group and person (`cells`), then
+/// the groups. Both backends group far faster than they count distinct values.
+fn lines_by_person(p: Params, group_by: &[GroupBy]) -> String {
+    let (labelled, joins) = labelled(group_by);
+    format!(
+        "SELECT {labelled}, 0 AS total, 0 AS left_out, consultations, people, new_people \
+         FROM (SELECT g0, g1, g2, {counts} FROM ({cells}) AS cells GROUP BY g0, g1, g2) x{joins}",
+        counts = cell_counts(),
+        cells = cells(p, group_by),
+    )
+}
+
+/// The dimensions of grouped lines `x` with their labels (the names of centres and counsellors,
+/// looked up for the few lines rather than carried through every row), and the joins that
+/// look them up.
+fn labelled(group_by: &[GroupBy]) -> (String, String) {
+    let mut select = Vec::new();
+    let mut joins = String::new();
+    for i in 0..MAX_GROUPS {
+        let label = match group_by.get(i) {
+            Some(GroupBy::Centre) => {
+                joins.push_str(&format!(" LEFT JOIN centres n{i} ON n{i}.id = x.g{i}"));
+                format!("n{i}.name")
+            }
+            Some(GroupBy::Counsellor) => {
+                joins.push_str(&format!(" LEFT JOIN users n{i} ON n{i}.id = x.g{i}"));
+                format!("n{i}.full_name")
+            }
+            _ => "NULL".to_owned(),
+        };
+        select.push(format!("x.g{i} AS g{i}, {label} AS l{i}"));
+    }
+    (select.join(", "), joins)
+}
+
+/// The `g0, l0, ...` select list over the facts `f` and its grouping keys.
+fn group_keys(group_by: &[GroupBy]) -> (String, String) {
     let mut select = Vec::new();
     let mut keys = Vec::new();
     for i in 0..MAX_GROUPS {
-        match group_by.get(i) {
-            Some(GroupBy::Topic) => {
-                select.push(format!("t.topic AS g{i}, NULL AS l{i}"));
-                keys.push("t.topic".to_owned());
-            }
-            Some(_) => {
-                select.push(format!("f.g{i} AS g{i}, f.l{i} AS l{i}"));
-                keys.push(format!("f.g{i}, f.l{i}"));
-            }
-            None => select.push(format!("NULL AS g{i}, NULL AS l{i}")),
+        if i < group_by.len() {
+            select.push(format!("f.g{i} AS g{i}, f.l{i} AS l{i}"));
+            keys.push(format!("f.g{i}, f.l{i}"));
+        } else {
+            select.push(format!("NULL AS g{i}, NULL AS l{i}"));
         }
     }
-    let topics = if group_by.contains(&GroupBy::Topic) {
-        format!(
-            " JOIN ({}) t ON (f.topics & t.bit) <> 0",
-            facts::topic_table()
-        )
-    } else {
-        String::new()
-    };
-    keys.push("f.migrant_id".to_owned());
+    (select.join(", "), keys.join(", "))
+}
+
+/// One line per group and person over the consenting records: their consultations (`n`) and
+/// whether they are new in it.
+fn cells(p: Params, group_by: &[GroupBy]) -> String {
+    if group_by.contains(&GroupBy::Topic) {
+        return topic_cells(p, group_by);
+    }
+    let (select, keys) = group_keys(group_by);
     format!(
         "SELECT {select}, f.migrant_id, COUNT(*) AS n, MAX(f.is_new) AS new \
-         FROM ({facts}) f{topics} WHERE f.excluded = 0 GROUP BY {keys}",
-        select = select.join(", "),
+         FROM ({facts}) f WHERE f.excluded = 0 GROUP BY {keys}, f.migrant_id",
         facts = facts(p, group_by),
-        keys = keys.join(", "),
     )
 }
 
-/// One line per person (and one for the anonymous consultations) for the total, grouped in the
-/// order of the facts' person index so that SQLite does not sort the period's facts.
-fn people(p: Params) -> String {
+/// [`cells`] by topic: a consultation counts in the line of each of its topics. People are
+/// grouped with their consultations of each topic counted side by side, and only then spread
+/// over one line per topic: grouping by person and topic at once would group each consultation
+/// once per topic.
+fn topic_cells(p: Params, group_by: &[GroupBy]) -> String {
+    let mut spread = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..MAX_GROUPS {
+        match group_by.get(i) {
+            Some(GroupBy::Topic) => spread.push(format!("t.topic AS g{i}, NULL AS l{i}")),
+            Some(_) => {
+                spread.push(format!("per.g{i} AS g{i}, per.l{i} AS l{i}"));
+                keys.push(format!("f.g{i}, f.l{i}"));
+            }
+            None => spread.push(format!("NULL AS g{i}, NULL AS l{i}")),
+        }
+    }
+    let bits: Vec<i32> = Topic::ALL.iter().map(|t| facts::topic_bit(*t)).collect();
+    let per_topic: String = bits
+        .iter()
+        .map(|b| format!(", SUM(CASE WHEN (f.topics & {b}) <> 0 THEN 1 ELSE 0 END) AS t{b}"))
+        .collect();
+    let of_topic: String = bits
+        .iter()
+        .map(|b| format!(" WHEN {b} THEN per.t{b}"))
+        .collect();
+    let groups: String = keys.iter().map(|k| format!("{k}, ")).collect();
     format!(
-        "SELECT f.migrant_id, 1 - f.counted AS excluded, COUNT(*) AS n, \
-         MAX(CASE WHEN f.first_consulted_at >= {from} THEN 1 ELSE 0 END) AS new \
-         FROM consultation_facts f{by_person} \
-         WHERE f.occurred_at >= {from} AND f.occurred_at < {to}{centre} \
-         GROUP BY f.migrant_id, f.counted",
-        by_person = p.d.use_index("consultation_facts_person_idx"),
-        from = p.from(),
-        to = p.to(),
-        centre = p.facts_centre_filter("f.centre_id"),
+        "SELECT * FROM (SELECT {spread}, per.migrant_id, CASE t.bit{of_topic} END AS n, \
+         per.new FROM (SELECT {groups}f.migrant_id, MAX(f.is_new) AS new{per_topic} \
+         FROM ({facts}) f WHERE f.excluded = 0 GROUP BY {groups}f.migrant_id) per \
+         CROSS JOIN ({topics}) t) spread WHERE n > 0",
+        spread = spread.join(", "),
+        facts = facts(p, group_by),
+        topics = facts::topic_table(),
     )
 }
 
-/// The whole statement. People are counted in two steps, grouping by person first, because
-/// both backends group far faster than they count distinct values: the grouped lines from
-/// `cells`, then the total line from `people`, which counts each consultation and person once.
-/// Each reads the facts itself, so that neither waits for the other's rows to be written out
-/// (PostgreSQL runs the two side by side).
+/// The whole statement: the grouped lines, then the total line.
 fn statement(p: Params, group_by: &[GroupBy]) -> String {
-    let groups = "g0, l0, g1, l1, g2, l2";
-    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
-    format!(
-        "WITH cells AS ({cells}), people AS ({people}) \
-         SELECT {groups}, 0 AS total, 0 AS left_out, {rows} FROM cells GROUP BY {groups} \
-         UNION ALL SELECT {nothing}, 1 AS total, {total} FROM people",
-        cells = cells(p, group_by),
-        people = people(p),
-        rows = row_counts(),
-        total = total_counts(),
-    )
+    let lines = if by_person_only(group_by) {
+        lines_by_first(p, group_by)
+    } else {
+        lines_by_person(p, group_by)
+    };
+    format!("{lines} UNION ALL {total}", total = total(p))
 }
 
 /// The consultations report.
@@ -358,7 +446,11 @@ impl Kind for Consultations {
         period: &Period<GroupBy>,
         centre: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
-        sql::run(conn, period, centre, false, |p| {
+        let needs = Needs {
+            clock: false,
+            hashing: true,
+        };
+        sql::run(conn, period, centre, needs, |p| {
             statement(p, &period.group_by)
         })
     }

@@ -16,19 +16,27 @@ use crate::db::DbConnection;
 /// Which consultations to refresh.
 #[derive(Clone, Copy)]
 pub enum Refresh<'a> {
-    Consultation(&'a str),
-    /// Every consultation of a registered person.
+    /// One anonymous consultation.
+    Anonymous(&'a str),
+    /// Every consultation of a registered person: each one's facts depend on the one before.
     Person(&'a str),
-    /// Every consultation of a centre (bulk loads).
+    /// Every consultation of a centre's people, and its anonymous ones (bulk loads).
     Centre(&'a str),
 }
 
 impl Refresh<'_> {
-    fn column_and_value(&self) -> (&'static str, &str) {
+    /// The condition on `c` (the consultation) over parameter 1, and that parameter.
+    fn filter(&self, p1: &str) -> (String, &str) {
         match *self {
-            Self::Consultation(id) => ("c.id", id),
-            Self::Person(id) => ("c.migrant_id", id),
-            Self::Centre(id) => ("c.centre_id", id),
+            Self::Anonymous(id) => (format!("c.id = {p1} AND c.migrant_id IS NULL"), id),
+            Self::Person(id) => (format!("c.migrant_id = {p1}"), id),
+            Self::Centre(id) => (
+                format!(
+                    "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {p1}) \
+                     OR (c.migrant_id IS NULL AND c.centre_id = {p1}))"
+                ),
+                id,
+            ),
         }
     }
 }
@@ -36,12 +44,8 @@ impl Refresh<'_> {
 /// Rewrites the facts of the chosen consultations from the consultations, their topics and
 /// their people as stored now.
 pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
-    let (column, value) = which.column_and_value();
-    let statement = upsert(
-        Dialect::of(conn),
-        &format!("{column} = {}", conn.placeholder(1)),
-    );
-    diesel::sql_query(statement)
+    let (filter, value) = which.filter(&conn.placeholder(1));
+    diesel::sql_query(upsert(Dialect::of(conn), &filter))
         .bind::<Text, _>(value)
         .execute(conn)
 }
@@ -78,11 +82,13 @@ fn topic_mask() -> String {
 
 const COLUMNS: &str = "consultation_id, occurred_at, centre_id, counsellor_id, channel, \
      migrant_id, sex, nationality, migration_status, destination_country, age_band, topics, \
-     counted, first_consulted_at";
+     counted, first_consulted_at, previous_at, band_changed";
 
 /// The facts of the consultations matching `filter` (over `c`, the consultation), inserted or
 /// replacing the ones stored. Age bands are at the consultation's date; anonymous consultations
-/// carry their recorded attributes and always count.
+/// carry their recorded attributes and always count. `previous_at` is the person's consultation
+/// before this one and `band_changed` whether their age band changed since: with them a report
+/// tells a person's first consultation in a month, week or period from the rows alone.
 fn upsert(d: Dialect, filter: &str) -> String {
     let updates = COLUMNS
         .split(", ")
@@ -93,8 +99,28 @@ fn upsert(d: Dialect, filter: &str) -> String {
     format!(
         "INSERT INTO consultation_facts ({COLUMNS}) \
          SELECT {consultation}, occurred_at, {centre}, {counsellor}, channel, {migrant}, sex, \
+         nationality, migration_status, destination_country, age_band, topics, counted, \
+         first_consulted_at, \
+         CASE WHEN migrant_id IS NULL THEN NULL ELSE LAG(occurred_at) OVER person END, \
+         CASE WHEN migrant_id IS NOT NULL AND LAG(occurred_at) OVER person IS NOT NULL \
+         AND LAG(age_band) OVER person IS DISTINCT FROM age_band THEN 1 ELSE 0 END \
+         FROM ({banded}) AS fresh WHERE true \
+         WINDOW person AS (PARTITION BY migrant_id ORDER BY occurred_at, id) \
+         ON CONFLICT (consultation_id) DO UPDATE SET {updates}",
+        banded = banded(d, filter),
+        consultation = d.id("id"),
+        centre = d.id("centre_id"),
+        counsellor = d.id("counsellor_id"),
+        migrant = d.id("migrant_id"),
+    )
+}
+
+/// The consultations matching `filter` with their person's attributes and age band.
+fn banded(d: Dialect, filter: &str) -> String {
+    format!(
+        "SELECT id, occurred_at, centre_id, counsellor_id, channel, migrant_id, sex, \
          nationality, migration_status, destination_country, \
-         CASE WHEN migrant_id IS NULL THEN anonymous_age_band ELSE {AGE_BAND} END, \
+         CASE WHEN migrant_id IS NULL THEN anonymous_age_band ELSE {AGE_BAND} END AS age_band, \
          topics, counted, first_consulted_at FROM (SELECT c.id, c.occurred_at, c.centre_id, \
          c.counsellor_id, c.channel, c.migrant_id, c.anonymous_age_band, \
          COALESCE(m.sex, c.anonymous_sex) AS sex, \
@@ -105,12 +131,7 @@ fn upsert(d: Dialect, filter: &str) -> String {
          AND m.consent_statistics_withdrawn_at IS NULL) THEN 0 ELSE 1 END AS counted, \
          m.first_consulted_at \
          FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id \
-         WHERE {filter}) AS fresh WHERE true \
-         ON CONFLICT (consultation_id) DO UPDATE SET {updates}",
-        consultation = d.id("id"),
-        centre = d.id("centre_id"),
-        counsellor = d.id("counsellor_id"),
-        migrant = d.id("migrant_id"),
+         WHERE {filter}) AS person_facts",
         age = super::sql::age(d, "c.occurred_at"),
         topics = topic_mask(),
     )

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{shown, stored, Period};
 use super::report::{Built, Kind};
-use super::sql::{self, HasKeys, Keys, Params, EXCLUDED};
+use super::sql::{self, HasKeys, Keys, Needs, Params, EXCLUDED};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::follow_ups::model::{FollowUpKind, FollowUpStatus};
@@ -209,11 +209,20 @@ impl Kind for FollowUps {
         period: &Period<FollowUpsGroupBy>,
         centre: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
-        sql::run(conn, period, centre, true, |p| {
-            let with = base(p, &period.group_by);
-            let (rows, total) = (counts("1 = 1"), counts("f.excluded = 0"));
-            sql::grouped(&with, period.group_by.len(), &rows, &total)
-        })
+        sql::run(
+            conn,
+            period,
+            centre,
+            Needs {
+                clock: true,
+                hashing: false,
+            },
+            |p| {
+                let with = base(p, &period.group_by);
+                let (rows, total) = (counts("1 = 1"), counts("f.excluded = 0"));
+                sql::grouped(&with, period.group_by.len(), &rows, &total)
+            },
+        )
     }
 
     fn tallies(line: &Line) -> (i64, i64) {

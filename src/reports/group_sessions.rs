@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{shown, stored, Period, MAX_GROUPS};
 use super::report::{Built, Kind};
-use super::sql::{self, age, HasKeys, Keys, Params, AGE_BAND, EXCLUDED};
+use super::sql::{self, age, HasKeys, Keys, Needs, Params, AGE_BAND, EXCLUDED};
 use crate::consultations::model::{AgeBand, Topic};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -262,9 +262,16 @@ impl Kind for GroupSessions {
         period: &Period<SessionsGroupBy>,
         centre: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
-        sql::run(conn, period, centre, false, |p| {
-            statement(p, &period.group_by)
-        })
+        sql::run(
+            conn,
+            period,
+            centre,
+            Needs {
+                clock: false,
+                hashing: false,
+            },
+            |p| statement(p, &period.group_by),
+        )
     }
 
     fn tallies(line: &Line) -> (i64, i64) {

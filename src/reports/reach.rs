@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{shown, stored, Period, MAX_GROUPS};
 use super::report::{Built, Kind};
-use super::sql::{self, age, HasKeys, Keys, Params, AGE_BAND, EXCLUDED};
+use super::sql::{self, age, HasKeys, Keys, Needs, Params, AGE_BAND, EXCLUDED};
 use crate::consultations::model::AgeBand;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -301,9 +301,16 @@ impl Kind for Reach {
         period: &Period<ReachGroupBy>,
         centre: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
-        sql::run(conn, period, centre, false, |p| {
-            statement(p, &period.group_by)
-        })
+        sql::run(
+            conn,
+            period,
+            centre,
+            Needs {
+                clock: false,
+                hashing: false,
+            },
+            |p| statement(p, &period.group_by),
+        )
     }
 
     fn tallies(line: &Line) -> (i64, i64) {

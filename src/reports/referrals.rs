@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{shown, stored, Period};
 use super::report::{Built, Kind};
-use super::sql::{self, age, HasKeys, Keys, Params, AGE_BAND, EXCLUDED};
+use super::sql::{self, age, HasKeys, Keys, Needs, Params, AGE_BAND, EXCLUDED};
 use crate::consultations::model::AgeBand;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -264,12 +264,26 @@ impl Kind for Referrals {
         period: &Period<ReferralsGroupBy>,
         centre: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
-        sql::run(conn, period, centre, true, |p| {
-            let with = format!("base AS ({}), {}", base(p), ranked(p, &period.group_by));
-            let rows = counts("1 = 1", "rn", "n");
-            let total = counts("f.excluded = 0", "rn_all", "n_all");
-            sql::grouped(&with, period.group_by.len(), &rows, &total)
-        })
+        sql::run(
+            conn,
+            period,
+            centre,
+            Needs {
+                clock: true,
+                hashing: false,
+            },
+            |p| {
+                // Materialised: inlined, each use of `days` would look the transitions up again.
+                let with = format!(
+                    "base AS MATERIALIZED ({}), {}",
+                    base(p),
+                    ranked(p, &period.group_by)
+                );
+                let rows = counts("1 = 1", "rn", "n");
+                let total = counts("f.excluded = 0", "rn_all", "n_all");
+                sql::grouped(&with, period.group_by.len(), &rows, &total)
+            },
+        )
     }
 
     fn tallies(line: &Line) -> (i64, i64) {

@@ -40,6 +40,22 @@ impl Dialect {
         }
     }
 
+    /// The first instant of a timestamp's month, to compare timestamps with.
+    pub fn month_start(self, at: &str) -> String {
+        match self {
+            Self::Postgres => format!("date_trunc('month', {at})"),
+            Self::Sqlite => format!("strftime('%Y-%m-01', {at})"),
+        }
+    }
+
+    /// The first instant of a timestamp's week (Monday), to compare timestamps with.
+    pub fn week_start(self, at: &str) -> String {
+        match self {
+            Self::Postgres => format!("date_trunc('week', {at})"),
+            Self::Sqlite => self.week(at),
+        }
+    }
+
     /// The Monday starting a timestamp's week, `YYYY-MM-DD`.
     pub fn week(self, at: &str) -> String {
         match self {
@@ -73,15 +89,6 @@ impl Dialect {
         match self {
             Self::Postgres => format!("CAST({id} AS TEXT)"),
             Self::Sqlite => id.to_owned(),
-        }
-    }
-
-    /// ` INDEXED BY <index>` on SQLite, whose planner would rather read a period through the
-    /// primary key and sort it than scan an index already in the order it groups by.
-    pub fn use_index(self, index: &str) -> String {
-        match self {
-            Self::Postgres => String::new(),
-            Self::Sqlite => format!(" INDEXED BY {index}"),
         }
     }
 
@@ -242,12 +249,23 @@ pub fn grouped(with: &str, groups: usize, rows: &str, total: &str) -> String {
     )
 }
 
+/// What a report's statement needs beside the period and the centre.
+#[derive(Clone, Copy)]
+pub struct Needs {
+    /// The current time, for what is overdue now.
+    pub clock: bool,
+    /// Hashing, not sorting, to group hundreds of thousands of rows: PostgreSQL cannot tell how
+    /// many groups a computed month or a person's cell makes, expects nearly one per row and
+    /// sorts them all, where hashing them is two to three times faster.
+    pub hashing: bool,
+}
+
 /// Runs a report's statement with its parameters; the total line comes last.
 pub fn run<L, D>(
     conn: &mut DbConnection,
     period: &Period<D>,
     centre: Option<&str>,
-    clock: bool,
+    needs: Needs,
     statement: impl FnOnce(Params) -> String,
 ) -> Result<Vec<L>, ApiError>
 where
@@ -256,7 +274,7 @@ where
 {
     let params = Params {
         d: Dialect::of(conn),
-        clock,
+        clock: needs.clock,
         scoped: centre.is_some(),
     };
     let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default();
@@ -264,7 +282,7 @@ where
         .into_boxed::<MultiBackend>()
         .bind::<Timestamp, _>(midnight(period.from))
         .bind::<Timestamp, _>(midnight(period.to));
-    if clock {
+    if needs.clock {
         let now: NaiveDateTime = crate::time::now();
         query = query.bind::<Timestamp, _>(now);
     }
@@ -273,12 +291,12 @@ where
     }
     let mut lines: Vec<L> = match params.d {
         // A report groups hundreds of thousands of rows: with the default 4 MB of sort and
-        // hash memory PostgreSQL spills them to disk (a fifth of the time over a year). And
-        // it expects nearly every row to be a group of its own, so it sorts them all to group
-        // them, where hashing them is three times faster.
+        // hash memory PostgreSQL spills them to disk (a fifth of the time over a year).
         Dialect::Postgres => conn.transaction(|conn| {
             diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(conn)?;
-            diesel::sql_query("SET LOCAL enable_sort = off").execute(conn)?;
+            if needs.hashing {
+                diesel::sql_query("SET LOCAL enable_sort = off").execute(conn)?;
+            }
             query.load(conn)
         })?,
         Dialect::Sqlite => query.load(conn)?,

@@ -208,7 +208,8 @@ fn database_url(admin_url: &str, name: &str) -> DatabaseUrl {
 fn migrated_template(admin_url: &str) -> &'static str {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        let name = format!("karvon_template_{}", migrations_hash());
+        // The migrations compiled into this binary (see build.rs), not the files on disk.
+        let name = format!("karvon_template_{}", env!("KARVON_PG_MIGRATIONS_HASH"));
         let mut admin =
             PgConnection::establish(admin_url).expect("connect to KARVON_TEST_POSTGRES_URL");
         diesel::sql_query("SELECT pg_advisory_lock(hashtext('karvon test template'))")
@@ -251,38 +252,6 @@ fn database_exists(admin: &mut PgConnection, name: &str) -> bool {
     )
     .get_result(admin)
     .expect("look the template up")
-}
-
-/// A short hash of the PostgreSQL migrations (paths and contents).
-fn migrations_hash() -> String {
-    use sha2::{Digest, Sha256};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut files = Vec::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("migrations dir") {
-            let path = entry.expect("migrations entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut hasher = Sha256::new();
-    for file in files {
-        hasher.update(
-            file.strip_prefix(&root)
-                .unwrap()
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hasher.update([0]);
-        hasher.update(std::fs::read(&file).expect("migration file"));
-        hasher.update([0]);
-    }
-    format!("{:x}", hasher.finalize())[..16].to_owned()
 }
 
 impl Drop for PostgresDatabase {

@@ -24,6 +24,11 @@ CREATE TABLE consultation_facts (
     -- 0 when the registered person has not (or no longer) given consent to statistics.
     counted INTEGER NOT NULL,
     first_consulted_at TIMESTAMP,
+    -- The person's consultation before this one (NULL for their first, and when anonymous),
+    -- and (1) whether their age band changed since: with them a report tells a person's first
+    -- consultation in a month, week or period from the rows alone, without grouping by person.
+    previous_at TIMESTAMP,
+    band_changed INTEGER NOT NULL,
     PRIMARY KEY (occurred_at, consultation_id)
 );
 CREATE UNIQUE INDEX consultation_facts_consultation_idx ON consultation_facts (consultation_id);
@@ -33,13 +38,18 @@ CREATE INDEX consultation_facts_person_idx ON consultation_facts (migrant_id);
 
 INSERT INTO consultation_facts (consultation_id, occurred_at, centre_id, counsellor_id, channel,
     migrant_id, sex, nationality, migration_status, destination_country, age_band, topics,
-    counted, first_consulted_at)
+    counted, first_consulted_at, previous_at, band_changed)
 SELECT CAST(id AS UUID), occurred_at, CAST(centre_id AS UUID), CAST(counsellor_id AS UUID),
     channel, CAST(migrant_id AS UUID), sex, nationality,
+    migration_status, destination_country, age_band, topics, counted, first_consulted_at,
+    CASE WHEN migrant_id IS NULL THEN NULL ELSE LAG(occurred_at) OVER person END,
+    CASE WHEN migrant_id IS NOT NULL AND LAG(occurred_at) OVER person IS NOT NULL
+        AND LAG(age_band) OVER person IS DISTINCT FROM age_band THEN 1 ELSE 0 END
+FROM (SELECT id, occurred_at, centre_id, counsellor_id, channel, migrant_id, sex, nationality,
     migration_status, destination_country,
     CASE WHEN migrant_id IS NULL THEN anonymous_age_band WHEN age IS NULL THEN NULL
         WHEN age < 18 THEN '0-17' WHEN age < 25 THEN '18-24' WHEN age < 35 THEN '25-34'
-        WHEN age < 50 THEN '35-49' ELSE '50+' END,
+        WHEN age < 50 THEN '35-49' ELSE '50+' END AS age_band,
     topics, counted, first_consulted_at
 FROM (SELECT c.id, c.occurred_at, c.centre_id, c.counsellor_id, c.channel, c.migrant_id,
         c.anonymous_age_band,
@@ -58,4 +68,5 @@ FROM (SELECT c.id, c.occurred_at, c.centre_id, c.counsellor_id, c.channel, c.mig
         CASE WHEN m.id IS NOT NULL AND NOT (m.consent_statistics_given_at IS NOT NULL
             AND m.consent_statistics_withdrawn_at IS NULL) THEN 0 ELSE 1 END AS counted,
         m.first_consulted_at
-    FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id) AS facts;
+    FROM consultations c LEFT JOIN migrants m ON m.id = c.migrant_id) AS person_facts) AS banded
+WINDOW person AS (PARTITION BY migrant_id ORDER BY occurred_at, id);
