@@ -582,6 +582,75 @@ async fn the_report_follows_every_change_to_a_person_or_a_consultation(app: Test
     );
 }
 
+#[derive(QueryableByName)]
+struct Fact {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
+}
+
+/// Every stored report fact as one line of text, in a stable order.
+fn stored_facts(conn: &mut karvon::db::DbConnection) -> Vec<String> {
+    let columns = [
+        "consultation_id",
+        "occurred_at",
+        "centre_id",
+        "counsellor_id",
+        "channel",
+        "migrant_id",
+        "sex",
+        "nationality",
+        "migration_status",
+        "destination_country",
+        "age_band",
+        "topics",
+        "counted",
+        "first_consulted_at",
+        "previous_at",
+        "band_changed",
+    ];
+    let line: Vec<String> = columns
+        .iter()
+        .map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')"))
+        .collect();
+    let query = format!(
+        "SELECT {} AS line FROM consultation_facts ORDER BY 1",
+        line.join(" || '|' || ")
+    );
+    let facts: Vec<Fact> = diesel::sql_query(query).load(conn).expect("facts");
+    facts.into_iter().map(|f| f.line).collect()
+}
+
+backend_test!(the_migration_fills_the_facts_as_the_writes_do);
+/// A database upgraded with consultations already in it gets, from the migration, the very
+/// facts the writes would have kept.
+async fn the_migration_fills_the_facts_as_the_writes_do(app: TestApp) {
+    let s = seed(&app).await;
+    let person = format!("/api/v1/migrants/{}", s.migrants[0]);
+    patch(&app, &s.staff[0][1].token, &person, json!({"sex": "male"})).await;
+    let mut conn = app.db();
+    let written = stored_facts(&mut conn);
+    assert_eq!(written.len(), VISITS.len() + KHUJAND_VISITS.len());
+    let backend = match app.backend {
+        common::Backend::Postgres => "postgres",
+        common::Backend::Sqlite => "sqlite",
+    };
+    let migration = format!(
+        "{}/migrations/{backend}/2026-11-30-040000_consultation_facts/up.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let up = std::fs::read_to_string(migration).expect("the migration");
+    let fill = &up[up
+        .find("INSERT INTO")
+        .expect("the migration fills the facts")..];
+    diesel::sql_query("DELETE FROM consultation_facts")
+        .execute(&mut conn)
+        .expect("empty the facts");
+    diesel::sql_query(fill.trim().trim_end_matches(';'))
+        .execute(&mut conn)
+        .expect("fill them as the migration does");
+    assert_eq!(stored_facts(&mut conn), written);
+}
+
 backend_test!(multi_topic_consultations_count_in_each_topic_and_once_in_the_total);
 async fn multi_topic_consultations_count_in_each_topic_and_once_in_the_total(app: TestApp) {
     let s = seed(&app).await;
