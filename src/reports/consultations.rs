@@ -287,32 +287,27 @@ fn cell_counts() -> String {
 
 /// The counts of a line: every consultation, and the consenting people, each counted once by
 /// their first consultation in the line.
-fn first_counts() -> String {
-    "CAST(COUNT(*) AS BIGINT) AS consultations, \
+const FIRST_COUNTS: &str = "CAST(COUNT(*) AS BIGINT) AS consultations, \
      CAST(COALESCE(SUM(CASE WHEN excluded = 0 THEN first END), 0) AS BIGINT) AS people, \
      CAST(COALESCE(SUM(CASE WHEN excluded = 0 AND (migrant_id IS NULL OR is_new = 1) \
-     THEN first END), 0) AS BIGINT) AS new_people"
-        .to_owned()
-}
+     THEN first END), 0) AS BIGINT) AS new_people";
 
 /// The total line: every consultation, but only consenting people.
 fn total(p: Params) -> String {
     let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
     format!(
         "SELECT {nothing}, 1 AS total, CAST(COALESCE(SUM(excluded), 0) AS BIGINT) AS left_out, \
-         {counts} FROM ({base}) AS f",
-        counts = first_counts(),
+         {FIRST_COUNTS} FROM ({base}) AS f",
         base = base(p, &[]),
     )
 }
 
 /// The grouped lines when every dimension is the person's own: one pass, no grouping by person.
 fn lines_by_first(p: Params, group_by: &[GroupBy]) -> String {
-    let (select, keys) = group_keys(group_by);
+    let (select, keys) = sql::group_keys(group_by.len());
     format!(
-        "SELECT {select}, 0 AS total, 0 AS left_out, {counts} FROM ({facts}) f \
+        "SELECT {select}, 0 AS total, 0 AS left_out, {FIRST_COUNTS} FROM ({facts}) f \
          WHERE f.excluded = 0 GROUP BY {keys}",
-        counts = first_counts(),
         facts = facts(p, group_by),
     )
 }
@@ -352,28 +347,13 @@ fn labelled(group_by: &[GroupBy]) -> (String, String) {
     (select.join(", "), joins)
 }
 
-/// The `g0, l0, ...` select list over the facts `f` and its grouping keys.
-fn group_keys(group_by: &[GroupBy]) -> (String, String) {
-    let mut select = Vec::new();
-    let mut keys = Vec::new();
-    for i in 0..MAX_GROUPS {
-        if i < group_by.len() {
-            select.push(format!("f.g{i} AS g{i}, f.l{i} AS l{i}"));
-            keys.push(format!("f.g{i}, f.l{i}"));
-        } else {
-            select.push(format!("NULL AS g{i}, NULL AS l{i}"));
-        }
-    }
-    (select.join(", "), keys.join(", "))
-}
-
 /// One line per group and person over the consenting records: their consultations (`n`) and
 /// whether they are new in it.
 fn cells(p: Params, group_by: &[GroupBy]) -> String {
     if group_by.contains(&GroupBy::Topic) {
         return topic_cells(p, group_by);
     }
-    let (select, keys) = group_keys(group_by);
+    let (select, keys) = sql::group_keys(group_by.len());
     format!(
         "SELECT {select}, f.migrant_id, COUNT(*) AS n, MAX(f.is_new) AS new \
          FROM ({facts}) f WHERE f.excluded = 0 GROUP BY {keys}, f.migrant_id",

@@ -2,9 +2,10 @@
 //! with copies of its person's statistical attributes, so that a year of reports reads one table
 //! in time order instead of joining a million consultations with their people.
 //!
-//! The copies are only as true as the writes that refresh them: every write to a consultation
-//! refreshes its row, and every write to a person's record (a PATCH, a consent change, the first
-//! consultation moving, anonymisation) refreshes all of theirs. Each refresh is one statement.
+//! The copies are only as true as the writes that refresh them: every write to a consultation,
+//! and every write to a person's record (a PATCH of a statistical field or consent,
+//! anonymisation), refreshes all of that person's rows (each depends on the one before). Each
+//! refresh is one statement.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;

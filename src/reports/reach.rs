@@ -237,16 +237,7 @@ fn people(p: Params, group_by: &[ReachGroupBy]) -> String {
 fn statement(p: Params, group_by: &[ReachGroupBy]) -> String {
     let columns = sql::group_columns(group_by, dimension);
     let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
-    let mut select = Vec::new();
-    let mut keys = Vec::new();
-    for i in 0..MAX_GROUPS {
-        if i < group_by.len() {
-            select.push(format!("f.g{i} AS g{i}, f.l{i} AS l{i}"));
-            keys.push(format!("f.g{i}, f.l{i}"));
-        } else {
-            select.push(format!("NULL AS g{i}, NULL AS l{i}"));
-        }
-    }
+    let (select, keys) = sql::group_keys(group_by.len());
     let named = if group_by.contains(&ReachGroupBy::Centre) {
         "SELECT p.*, ce.name AS centre_name FROM people p JOIN centres ce ON ce.id = p.centre_id"
     } else {
@@ -267,8 +258,6 @@ fn statement(p: Params, group_by: &[ReachGroupBy]) -> String {
         contacts = contacts(p),
         month = p.d.month("k.at"),
         people = people(p, group_by),
-        select = select.join(", "),
-        keys = keys.join(", "),
         counts = counts("1 = 1", "f.contacts"),
         total = counts("f.excluded = 0", "f.contacts"),
     )

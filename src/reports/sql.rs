@@ -137,20 +137,21 @@ impl Params {
 
     /// ` AND <column> = <centre>` when the report covers one centre.
     pub fn centre_filter(self, column: &str) -> String {
-        if !self.scoped {
-            return String::new();
-        }
-        let n = if self.clock { 4 } else { 3 };
-        format!(" AND {column} = {}", self.d.param(n))
+        self.centre_filter_as(column, |centre| centre)
     }
 
     /// [`Params::centre_filter`] on a `consultation_facts` id column.
     pub fn facts_centre_filter(self, column: &str) -> String {
+        self.centre_filter_as(column, |centre| self.d.id(&centre))
+    }
+
+    /// ` AND <column> = <the centre parameter, as `stored` writes it>`, or nothing.
+    fn centre_filter_as(self, column: &str, stored: impl Fn(String) -> String) -> String {
         if !self.scoped {
             return String::new();
         }
         let n = if self.clock { 4 } else { 3 };
-        format!(" AND {column} = {}", self.d.id(&self.d.param(n)))
+        format!(" AND {column} = {}", stored(self.d.param(n)))
     }
 }
 
@@ -228,6 +229,19 @@ pub fn group_columns<D: Dimension>(group_by: &[D], dimension: impl Fn(D) -> Stri
 /// `excluded`): the grouped lines over the consenting records, then the total line.
 /// `rows` are the count columns for a grouped line; `total` the same for the total line.
 pub fn grouped(with: &str, groups: usize, rows: &str, total: &str) -> String {
+    let (select, keys) = group_keys(groups);
+    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
+    format!(
+        "WITH {with} SELECT {select}, 0 AS total, 0 AS left_out, {rows} FROM facts f \
+         WHERE f.excluded = 0 GROUP BY {keys} \
+         UNION ALL SELECT {nothing}, 1 AS total, COALESCE(SUM(f.excluded), 0) AS left_out, \
+         {total} FROM facts f",
+    )
+}
+
+/// The `g0, l0, ...` select list over rows `f` carrying the first `groups` dimensions (the
+/// others `NULL`), and their grouping keys.
+pub fn group_keys(groups: usize) -> (String, String) {
     let mut select = Vec::new();
     let mut keys = Vec::new();
     for i in 0..MAX_GROUPS {
@@ -238,15 +252,7 @@ pub fn grouped(with: &str, groups: usize, rows: &str, total: &str) -> String {
             select.push(format!("NULL AS g{i}, NULL AS l{i}"));
         }
     }
-    let nothing = ["NULL"; MAX_GROUPS * 2].join(", ");
-    format!(
-        "WITH {with} SELECT {select}, 0 AS total, 0 AS left_out, {rows} FROM facts f \
-         WHERE f.excluded = 0 GROUP BY {keys} \
-         UNION ALL SELECT {nothing}, 1 AS total, COALESCE(SUM(f.excluded), 0) AS left_out, \
-         {total} FROM facts f",
-        select = select.join(", "),
-        keys = keys.join(", "),
-    )
+    (select.join(", "), keys.join(", "))
 }
 
 /// What a report's statement needs beside the period and the centre.
