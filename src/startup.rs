@@ -119,6 +119,7 @@ impl Application {
         };
         let secret = jwt_secret(&config);
         let state = web::Data::new(AppState {
+            read_audit: crate::audit::ReadAudit::start(&pool)?,
             pool: pool.clone(),
             tokens: TokenKeys::new(&secret, config.access_token_ttl()),
             passwords,
@@ -137,6 +138,7 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || parts.app())
+            .worker_max_blocking_threads(blocking_threads(&config))
             .shutdown_timeout(config.shutdown_timeout_secs)
             .listen(listener)?
             .run();
@@ -277,6 +279,14 @@ impl Startup {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
+}
+
+/// Blocking threads per worker: one per pooled connection, since database work is what runs
+/// there, and one per CPU for password hashing (which is limited to as many at once). More
+/// threads would only wait for a connection, and each costs memory (actix allows hundreds).
+fn blocking_threads(config: &ServeConfig) -> usize {
+    let connections = usize::try_from(config.database.database_pool_size).unwrap_or(8);
+    connections + std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 fn jwt_secret(config: &ServeConfig) -> JwtSecret {

@@ -1,6 +1,7 @@
 //! What every handler shares: the pool, token keys, the password hasher, the keyed hash of
 //! login names and the key of Idempotency-Key fingerprints.
 
+use crate::audit::ReadAudit;
 use crate::auth::password::Passwords;
 use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
@@ -9,6 +10,8 @@ use crate::http::idempotency::FingerprintKey;
 
 pub struct AppState {
     pub pool: Pool,
+    /// Commits the audit events of reads in groups.
+    pub read_audit: ReadAudit,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub pseudonyms: Pseudonyms,

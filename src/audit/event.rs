@@ -1,8 +1,10 @@
-//! Recording an audit event, in the transaction of the change or read it describes.
+//! Recording an audit event: a change's in its own transaction, a read's through the group
+//! committer.
 
 use diesel::prelude::*;
 
 use crate::auth::staff::Staff;
+use super::model::AuditRow;
 use crate::db::schema::{audit_event_subjects, audit_events};
 use crate::db::DbConnection;
 use crate::http::RequestMeta;
@@ -87,51 +89,86 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// Writes the event and its subjects: two statements whatever the number of subjects. Call
-    /// it inside the transaction of the read or write it describes, so that a failure here
-    /// fails the request instead of answering unaudited.
-    pub fn record(mut self, conn: &mut DbConnection) -> QueryResult<()> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let changed = serde_json::to_string(&self.changed_fields).unwrap_or_else(|_| "[]".into());
-        diesel::insert_into(audit_events::table)
-            .values((
-                audit_events::id.eq(&id),
-                audit_events::at.eq(chrono::Utc::now().naive_utc()),
-                audit_events::actor_id.eq(self.actor_id),
-                audit_events::actor_username.eq(self.actor_username),
-                audit_events::action.eq(self.action),
-                audit_events::entity_type.eq(self.entity_type),
-                audit_events::entity_id.eq(self.entity_id),
-                audit_events::centre_id.eq(self.centre_id),
-                audit_events::request_id.eq(self.meta.map(|m| m.request_id.as_str())),
-                audit_events::client_ip.eq(self.meta.map(|m| m.client_ip.as_str())),
-                audit_events::changed_fields.eq(changed),
-                audit_events::endpoint.eq(self.meta.and_then(|m| m.endpoint.as_deref())),
-                audit_events::reason.eq(self.reason),
-            ))
-            .execute(conn)?;
-        self.subjects.sort_unstable();
-        self.subjects.dedup();
-        if self.subjects.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<_> = self
-            .subjects
-            .iter()
-            .map(|migrant_id| {
+    /// Writes the event and its subjects in the transaction of the change it describes, so that
+    /// a failure here fails the request instead of answering unaudited.
+    pub fn record(self, conn: &mut DbConnection) -> QueryResult<()> {
+        insert(conn, &[&self.into_entry()])
+    }
+
+    /// Notes the event of a read, to be committed with the other reads' events before the
+    /// response goes out (see [`super::reads`]).
+    pub fn defer(self, deferred: &mut Deferred) {
+        deferred.0.push(self.into_entry());
+    }
+
+    fn into_entry(self) -> Entry {
+        let owned = |text: Option<&str>| text.map(str::to_owned);
+        let mut subjects: Vec<String> = self.subjects.iter().map(|s| (*s).to_owned()).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let row = AuditRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: chrono::Utc::now().naive_utc(),
+            actor_id: owned(self.actor_id),
+            actor_username: owned(self.actor_username),
+            action: self.action.to_owned(),
+            entity_type: self.entity_type.to_owned(),
+            entity_id: owned(self.entity_id),
+            centre_id: owned(self.centre_id),
+            request_id: self.meta.map(|m| m.request_id.clone()),
+            client_ip: self.meta.map(|m| m.client_ip.clone()),
+            changed_fields: serde_json::to_string(&self.changed_fields)
+                .unwrap_or_else(|_| "[]".into()),
+            endpoint: self.meta.and_then(|m| m.endpoint.clone()),
+            reason: owned(self.reason),
+        };
+        Entry { row, subjects }
+    }
+}
+
+/// An event ready to be written: its row and the people it names.
+pub struct Entry {
+    row: AuditRow,
+    subjects: Vec<String>,
+}
+
+/// The events a read noted, not yet written.
+#[derive(Default)]
+pub struct Deferred(pub(super) Vec<Entry>);
+
+/// Rows per multi-row statement: well under SQLite's 32,766 bound parameters (13 per event, 2
+/// per subject).
+const EVENTS_PER_STATEMENT: usize = 1000;
+const SUBJECTS_PER_STATEMENT: usize = 10_000;
+
+/// Writes events and their subjects: a few multi-row statements however many there are. On the
+/// concrete connection, since diesel's multi-backend connection has no batch insert.
+pub(super) fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
+    let events: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
+    for chunk in events.chunks(EVENTS_PER_STATEMENT) {
+        let statement = diesel::insert_into(audit_events::table).values(chunk.to_vec());
+        match conn {
+            DbConnection::Postgresql(pg) => statement.execute(pg),
+            DbConnection::Sqlite(sqlite) => statement.execute(sqlite),
+        }?;
+    }
+    let subjects: Vec<_> = entries
+        .iter()
+        .flat_map(|entry| {
+            entry.subjects.iter().map(|migrant_id| {
                 (
-                    audit_event_subjects::event_id.eq(&id),
-                    audit_event_subjects::migrant_id.eq(*migrant_id),
+                    audit_event_subjects::event_id.eq(&entry.row.id),
+                    audit_event_subjects::migrant_id.eq(migrant_id),
                 )
             })
-            .collect();
-        // One multi-row statement, on the concrete connection: diesel's multi-backend
-        // connection has no batch insert.
-        let insert = diesel::insert_into(audit_event_subjects::table).values(&rows);
+        })
+        .collect();
+    for chunk in subjects.chunks(SUBJECTS_PER_STATEMENT) {
+        let statement = diesel::insert_into(audit_event_subjects::table).values(chunk);
         match conn {
-            DbConnection::Postgresql(pg) => insert.execute(pg),
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
-        }
-        .map(|_| ())
+            DbConnection::Postgresql(pg) => statement.execute(pg),
+            DbConnection::Sqlite(sqlite) => statement.execute(sqlite),
+        }?;
     }
+    Ok(())
 }

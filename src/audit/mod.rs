@@ -1,6 +1,7 @@
 //! The append-only audit trail: who did what to which record, when, from where.
 //!
-//! Events are written in the same transaction as the change or read they describe. Nothing here
+//! A change's events are written in its own transaction; a read's are committed together with
+//! other reads' before the read answers ([`read`]). Nothing here
 //! (or anywhere) updates or deletes them or their subjects; on both backends triggers refuse it.
 //!
 //! Every response that shows a person's data records one event naming each person shown as a
@@ -10,6 +11,8 @@
 mod event;
 pub mod model;
 pub mod queries;
+mod reads;
 pub mod routes;
 
-pub use event::Event;
+pub use event::{Deferred, Event};
+pub use reads::{read, ReadAudit};

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::schema::audit_events;
 use crate::time::Timestamp;
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditRow {
     pub id: String,

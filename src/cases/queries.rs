@@ -35,6 +35,20 @@ pub fn record_case_event(
         .map(|_| ())
 }
 
+/// The audit event of an action on a case, naming its person.
+pub fn event<'a>(
+    staff: &'a Staff,
+    action: &'a str,
+    case: &'a Case,
+    changed: Vec<&'a str>,
+) -> Event<'a> {
+    Event::new(action, "case", Some(&case.id))
+        .by(staff)
+        .centre(Some(&case.centre_id))
+        .subject(Some(&case.migrant_id))
+        .changed(changed)
+}
+
 pub fn audit(
     conn: &mut DbConnection,
     staff: &Staff,
@@ -42,12 +56,7 @@ pub fn audit(
     case: &Case,
     changed: Vec<&str>,
 ) -> QueryResult<()> {
-    Event::new(action, "case", Some(&case.id))
-        .by(staff)
-        .centre(Some(&case.centre_id))
-        .subject(Some(&case.migrant_id))
-        .changed(changed)
-        .record(conn)
+    event(staff, action, case, changed).record(conn)
 }
 
 /// Gives an open case to `assignee`, who must be an active counsellor or supervisor of the

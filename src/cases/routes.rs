@@ -129,7 +129,7 @@ async fn list_cases(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let mut q = cases::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
             q = q.filter(cases::status.eq(status));
@@ -165,7 +165,7 @@ async fn list_cases(
                 .by(&staff)
                 .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|c| c.migrant_id.as_str()))
-                .record(conn)?;
+                .defer(seen);
         }
         Ok(page.map(CaseResponse::from))
     })
@@ -187,9 +187,9 @@ async fn get_case(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let case = load_visible(conn, &staff, &id)?;
-        audit(conn, &staff, "case.read", &case, vec![])?;
+        super::queries::event(&staff, "case.read", &case, vec![]).defer(seen);
         Ok(case)
     })
     .await?;

@@ -188,7 +188,7 @@ pub async fn case_timeline(
         id: after_id,
         fetch: limit.fetch(),
     };
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let case = load_visible(conn, &staff, &id)?;
         let entries = merge(
             [
@@ -204,7 +204,7 @@ pub async fn case_timeline(
             .by(&staff)
             .centre(Some(&case.centre_id))
             .subject(Some(&case.migrant_id))
-            .record(conn)?;
+            .defer(seen);
         Ok(Page::from_rows(entries, limit, |e| {
             (e.at.naive_utc(), e.id.clone())
         }))

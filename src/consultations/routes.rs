@@ -302,7 +302,7 @@ async fn list_consultations(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let mut q = matching(&staff, &query);
         if let Some((CursorTime(at), id)) = after {
             q = q.filter(
@@ -325,7 +325,7 @@ async fn list_consultations(
                 .by(&staff)
                 .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().filter_map(|c| c.migrant_id.as_deref()))
-                .record(conn)?;
+                .defer(seen);
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
     })
@@ -347,13 +347,13 @@ async fn get_consultation(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let consultation = load_visible(conn, &staff, &id)?;
         Event::new("consultation.read", "consultation", Some(&consultation.id))
             .by(&staff)
             .centre(Some(&consultation.centre_id))
             .subject(consultation.migrant_id.as_deref())
-            .record(conn)?;
+            .defer(seen);
         let mut built = responses(conn, vec![consultation])?;
         built
             .pop()

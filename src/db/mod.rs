@@ -49,6 +49,7 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Pool {
     connections: r2d2::Pool<ConnectionManager>,
+    manager: ConnectionManager,
     outage: Arc<AtomicBool>,
     /// False until start-up has migrated the database: requests answer 503 until then.
     migrated: Arc<AtomicBool>,
@@ -196,7 +197,22 @@ pub fn build_pool(
         // switching at the same moment would contend for the exclusive lock it needs.
         drop(manager.connect());
     }
-    let connections = r2d2::Pool::builder()
+    let connections =
+        pool_builder(max_size, checkout_timeout, check_on_checkout).build_unchecked(manager.clone());
+    Pool {
+        manager,
+        connections,
+        outage: Arc::new(AtomicBool::new(false)),
+        migrated: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+fn pool_builder(
+    max_size: u32,
+    checkout_timeout: Duration,
+    check_on_checkout: bool,
+) -> r2d2::Builder<ConnectionManager> {
+    r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(checkout_timeout)
@@ -205,12 +221,6 @@ pub fn build_pool(
         .test_on_check_out(check_on_checkout)
         // r2d2 would log every failed reconnection attempt; `Pool` logs an outage once.
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build_unchecked(manager);
-    Pool {
-        connections,
-        outage: Arc::new(AtomicBool::new(false)),
-        migrated: Arc::new(AtomicBool::new(false)),
-    }
 }
 
 impl Pool {
@@ -235,6 +245,38 @@ impl Pool {
     /// Opens the pool to requests, once start-up has migrated the database.
     pub fn mark_migrated(&self) {
         self.migrated.store(true, Ordering::Release);
+    }
+
+    /// Runs `work` on a pooled connection, on the calling thread (which may block). A connection
+    /// whose server went away is discarded, and the outage logged once.
+    pub fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.checkout()?;
+        let outcome = work(&mut conn);
+        match &outcome {
+            Err(error) if error.is_connection_lost() => {
+                conn.lost = true;
+                self.outage_began(&error.cause());
+            }
+            _ => self.reachable(),
+        }
+        outcome
+    }
+
+    /// A pool of `size` connections of its own to the same database, sharing this one's
+    /// readiness and outage state: for a worker that must not queue behind requests. Its
+    /// connections are checked before each use, since one failure there fails every request
+    /// the worker serves at that moment.
+    pub fn dedicated(&self, size: u32) -> Self {
+        Self {
+            connections: pool_builder(size, self.connections.connection_timeout(), true)
+                .build_unchecked(self.manager.clone()),
+            manager: self.manager.clone(),
+            outage: Arc::clone(&self.outage),
+            migrated: Arc::clone(&self.migrated),
+        }
     }
 
     /// A connection can be had right now (within the checkout timeout), or why not.
@@ -278,20 +320,9 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.checkout()?;
-        let outcome = work(&mut conn);
-        match &outcome {
-            Err(error) if error.is_connection_lost() => {
-                conn.lost = true;
-                pool.outage_began(&error.cause());
-            }
-            _ => pool.reachable(),
-        }
-        outcome
-    })
-    .await
-    .map_err(|_| ApiError::internal("database worker stopped"))?
+    actix_web::web::block(move || pool.with_connection(work))
+        .await
+        .map_err(|_| ApiError::internal("database worker stopped"))?
 }
 
 /// Like [`run`], inside one transaction: every write the closure makes (including its audit

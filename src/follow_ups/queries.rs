@@ -13,7 +13,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::users::queries::check_assignable;
 
-fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
+pub fn migrant_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
     cases::table
         .filter(cases::id.eq(case_id))
         .select(cases::migrant_id)
@@ -42,12 +42,22 @@ pub fn audit(
     changed: Vec<&str>,
 ) -> QueryResult<()> {
     let migrant_id = migrant_of(conn, &f.case_id)?;
+    event(staff, f, &migrant_id, action)
+        .changed(changed)
+        .record(conn)
+}
+
+/// The audit event of an action on a follow-up, naming the person of its case.
+pub fn event<'a>(
+    staff: &'a Staff,
+    f: &'a FollowUp,
+    migrant_id: &'a str,
+    action: &'a str,
+) -> Event<'a> {
     Event::new(action, "follow_up", Some(&f.id))
         .by(staff)
         .centre(Some(&f.centre_id))
-        .subject(Some(&migrant_id))
-        .changed(changed)
-        .record(conn)
+        .subject(Some(migrant_id))
 }
 
 /// Gives a follow-up to `assignee`, an active counsellor or supervisor of its centre (422

@@ -6,8 +6,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_scheduled, load_visible, visible};
 use super::model::*;
-use super::queries::{audit, save};
-use crate::audit::Event;
+use super::queries::{audit, event, migrant_of, save};
+use crate::audit::{Deferred, Event};
 use crate::auth::roles::CentreStaff;
 use crate::cases::access::load_writable;
 use crate::cases::model::Case;
@@ -167,7 +167,7 @@ async fn list_follow_ups(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<(CursorTime, String)> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let now = crate::time::now();
         let mut q = matching(&staff, &query, now);
         if let Some((CursorTime(due), id)) = after {
@@ -182,7 +182,7 @@ async fn list_follow_ups(
             .limit(limit.fetch())
             .load::<FollowUp>(conn)?;
         let page = Page::from_rows(rows, limit, |f| (f.due_at, f.id.clone()));
-        audit_page(conn, &staff, &page.items)?;
+        audit_page(conn, &staff, &page.items, seen)?;
         Ok(page.map(|f| FollowUpResponse::new(f, now)))
     })
     .await?;
@@ -191,7 +191,12 @@ async fn list_follow_ups(
 
 /// One event naming the people of a page of follow-ups, found through their cases in one
 /// query. An empty page shows nobody and records nothing.
-fn audit_page(conn: &mut DbConnection, staff: &CentreStaff, items: &[FollowUp]) -> QueryResult<()> {
+fn audit_page(
+    conn: &mut DbConnection,
+    staff: &CentreStaff,
+    items: &[FollowUp],
+    seen: &mut Deferred,
+) -> QueryResult<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -204,7 +209,8 @@ fn audit_page(conn: &mut DbConnection, staff: &CentreStaff, items: &[FollowUp]) 
         .by(staff)
         .centre(Some(&staff.centre_id))
         .subjects(migrant_ids.iter().map(String::as_str))
-        .record(conn)
+        .defer(seen);
+    Ok(())
 }
 
 /// Read a follow-up (audited).
@@ -221,9 +227,10 @@ async fn get_follow_up(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+    let follow_up = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let follow_up = load_visible(conn, &staff, &id)?;
-        audit(conn, &staff, &follow_up, "follow_up.read", vec![])?;
+        let migrant_id = migrant_of(conn, &follow_up.case_id)?;
+        event(&staff, &follow_up, &migrant_id, "follow_up.read").defer(seen);
         Ok(follow_up)
     })
     .await?;

@@ -595,7 +595,7 @@ async fn list_attendees(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let after: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let session = load_visible(conn, &staff, &id)?;
         let rows = attendance::roster(conn, &session.id, after.as_deref(), limit.fetch())?;
         let page = Page::from_rows(rows, limit, |row| row.0.clone());
@@ -608,7 +608,7 @@ async fn list_attendees(
             .by(&staff)
             .centre(Some(&session.centre_id))
             .subjects(page.items.iter().map(|row| row.0.as_str()))
-            .record(conn)?;
+            .defer(seen);
         }
         Ok(page.map(AttendeeResponse::from))
     })

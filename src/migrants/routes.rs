@@ -168,7 +168,7 @@ async fn list_migrants(
         v.country("nationality", nationality);
     }
     v.finish()?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let mut q = migrants::table
             .filter(migrants::centre_id.eq(centre))
             .filter(migrants::anonymised_at.is_null())
@@ -202,7 +202,7 @@ async fn list_migrants(
                 .by(&staff)
                 .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|m| m.id.as_str()))
-                .record(conn)?;
+                .defer(seen);
         }
         Ok(page.try_map_items(|items| summaries(conn, items))?)
     })
@@ -242,14 +242,14 @@ async fn find_duplicates(
             "must contain letters",
         ));
     }
-    let items = crate::db::transaction(&state.pool, move |conn| {
+    let items = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let matches = duplicates::best_matches(conn, &centre, &query, &query_tokens)?;
         if !matches.is_empty() {
             Event::new("migrant.duplicates", "migrant", None)
                 .by(&staff)
                 .centre(Some(&centre))
                 .subjects(matches.iter().map(|m| m.migrant.id.as_str()))
-                .record(conn)?;
+                .defer(seen);
         }
         let (scores, migrants): (Vec<_>, Vec<_>) = matches
             .into_iter()
@@ -284,13 +284,13 @@ async fn get_migrant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+    let (migrant, flags) = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let migrant = load_full(conn, &staff, &id)?;
         Event::new("migrant.read", "migrant", Some(&migrant.id))
             .by(&staff)
             .centre(Some(&migrant.centre_id))
             .subject(Some(&migrant.id))
-            .record(conn)?;
+            .defer(seen);
         let flags = vulnerabilities(conn, &migrant.id)?;
         Ok((migrant, flags))
     })
@@ -545,13 +545,13 @@ async fn migrant_access_log(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         let page = access_log(conn, &migrant.id, before, limit)?;
         Event::new("migrant.read_access_log", "migrant", Some(&migrant.id))
             .by(&staff)
             .centre(Some(&migrant.centre_id))
-            .record(conn)?;
+            .defer(seen);
         Ok(page)
     })
     .await?;

@@ -206,7 +206,7 @@ async fn list_referrals(
     let query = query.into_inner();
     let limit = PageLimit::parse(query.limit)?;
     let before: Option<String> = decode_cursor(query.cursor.as_deref())?;
-    let page = crate::db::transaction(&state.pool, move |conn| {
+    let page = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let mut q = referrals::table.filter(visible(&staff)).into_boxed();
         if let Some(status) = query.status {
             q = q.filter(referrals::status.eq(status));
@@ -251,7 +251,7 @@ async fn list_referrals(
                 .by(&staff)
                 .centre(Some(&staff.centre_id))
                 .subjects(page.items.iter().map(|r| r.migrant_id.as_str()))
-                .record(conn)?;
+                .defer(seen);
         }
         Ok(page.try_map_items(|items| responses(conn, items))?)
     })
@@ -273,13 +273,13 @@ async fn get_referral(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         let referral = load_visible(conn, &staff, &id)?;
         Event::new("referral.read", "referral", Some(&referral.id))
             .by(&staff)
             .centre(Some(&referral.centre_id))
             .subject(Some(&referral.migrant_id))
-            .record(conn)?;
+            .defer(seen);
         build(conn, referral).map(|body| (StatusCode::OK, body))
     })
     .await

@@ -70,7 +70,7 @@ pub async fn respond<K: Kind>(
 ) -> Result<HttpResponse, ApiError> {
     let scope = scope(&manager, requested_centre, &period.group_by)?;
     let csv = wants_csv(request);
-    let built = crate::db::run(&state.pool, move |conn| {
+    let built = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         if let Manager::Admin(_) = manager {
             check_centre(conn, &scope)?;
         }
@@ -80,7 +80,7 @@ pub async fn respond<K: Kind>(
         Event::new(&format!("report.{}", K::NAME), "report", Some(&parameters))
             .by(&manager)
             .centre(centre)
-            .record(conn)?;
+            .defer(seen);
         build::<K>(period, scope, lines)
     })
     .await?;

@@ -1,0 +1,153 @@
+//! Reads' audit events are committed in groups, and a read answers only once its group is
+//! committed: killing the server (`kill -9`) in the middle of a burst of reads loses no audit row
+//! of a read that was answered.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::world::World;
+use common::TestApp;
+use diesel::prelude::*;
+use karvon::db::schema::audit_events;
+use karvon::db::DatabaseUrl;
+use reqwest::StatusCode;
+
+/// The release-like binary over the test's database.
+struct Binary {
+    child: Child,
+    base: String,
+}
+
+impl Binary {
+    async fn start(url: &DatabaseUrl) -> Self {
+        let url = match url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => url.clone(),
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_karvon"))
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("KARVON_PASSWORD_HASHING", "fast-insecure")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start karvon");
+        let binary = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        binary.wait_until_ready().await;
+        binary
+    }
+
+    async fn wait_until_ready(&self) {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            let ready = client.get(format!("{}/readyz", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads one case over and over until the server goes away; the request ids of the answered
+/// reads.
+async fn read_until_killed(base: String, token: String, case: String) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut answered = Vec::new();
+    loop {
+        let response = client
+            .get(format!("{base}/api/v1/cases/{case}"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        let Ok(response) = response else {
+            return answered;
+        };
+        assert_eq!(response.status(), StatusCode::OK);
+        let request_id = response.headers()["x-request-id"].to_str().unwrap();
+        answered.push(request_id.to_owned());
+    }
+}
+
+backend_test!(a_killed_server_loses_no_audit_row_of_an_answered_read);
+async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
+    let world = World::build(&app).await;
+    app.stop().await;
+    let mut binary = Binary::start(&app.database_url).await;
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", binary.base))
+        .json(&serde_json::json!({
+            "username": world.counsellor.username,
+            "password": world.counsellor.password,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = login.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let (base, token, case) = (binary.base.clone(), token.clone(), world.case.clone());
+            tokio::spawn(read_until_killed(base, token, case))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    binary.child.kill().expect("kill -9");
+    binary.child.wait().expect("the server exited");
+    let mut answered = Vec::new();
+    for reader in readers {
+        answered.extend(reader.await.unwrap());
+    }
+
+    assert!(
+        answered.len() >= 100,
+        "only {} reads answered before the kill",
+        answered.len()
+    );
+    let recorded: HashSet<String> = audit_events::table
+        .filter(audit_events::action.eq("case.read"))
+        .select(audit_events::request_id.assume_not_null())
+        .load(&mut app.db())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered reads have no audit row: {:?}",
+        lost.len(),
+        answered.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
