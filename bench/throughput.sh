@@ -154,7 +154,7 @@ start_server() {
     done
     if ! curl -fsS --noproxy '*' "$BASE/readyz" >/dev/null 2>&1; then
         echo "$name: the server did not become ready; its log ends:" >&2
-        tail -5 "$WORK/$name-server.log" >&2
+        tail -5 "$WORK/$name-server.log" | cut -c1-300 >&2
         return 1
     fi
     python3 bench/tput.py sample "$SERVER_PID" "$WORK/$name-rss.txt" &
@@ -307,7 +307,7 @@ run_backend() {
         say "-- $name round $round/$ROUNDS (wrk -t2 -c$CONNECTIONS -d${DURATION}s; report -c$REPORT_CONNECTIONS)"
         if ! run_round "$name" "$round"; then
             echo "$name: the server died; its log ends:" >&2
-            tail -5 "$WORK/$name-server.log" >&2
+            tail -5 "$WORK/$name-server.log" | cut -c1-300 >&2
             echo '{"backend": "'"$name"'", "round": '"$round"', "scenario": "server", "ok": false, "problem": "server died"}' >>"$RESULTS"
             FAILURES=$((FAILURES + 1))
             break
