@@ -309,6 +309,15 @@ impl ApiError {
         error
     }
 
+    /// 503 with `Retry-After`: the database is reachable but every pooled connection stayed
+    /// busy for the checkout timeout (the server is overloaded).
+    pub fn busy() -> Self {
+        let mut error =
+            Self::service_unavailable("the server is busy right now; try again in a moment");
+        error.retry_after_secs = Some(1);
+        error
+    }
+
     /// The connection's server went away in the middle of the request (restart, failover).
     fn connection_lost(cause: &str) -> Self {
         let mut error = Self::unavailable();

@@ -7,16 +7,22 @@
 //! if the process dies right after. While one group commits, the next one gathers, so a group
 //! costs no waiting when the server is idle. Changes keep their events in their own transaction.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::event::{insert, Deferred, Entry};
 use crate::db::{DbConnection, Pool};
 use crate::error::ApiError;
 
-/// Reads waiting for the writer; a burst beyond this waits to hand its events over.
+/// Reads waiting for a writer; a burst beyond this waits to hand its events over.
 const QUEUE: usize = 4096;
 /// Events per transaction at most: keeps one commit short when a queue has built up.
 const GROUP: usize = 512;
+/// Writers on PostgreSQL, each on its own connection: while one group commits, the next is
+/// written (one writer left the database idle half the time under load). SQLite has one writer
+/// at a time anyway, and a second would only wait for its lock.
+const POSTGRES_WRITERS: u32 = 2;
 
 /// One read's events, and where to say they are committed.
 struct Submission {
@@ -31,14 +37,19 @@ pub struct ReadAudit {
 }
 
 impl ReadAudit {
-    /// Starts the writer on a connection of its own, so it never queues behind the reads it
-    /// serves.
+    /// Starts the writers on connections of their own, so they never queue behind the reads
+    /// they serve.
     pub fn start(pool: &Pool) -> std::io::Result<Self> {
         let (queue, submissions) = mpsc::channel(QUEUE);
-        let pool = pool.dedicated(1);
-        std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || write_groups(&pool, submissions))?;
+        let submissions = Arc::new(Mutex::new(submissions));
+        let writers = if pool.is_sqlite() { 1 } else { POSTGRES_WRITERS };
+        let pool = pool.dedicated(writers);
+        for _ in 0..writers {
+            let (pool, submissions) = (pool.clone(), Arc::clone(&submissions));
+            std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || write_groups(&pool, &submissions))?;
+        }
         Ok(Self { queue })
     }
 
@@ -58,17 +69,24 @@ impl ReadAudit {
     }
 }
 
-fn write_groups(pool: &Pool, mut submissions: mpsc::Receiver<Submission>) {
-    while let Some(first) = submissions.blocking_recv() {
-        let mut group = vec![first];
-        let mut events = group[0].entries.len();
-        while events < GROUP {
-            let Ok(next) = submissions.try_recv() else {
-                break;
-            };
-            events += next.entries.len();
-            group.push(next);
-        }
+/// Takes whatever is waiting (at least one submission, at most about [`GROUP`] events); `None`
+/// once every handle is gone. The other writer waits meanwhile, so groups do not interleave.
+fn next_group(submissions: &Mutex<mpsc::Receiver<Submission>>) -> Option<Vec<Submission>> {
+    let mut submissions = submissions.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut group = vec![submissions.blocking_recv()?];
+    let mut events = group[0].entries.len();
+    while events < GROUP {
+        let Ok(next) = submissions.try_recv() else {
+            break;
+        };
+        events += next.entries.len();
+        group.push(next);
+    }
+    Some(group)
+}
+
+fn write_groups(pool: &Pool, submissions: &Mutex<mpsc::Receiver<Submission>>) {
+    while let Some(group) = next_group(submissions) {
         let entries: Vec<&Entry> = group.iter().flat_map(|s| &s.entries).collect();
         let outcome = pool.with_connection(|conn| {
             crate::db::write_transaction(conn, |conn| Ok(insert(conn, &entries)?))

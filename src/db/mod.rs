@@ -51,6 +51,9 @@ pub struct Pool {
     connections: r2d2::Pool<ConnectionManager>,
     manager: ConnectionManager,
     outage: Arc<AtomicBool>,
+    /// Whether a request gave up waiting for a connection while the database was reachable
+    /// (logged once per episode).
+    saturated: Arc<AtomicBool>,
     /// False until start-up has migrated the database: requests answer 503 until then.
     migrated: Arc<AtomicBool>,
 }
@@ -136,6 +139,9 @@ impl std::fmt::Display for DatabaseUrl {
 #[derive(Clone, Debug)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// Whether the last attempt to open a connection failed: a checkout that times out then
+    /// means the database is down, not that every connection is busy.
+    unreachable: Arc<AtomicBool>,
 }
 
 /// SQLite set-up on every new connection. `busy_timeout` comes first so that the WAL switch itself
@@ -151,8 +157,12 @@ impl ManageConnection for ConnectionManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<PooledDb, r2d2::Error> {
-        let db = self.open()?;
-        Ok(PooledDb { db, lost: false })
+        let opened = self.open();
+        self.unreachable.store(opened.is_err(), Ordering::Relaxed);
+        Ok(PooledDb {
+            db: opened?,
+            lost: false,
+        })
     }
 
     fn is_valid(&self, conn: &mut PooledDb) -> Result<(), r2d2::Error> {
@@ -191,7 +201,10 @@ pub fn build_pool(
     check_on_checkout: bool,
     checkout_timeout: Duration,
 ) -> Pool {
-    let manager = ConnectionManager { url: url.clone() };
+    let manager = ConnectionManager {
+        url: url.clone(),
+        unreachable: Arc::new(AtomicBool::new(false)),
+    };
     if let DatabaseUrl::Sqlite(_) = url {
         // Switch the file to WAL once, alone: WAL is persistent, and several fresh connections
         // switching at the same moment would contend for the exclusive lock it needs.
@@ -203,6 +216,7 @@ pub fn build_pool(
         manager,
         connections,
         outage: Arc::new(AtomicBool::new(false)),
+        saturated: Arc::new(AtomicBool::new(false)),
         migrated: Arc::new(AtomicBool::new(false)),
     }
 }
@@ -229,9 +243,22 @@ impl Pool {
         if !self.migrated.load(Ordering::Acquire) {
             return Err(ApiError::unavailable());
         }
-        self.connections.get().map_err(|error| {
-            self.outage_began(&error);
-            ApiError::unavailable()
+        let checked_out = self.connections.get();
+        if checked_out.is_ok() && self.saturated.load(Ordering::Relaxed) {
+            self.saturated.store(false, Ordering::Relaxed);
+        }
+        checked_out.map_err(|error| {
+            if self.manager.unreachable.load(Ordering::Relaxed) {
+                self.outage_began(&error);
+                return ApiError::unavailable();
+            }
+            if !self.saturated.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "every database connection stayed busy for the checkout timeout; answering \
+                     503 to the requests that waited (DATABASE_POOL_SIZE may be too small)"
+                );
+            }
+            ApiError::busy()
         })
     }
 
@@ -275,8 +302,13 @@ impl Pool {
                 .build_unchecked(self.manager.clone()),
             manager: self.manager.clone(),
             outage: Arc::clone(&self.outage),
+            saturated: Arc::clone(&self.saturated),
             migrated: Arc::clone(&self.migrated),
         }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.manager.url, DatabaseUrl::Sqlite(_))
     }
 
     /// A connection can be had right now (within the checkout timeout), or why not.
