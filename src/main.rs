@@ -126,9 +126,10 @@ fn run() -> anyhow::Result<()> {
             // Log lines are written by a thread of their own, so a slow terminal or log
             // collector never holds up a request; none is dropped, and the rest are flushed
             // when `_flush_on_exit` goes.
-            let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .finish(std::io::stderr());
+            let (writer, _flush_on_exit) =
+                tracing_appender::non_blocking::NonBlockingBuilder::default()
+                    .lossy(false)
+                    .finish(std::io::stderr());
             karvon::telemetry::init(config.log_format, writer);
             actix_web::rt::System::new().block_on(serve(*config))
         }

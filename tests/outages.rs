@@ -61,11 +61,12 @@ async fn burst(app: &TestApp, count: usize) -> Vec<StatusCode> {
 }
 
 /// Asserts that an unavailable answer is a 503 problem with `Retry-After`.
-async fn assert_unavailable(response: reqwest::Response) {
+async fn assert_unavailable(response: reqwest::Response) -> serde_json::Value {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let body = problem(response).await;
     assert_eq!(body["type"], "https://karvon.example/problems/unavailable");
+    body
 }
 
 /// Polls `GET /api/v1/centres` until ten answers in a row are 200; every answer on the way is
@@ -123,7 +124,11 @@ async fn while_the_database_refuses_connections_every_route_answers_503_then_hea
         let started = Instant::now();
         let response = app.get(path, &app.admin).await;
         assert!(started.elapsed() < Duration::from_millis(2600), "{path}");
-        assert_unavailable(response).await;
+        let body = assert_unavailable(response).await;
+        if path != "/readyz" {
+            let detail = body["detail"].as_str().unwrap();
+            assert!(detail.contains("not reachable"), "{path}: {detail}");
+        }
     }
     let login = app
         .client
@@ -401,5 +406,57 @@ async fn with_a_check_on_checkout_a_restart_costs_no_request(admin_url: String) 
     assert!(
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
+    );
+}
+
+/// One pooled connection, given up on after a second.
+fn one_connection(config: &mut ServeConfig) {
+    config.database.database_pool_size = 1;
+    config.database.database_checkout_timeout_secs = 1;
+}
+
+backend_test!(a_full_pool_answers_busy_not_unreachable, one_connection);
+async fn a_full_pool_answers_busy_not_unreachable(app: TestApp) {
+    // A write that waits for a lock held elsewhere keeps the only connection.
+    let mut holder = app.db();
+    holder
+        .batch_execute(match app.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE centres IN ACCESS EXCLUSIVE MODE",
+        })
+        .expect("hold the lock");
+    let blocked = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/centres"),
+            app.admin.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"name": "Kulob", "city": "Kulob", "country": "TJ"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let response = app.get("/api/v1/me", &app.admin).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = problem(response).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("busy"),
+        "a full pool is not an outage: {body}"
+    );
+
+    holder.batch_execute("ROLLBACK").expect("release");
+    assert_eq!(blocked.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(
+        app.get("/api/v1/me", &app.admin).await.status(),
+        StatusCode::OK
     );
 }

@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 
-use crate::auth::staff::Staff;
 use super::model::AuditRow;
+use crate::auth::staff::Staff;
 use crate::db::schema::{audit_event_subjects, audit_events};
 use crate::db::DbConnection;
 use crate::http::RequestMeta;

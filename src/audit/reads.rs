@@ -42,7 +42,11 @@ impl ReadAudit {
     pub fn start(pool: &Pool) -> std::io::Result<Self> {
         let (queue, submissions) = mpsc::channel(QUEUE);
         let submissions = Arc::new(Mutex::new(submissions));
-        let writers = if pool.is_sqlite() { 1 } else { POSTGRES_WRITERS };
+        let writers = if pool.is_sqlite() {
+            1
+        } else {
+            POSTGRES_WRITERS
+        };
         let pool = pool.dedicated(writers);
         for _ in 0..writers {
             let (pool, submissions) = (pool.clone(), Arc::clone(&submissions));

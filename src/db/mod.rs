@@ -210,8 +210,8 @@ pub fn build_pool(
         // switching at the same moment would contend for the exclusive lock it needs.
         drop(manager.connect());
     }
-    let connections =
-        pool_builder(max_size, checkout_timeout, check_on_checkout).build_unchecked(manager.clone());
+    let connections = pool_builder(max_size, checkout_timeout, check_on_checkout)
+        .build_unchecked(manager.clone());
     Pool {
         manager,
         connections,
