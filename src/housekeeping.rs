@@ -43,10 +43,12 @@ pub fn spawn(pool: Pool, interval: Duration) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Runs every purge once, each on the blocking pool in its own statements; errors are logged.
+/// Runs every purge once, each on the blocking pool in a transaction of its own; errors are
+/// logged.
 pub async fn run_once(pool: &Pool) {
     for (what, purge) in PURGES {
-        let outcome = crate::db::run(pool, move |conn| Ok(purge(conn, crate::time::now())?)).await;
+        let outcome =
+            crate::db::transaction(pool, move |conn| Ok(purge(conn, crate::time::now())?)).await;
         match outcome {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, what, "housekeeping purged"),

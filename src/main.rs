@@ -98,6 +98,7 @@ struct SeedDemoArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    refuse_huge_pages();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -105,6 +106,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("karvon: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Transparent huge pages let one touched byte of mimalloc's 2 MiB-aligned segments make 2 MiB
+/// resident: 32 MiB of the server's 110 MiB at rest, for no speed we could measure.
+fn refuse_huge_pages() {
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and only sets this process's
+    // huge-page policy; a kernel that refuses it leaves the default, which is harmless.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

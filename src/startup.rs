@@ -18,6 +18,7 @@ use crate::auth::password::Passwords;
 use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
 use crate::config::{JwtSecret, ServeConfig};
+use crate::db::wal::Checkpoints;
 use crate::error::ApiError;
 use crate::http::fallback::{self, KnownRoutes};
 use crate::http::idempotency::FingerprintKey;
@@ -128,6 +129,7 @@ impl Application {
                 i64::try_from(config.refresh_token_ttl_days).unwrap_or(30),
             ),
             fingerprint_key: FingerprintKey::derive(&secret),
+            checkpoints: Checkpoints::start(&pool)?,
         });
         let parts = AppParts::new(state, &config)?;
         let (metrics_server, metrics_port) = match config.metrics_bind {

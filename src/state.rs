@@ -5,6 +5,7 @@ use crate::audit::ReadAudit;
 use crate::auth::password::Passwords;
 use crate::auth::pseudonyms::Pseudonyms;
 use crate::auth::tokens::TokenKeys;
+use crate::db::wal::Checkpoints;
 use crate::db::Pool;
 use crate::http::idempotency::FingerprintKey;
 
@@ -17,4 +18,6 @@ pub struct AppState {
     pub pseudonyms: Pseudonyms,
     pub refresh_ttl: chrono::Duration,
     pub fingerprint_key: FingerprintKey,
+    /// SQLite's checkpoint thread, which runs as long as the state lives.
+    pub checkpoints: Option<Checkpoints>,
 }

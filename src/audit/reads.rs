@@ -92,9 +92,8 @@ fn next_group(submissions: &Mutex<mpsc::Receiver<Submission>>) -> Option<Vec<Sub
 fn write_groups(pool: &Pool, submissions: &Mutex<mpsc::Receiver<Submission>>) {
     while let Some(group) = next_group(submissions) {
         let entries: Vec<&Entry> = group.iter().flat_map(|s| &s.entries).collect();
-        let outcome = pool.with_connection(|conn| {
-            crate::db::write_transaction(conn, |conn| Ok(insert(conn, &entries)?))
-        });
+        let outcome =
+            pool.with_connection(|conn| pool.write(conn, |conn| Ok(insert(conn, &entries)?)));
         for submission in group {
             // A reader that gave up (its client went away) no longer listens.
             let _ = submission.committed.send(outcome.clone());

@@ -214,12 +214,9 @@ async fn reserve(
     fingerprint: String,
 ) -> Result<Reservation, ApiError> {
     let (user_id, key) = (keyed.user_id.clone(), keyed.key.clone());
-    crate::db::run(&state.pool, move |conn| {
-        // Expired keys of everyone are purged by housekeeping, off the request path.
-        let now = crate::time::now();
-        crate::db::write_transaction(conn, |conn| {
-            reserve_in(conn, &user_id, &key, &fingerprint, now)
-        })
+    // Expired keys of everyone are purged by housekeeping, off the request path.
+    crate::db::transaction(&state.pool, move |conn| {
+        reserve_in(conn, &user_id, &key, &fingerprint, crate::time::now())
     })
     .await
 }
@@ -359,7 +356,7 @@ async fn run_and_remember(
 
 async fn remember(state: &AppState, keyed: Keyed, status: StatusCode, location: Option<String>) {
     let status = i32::from(status.as_u16());
-    let stored = crate::db::run(&state.pool, move |conn| {
+    let stored = crate::db::transaction(&state.pool, move |conn| {
         diesel::update(
             idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(&keyed.user_id))
@@ -379,7 +376,7 @@ async fn remember(state: &AppState, keyed: Keyed, status: StatusCode, location: 
 }
 
 async fn release(state: &AppState, keyed: Keyed) {
-    let released = crate::db::run(&state.pool, move |conn| {
+    let released = crate::db::transaction(&state.pool, move |conn| {
         diesel::delete(
             idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(&keyed.user_id))

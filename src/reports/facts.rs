@@ -8,11 +8,10 @@
 //! refresh is one statement.
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 
 use super::sql::{Dialect, AGE_BAND};
 use crate::consultations::model::Topic;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, PreparedSql, PARAM};
 
 /// Which consultations to refresh.
 #[derive(Clone, Copy)]
@@ -26,15 +25,15 @@ pub enum Refresh<'a> {
 }
 
 impl Refresh<'_> {
-    /// The condition on `c` (the consultation) over parameter 1, and that parameter.
-    fn filter(&self, p1: &str) -> (String, &str) {
+    /// The condition on `c` (the consultation) with `param` where its value goes, and the value.
+    fn filter(&self, param: &str) -> (String, &str) {
         match *self {
-            Self::Anonymous(id) => (format!("c.id = {p1} AND c.migrant_id IS NULL"), id),
-            Self::Person(id) => (format!("c.migrant_id = {p1}"), id),
+            Self::Anonymous(id) => (format!("c.id = {param} AND c.migrant_id IS NULL"), id),
+            Self::Person(id) => (format!("c.migrant_id = {param}"), id),
             Self::Centre(id) => (
                 format!(
-                    "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {p1}) \
-                     OR (c.migrant_id IS NULL AND c.centre_id = {p1}))"
+                    "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {param}) \
+                     OR (c.migrant_id IS NULL AND c.centre_id = {param}))"
                 ),
                 id,
             ),
@@ -45,10 +44,12 @@ impl Refresh<'_> {
 /// Rewrites the facts of the chosen consultations from the consultations, their topics and
 /// their people as stored now.
 pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
-    let (filter, value) = which.filter(&conn.placeholder(1));
-    diesel::sql_query(upsert(Dialect::of(conn), &filter))
-        .bind::<Text, _>(value)
-        .execute(conn)
+    let (filter, value) = which.filter(PARAM);
+    PreparedSql {
+        sql: upsert(Dialect::of(conn), &filter),
+        value: value.to_owned(),
+    }
+    .execute(conn)
 }
 
 /// The bit of a topic in `consultation_facts.topics`.
