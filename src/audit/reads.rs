@@ -91,14 +91,24 @@ fn next_group(submissions: &Mutex<mpsc::Receiver<Submission>>) -> Option<Vec<Sub
 
 fn write_groups(pool: &Pool, submissions: &Mutex<mpsc::Receiver<Submission>>) {
     while let Some(group) = next_group(submissions) {
-        let entries: Vec<&Entry> = group.iter().flat_map(|s| &s.entries).collect();
-        let outcome =
-            pool.with_connection(|conn| pool.write(conn, |conn| Ok(insert(conn, &entries)?)));
+        let outcome = commit_group(pool, &group);
         for submission in group {
             // A reader that gave up (its client went away) no longer listens.
             let _ = submission.committed.send(outcome.clone());
         }
     }
+}
+
+/// Commits one group's events. A panic fails this group's reads (500) but not the writer: on
+/// SQLite it is the only one, and every later read would fail with it.
+fn commit_group(pool: &Pool, group: &[Submission]) -> Result<(), ApiError> {
+    let entries: Vec<&Entry> = group.iter().flat_map(|s| &s.entries).collect();
+    let commit =
+        || pool.with_connection(|conn| pool.write(conn, |conn| Ok(insert(conn, &entries)?)));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).unwrap_or_else(|_| {
+        tracing::error!("the audit writer panicked committing a group; its reads answer 500");
+        Err(ApiError::internal("the audit writer failed"))
+    })
 }
 
 /// Runs a read and commits the audit events it noted before returning what it read. The read

@@ -1,5 +1,5 @@
-//! The caseload queries: a page of staff, then one grouped aggregate per measure over the
-//! people on that page.
+//! The caseload queries: a page of staff, then one grouped aggregate per measure (the referral
+//! counts share one) over the people on that page.
 
 use std::collections::HashMap;
 

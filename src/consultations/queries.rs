@@ -53,14 +53,31 @@ pub fn store_topics(
         consultation_topics::table.filter(consultation_topics::consultation_id.eq(consultation_id)),
     )
     .execute(conn)?;
-    for topic in topic_set(topics.to_vec()) {
-        diesel::insert_into(consultation_topics::table)
-            .values((
+    insert_topics(conn, consultation_id, topics)
+}
+
+/// The topics of a consultation that has none yet, in one statement.
+pub fn insert_topics(
+    conn: &mut DbConnection,
+    consultation_id: &str,
+    topics: &[Topic],
+) -> QueryResult<()> {
+    let rows: Vec<_> = topic_set(topics.to_vec())
+        .into_iter()
+        .map(|topic| {
+            (
                 consultation_topics::consultation_id.eq(consultation_id),
                 consultation_topics::topic.eq(topic),
-            ))
-            .execute(conn)?;
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
     }
+    crate::db::execute_native(
+        conn,
+        diesel::insert_into(consultation_topics::table).values(&rows),
+    )?;
     Ok(())
 }
 

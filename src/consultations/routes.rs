@@ -6,7 +6,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::access::{load_editable, load_visible, visible};
 use super::model::*;
-use super::queries::{after_write, responses, store_topics, stored_topics, topic_set};
+use super::queries::{
+    after_write, insert_topics, responses, store_topics, stored_topics, topic_set,
+};
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
 use crate::cases::model::Case;
@@ -95,21 +97,18 @@ async fn create_consultation(
             Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
             None => false,
         };
-        let topics = input.topics.clone();
+        let topics = topic_set(input.topics.clone());
         let consultation = new_consultation(&staff, migrant_id, input);
         diesel::insert_into(consultations::table)
             .values(&consultation)
             .execute(conn)?;
-        store_topics(conn, &consultation.id, &topics)?;
+        insert_topics(conn, &consultation.id, &topics)?;
         after_write(conn, &consultation, true)?;
         audit_create(conn, &staff, &consultation)?;
         if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
             record_access_granted(conn, &staff, migrant_id)?;
         }
-        let mut built = responses(conn, vec![consultation])?;
-        built
-            .pop()
-            .ok_or_else(|| ApiError::internal("consultation vanished"))
+        Ok(ConsultationResponse::new(consultation, topics))
     })
     .await?;
     Ok(respond(StatusCode::CREATED, response))

@@ -459,8 +459,9 @@ impl QueryId for PreparedSql {
 
 impl<C> RunQueryDsl<C> for PreparedSql {}
 
-/// Runs a statement the multi-backend connection cannot express (`ON CONFLICT`) on the native
-/// connection underneath: the same diesel query, rendered for whichever backend it is.
+/// Runs a statement the multi-backend connection cannot express (`ON CONFLICT`, several rows
+/// of values) on the native connection underneath: the same diesel query, rendered for
+/// whichever backend it is.
 pub fn execute_native<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
 where
     Q: ExecuteDsl<PgConnection> + ExecuteDsl<SqliteConnection>,
