@@ -630,6 +630,12 @@ async fn the_migration_fills_the_facts_as_the_writes_do(app: TestApp) {
     let mut conn = app.db();
     let written = stored_facts(&mut conn);
     assert_eq!(written.len(), VISITS.len() + KHUJAND_VISITS.len());
+    assert_eq!(facts_from_scratch(&app, &mut conn), written);
+}
+
+/// The facts the migration computes from the consultations as stored (it replaces the stored
+/// ones): what every write must leave.
+fn facts_from_scratch(app: &TestApp, conn: &mut karvon::db::DbConnection) -> Vec<String> {
     let backend = match app.backend {
         common::Backend::Postgres => "postgres",
         common::Backend::Sqlite => "sqlite",
@@ -643,12 +649,73 @@ async fn the_migration_fills_the_facts_as_the_writes_do(app: TestApp) {
         .find("INSERT INTO")
         .expect("the migration fills the facts")..];
     diesel::sql_query("DELETE FROM consultation_facts")
-        .execute(&mut conn)
+        .execute(conn)
         .expect("empty the facts");
     diesel::sql_query(fill.trim().trim_end_matches(';'))
-        .execute(&mut conn)
+        .execute(conn)
         .expect("fill them as the migration does");
-    assert_eq!(stored_facts(&mut conn), written);
+    stored_facts(conn)
+}
+
+backend_test!(consultations_logged_out_of_order_leave_the_facts_of_their_neighbours_true);
+/// A consultation logged late, between two others, changes the facts of the one after it (its
+/// previous consultation, whether the age band changed since); one logged before all others
+/// changes every one's first consultation; a move changes its old and new neighbours'.
+async fn consultations_logged_out_of_order_leave_the_facts_of_their_neighbours_true(app: TestApp) {
+    let centre = app.create_centre("Dushanbe").await;
+    let counsellor = app
+        .create_staff("counsellor", "counsellor", Some(&centre))
+        .await;
+    let token = &counsellor.token;
+    let person = json!({"given_name": "Nigora", "family_name": "Saidova", "sex": "female",
+        "nationality": "TJ", "migration_status": "prospective", "vulnerabilities": [],
+        "date_of_birth": "2007-03-01",
+        "consent": {"services": true, "referral_sharing": true, "statistics": true}});
+    let response = app.post("/api/v1/migrants", token, person).await;
+    let migrant = common::id(&expect(response, StatusCode::CREATED, "register").await);
+    let log = |at: &'static str| {
+        let body = json!({"migrant_id": migrant, "occurred_at": at, "channel": "walk_in",
+            "duration_minutes": 15, "topics": ["pre_departure"], "language": "tg",
+            "notes": "Counselled"});
+        async {
+            common::id(
+                &expect(
+                    app.post("/api/v1/consultations", token, body).await,
+                    StatusCode::CREATED,
+                    "log",
+                )
+                .await,
+            )
+        }
+    };
+    // Her 18th birthday is on 1 March 2025: the band changes between February and March.
+    let mut logged = vec![
+        log("2025-03-10T10:00:00Z").await,
+        log("2025-02-20T10:00:00Z").await,
+        log("2025-03-20T10:00:00Z").await,
+    ];
+    let path = |id: &str| format!("/api/v1/consultations/{id}");
+    patch(
+        &app,
+        token,
+        &path(&logged[0]),
+        json!({"occurred_at": "2025-02-25T10:00:00Z"}),
+    )
+    .await;
+    // Between February and 20 March, then at the same moment again.
+    logged.push(log("2025-03-05T10:00:00Z").await);
+    logged.push(log("2025-03-05T10:00:00Z").await);
+    patch(
+        &app,
+        token,
+        &path(&logged[3]),
+        json!({"topics": ["health"]}),
+    )
+    .await;
+    let mut conn = app.db();
+    let written = stored_facts(&mut conn);
+    assert_eq!(written.len(), logged.len());
+    assert_eq!(facts_from_scratch(&app, &mut conn), written);
 }
 
 backend_test!(multi_topic_consultations_count_in_each_topic_and_once_in_the_total);

@@ -7,18 +7,32 @@ use crate::db::schema::{consultation_topics, consultations, migrants};
 use crate::db::DbConnection;
 use crate::reports::facts::{self, Refresh};
 
-/// After a consultation was logged or changed (`moved`: logged, or moved in time): keeps its
-/// person's first consultation and the facts reports count true.
-pub fn after_write(conn: &mut DbConnection, c: &Consultation, moved: bool) -> QueryResult<()> {
-    match &c.migrant_id {
-        Some(migrant_id) => {
-            if moved {
-                refresh_first_consultation(conn, migrant_id)?;
-            }
-            facts::refresh(conn, Refresh::Person(migrant_id))?
-        }
-        None => facts::refresh(conn, Refresh::Anonymous(&c.id))?,
+/// What a write did to a consultation, as far as the facts of its person's others go.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Written {
+    /// Newly logged.
+    Logged,
+    /// Moved in time: its old neighbour's facts change as well as its new one's.
+    Moved,
+    /// Changed without moving.
+    Edited,
+}
+
+/// After a consultation was logged or changed: keeps its person's first consultation and the
+/// facts reports count true, refreshing only from it on where the ones before cannot change.
+pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) -> QueryResult<()> {
+    let Some(migrant_id) = &c.migrant_id else {
+        facts::refresh(conn, Refresh::Anonymous(&c.id))?;
+        return Ok(());
     };
+    let first_moved = written != Written::Edited && refresh_first_consultation(conn, migrant_id)?;
+    // Every fact carries the person's first consultation.
+    let which = if first_moved || written == Written::Moved {
+        Refresh::Person(migrant_id)
+    } else {
+        Refresh::From(&c.id)
+    };
+    facts::refresh(conn, which)?;
     Ok(())
 }
 
@@ -26,8 +40,8 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, moved: bool) -> Qu
 /// to tell new people from returning ones) true. The caller has already
 /// locked the person's row in this transaction (`require_registered_here`,
 /// `refuse_if_anonymised`), so this read sees every consultation committed before and two
-/// writes at once cannot leave a later date than the true first.
-fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<()> {
+/// writes at once cannot leave a later date than the true first. Whether it changed.
+fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> QueryResult<bool> {
     let first: Option<chrono::NaiveDateTime> = consultations::table
         .filter(consultations::migrant_id.eq(migrant_id))
         .select(diesel::dsl::min(consultations::occurred_at))
@@ -41,7 +55,7 @@ fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> Quer
             .set(migrants::first_consulted_at.eq(first))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(stored != first)
 }
 
 pub fn store_topics(

@@ -7,7 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::access::{load_editable, load_visible, visible};
 use super::model::*;
 use super::queries::{
-    after_write, insert_topics, responses, store_topics, stored_topics, topic_set,
+    after_write, insert_topics, responses, store_topics, stored_topics, topic_set, Written,
 };
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
@@ -103,7 +103,7 @@ async fn create_consultation(
             .values(&consultation)
             .execute(conn)?;
         insert_topics(conn, &consultation.id, &topics)?;
-        after_write(conn, &consultation, true)?;
+        after_write(conn, &consultation, Written::Logged)?;
         audit_create(conn, &staff, &consultation)?;
         if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
             record_access_granted(conn, &staff, migrant_id)?;
@@ -396,7 +396,12 @@ async fn update_consultation(
             store_topics(conn, &c.id, &topics.unwrap_or_default())?;
         }
         if !changes.is_empty() {
-            after_write(conn, &c, changes.contains("occurred_at"))?;
+            let written = if changes.contains("occurred_at") {
+                Written::Moved
+            } else {
+                Written::Edited
+            };
+            after_write(conn, &c, written)?;
         }
         // Audited even when nothing changed: the answer shows the consultation.
         Event::new("consultation.update", "consultation", Some(&c.id))

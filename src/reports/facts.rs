@@ -20,6 +20,9 @@ pub enum Refresh<'a> {
     Anonymous(&'a str),
     /// Every consultation of a registered person: each one's facts depend on the one before.
     Person(&'a str),
+    /// A registered person's consultation (by its id) and the ones after it: what changes when
+    /// a consultation is logged, or edited without moving, unless it became the person's first.
+    From(&'a str),
     /// Every consultation of a centre's people, and its anonymous ones (bulk loads).
     Centre(&'a str),
 }
@@ -30,6 +33,18 @@ impl Refresh<'_> {
         match *self {
             Self::Anonymous(id) => (format!("c.id = {param} AND c.migrant_id IS NULL"), id),
             Self::Person(id) => (format!("c.migrant_id = {param}"), id),
+            // From the person's last moment before the consultation: the window needs the row
+            // before it, which `kept` then leaves as it is.
+            Self::From(id) => (
+                format!(
+                    "c.migrant_id = (SELECT n.migrant_id FROM consultations n WHERE n.id = {param}) \
+                     AND c.occurred_at >= COALESCE((SELECT MAX(p.occurred_at) FROM consultations p \
+                     JOIN consultations n ON n.id = {param} AND p.migrant_id = n.migrant_id \
+                     WHERE p.occurred_at < n.occurred_at), {at})",
+                    at = Self::occurred_at(param)
+                ),
+                id,
+            ),
             Self::Centre(id) => (
                 format!(
                     "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {param}) \
@@ -39,6 +54,18 @@ impl Refresh<'_> {
             ),
         }
     }
+
+    /// The condition on the refreshed facts of which ones to store.
+    fn kept(&self, param: &str) -> String {
+        match self {
+            Self::From(_) => format!("occurred_at >= {}", Self::occurred_at(param)),
+            Self::Anonymous(_) | Self::Person(_) | Self::Centre(_) => "true".to_owned(),
+        }
+    }
+
+    fn occurred_at(param: &str) -> String {
+        format!("(SELECT n.occurred_at FROM consultations n WHERE n.id = {param})")
+    }
 }
 
 /// Rewrites the facts of the chosen consultations from the consultations, their topics and
@@ -46,7 +73,7 @@ impl Refresh<'_> {
 pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
     let (filter, value) = which.filter(PARAM);
     PreparedSql {
-        sql: upsert(Dialect::of(conn), &filter),
+        sql: upsert(Dialect::of(conn), &filter, &which.kept(PARAM)),
         value: value.to_owned(),
     }
     .execute(conn)
@@ -87,11 +114,12 @@ const COLUMNS: &str = "consultation_id, occurred_at, centre_id, counsellor_id, c
      counted, first_consulted_at, previous_at, band_changed";
 
 /// The facts of the consultations matching `filter` (over `c`, the consultation), inserted or
-/// replacing the ones stored. Age bands are at the consultation's date; anonymous consultations
-/// carry their recorded attributes and always count. `previous_at` is the person's consultation
-/// before this one and `band_changed` whether their age band changed since: with them a report
-/// tells a person's first consultation in a month, week or period from the rows alone.
-fn upsert(d: Dialect, filter: &str) -> String {
+/// replacing the stored ones where `kept` holds. Age bands are at the consultation's date;
+/// anonymous consultations carry their recorded attributes and always count. `previous_at` is
+/// the person's consultation before this one and `band_changed` whether their age band changed
+/// since: with them a report tells a person's first consultation in a month, week or period from
+/// the rows alone.
+fn upsert(d: Dialect, filter: &str, kept: &str) -> String {
     let updates = COLUMNS
         .split(", ")
         .skip(1)
@@ -99,15 +127,18 @@ fn upsert(d: Dialect, filter: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO consultation_facts ({COLUMNS}) \
-         SELECT {consultation}, occurred_at, {centre}, {counsellor}, channel, {migrant}, sex, \
-         nationality, migration_status, destination_country, age_band, topics, counted, \
-         first_consulted_at, \
-         CASE WHEN migrant_id IS NULL THEN NULL ELSE LAG(occurred_at) OVER person END, \
+        "INSERT INTO consultation_facts ({COLUMNS}) SELECT {COLUMNS} FROM (\
+         SELECT {consultation} AS consultation_id, occurred_at, {centre} AS centre_id, \
+         {counsellor} AS counsellor_id, channel, {migrant} AS migrant_id, sex, nationality, \
+         migration_status, destination_country, age_band, topics, counted, first_consulted_at, \
+         CASE WHEN migrant_id IS NULL THEN NULL ELSE LAG(occurred_at) OVER person END \
+         AS previous_at, \
          CASE WHEN migrant_id IS NOT NULL AND LAG(occurred_at) OVER person IS NOT NULL \
          AND LAG(age_band) OVER person IS DISTINCT FROM age_band THEN 1 ELSE 0 END \
-         FROM ({banded}) AS fresh WHERE true \
-         WINDOW person AS (PARTITION BY migrant_id ORDER BY occurred_at, id) \
+         AS band_changed \
+         FROM ({banded}) AS fresh \
+         WINDOW person AS (PARTITION BY migrant_id ORDER BY occurred_at, id)) AS facts \
+         WHERE {kept} \
          ON CONFLICT (consultation_id) DO UPDATE SET {updates}",
         banded = banded(d, filter),
         consultation = d.id("id"),
