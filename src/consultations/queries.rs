@@ -7,7 +7,7 @@ use crate::db::schema::{consultation_topics, consultations, migrants};
 use crate::db::DbConnection;
 use crate::reports::facts::{self, Refresh};
 
-/// What a write did to a consultation, as far as the facts of its person's others go.
+/// What a write did to a consultation, which decides whose report facts change with it.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Written {
     /// Newly logged.
@@ -26,7 +26,7 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
         return Ok(());
     };
     let first_moved = written != Written::Edited && refresh_first_consultation(conn, migrant_id)?;
-    // Every fact carries the person's first consultation.
+    // Each of the person's facts copies their first consultation: if it moved, all change.
     let which = if first_moved || written == Written::Moved {
         Refresh::Person(migrant_id)
     } else {
