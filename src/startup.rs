@@ -25,6 +25,7 @@ use crate::http::idempotency::FingerprintKey;
 use crate::http::json::BodyLimit;
 use crate::http::request::TrustProxyHeaders;
 use crate::openapi::{ApiDoc, DocumentWide};
+use crate::reports::turns::ReportTurns;
 use crate::state::AppState;
 
 /// Registers every API route under `/api/v1`, and the operational ones at the root.
@@ -130,6 +131,7 @@ impl Application {
             ),
             fingerprint_key: FingerprintKey::derive(&secret),
             checkpoints: Checkpoints::start(&pool)?,
+            report_turns: ReportTurns::for_pool(config.database.database_pool_size),
         });
         let parts = AppParts::new(state, &config)?;
         let (metrics_server, metrics_port) = match config.metrics_bind {

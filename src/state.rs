@@ -8,6 +8,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::db::wal::Checkpoints;
 use crate::db::Pool;
 use crate::http::idempotency::FingerprintKey;
+use crate::reports::turns::ReportTurns;
 
 pub struct AppState {
     pub pool: Pool,
@@ -20,4 +21,6 @@ pub struct AppState {
     pub fingerprint_key: FingerprintKey,
     /// SQLite's checkpoint thread, which runs as long as the state lives.
     pub checkpoints: Option<Checkpoints>,
+    /// The share of the pool reports may hold at once.
+    pub report_turns: ReportTurns,
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, NaiveDate};
 use common::world::register;
 use common::{expect, problem, Account, TestApp};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -1023,4 +1024,66 @@ async fn bad_parameters_answer_400_naming_the_field(app: TestApp) {
         )
         .await;
     assert_eq!(five_years.status(), StatusCode::OK);
+}
+
+postgres_test!(reports_take_turns_and_leave_connections_for_the_desk);
+/// Reports hold a connection for seconds. With every report stuck (here behind a lock on the
+/// facts they read), a counsellor's requests still get a connection, only a quarter of the pool
+/// is held by reports, and every report answers once the lock goes.
+async fn reports_take_turns_and_leave_connections_for_the_desk(_admin_url: String) {
+    let quick_checkout = |config: &mut karvon::config::ServeConfig| {
+        config.database.database_checkout_timeout_secs = 1;
+    };
+    common::run_on(
+        common::Backend::Postgres,
+        quick_checkout,
+        |app| async move {
+            let centre = app.create_centre("Dushanbe").await;
+            let supervisor = app
+                .create_staff("supervisor", "supervisor", Some(&centre))
+                .await;
+            let counsellor = app
+                .create_staff("counsellor", "counsellor", Some(&centre))
+                .await;
+            let mut holder = app.db();
+            holder
+                .batch_execute("BEGIN; LOCK TABLE consultation_facts IN ACCESS EXCLUSIVE MODE")
+                .expect("lock the facts");
+            let url = format!("{}{}", app.address, path(&["month"], None));
+            let reports: Vec<_> = (0..6)
+                .map(|_| {
+                    let request = app.client.get(&url).bearer_auth(&supervisor.token);
+                    tokio::spawn(async move { request.send().await.expect("report").status() })
+                })
+                .collect();
+            let mut watcher = app.db();
+            for _ in 0..100 {
+                if reports_waiting(&mut watcher) > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            for _ in 0..3 {
+                let response = app.get("/api/v1/me", &counsellor.token).await;
+                expect(response, StatusCode::OK, "the desk while reports wait").await;
+            }
+            // The test pool has 4 connections: one report at a time.
+            assert_eq!(reports_waiting(&mut watcher), 1);
+            holder.batch_execute("COMMIT").expect("unlock the facts");
+            for report in reports {
+                assert_eq!(report.await.expect("report task"), StatusCode::OK);
+            }
+        },
+    )
+    .await;
+}
+
+/// Connections of this database waiting for a lock (reports, behind the test's).
+fn reports_waiting(conn: &mut karvon::db::DbConnection) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock')",
+    ))
+    .get_result(conn)
+    .expect("pg_stat_activity")
 }

@@ -16,5 +16,6 @@ pub mod referrals;
 mod report;
 mod routes;
 mod sql;
+pub mod turns;
 
 pub use routes::configure;

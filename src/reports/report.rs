@@ -70,6 +70,7 @@ pub async fn respond<K: Kind>(
 ) -> Result<HttpResponse, ApiError> {
     let scope = scope(&manager, requested_centre, &period.group_by)?;
     let csv = wants_csv(request);
+    let turn = state.report_turns.take().await?;
     let built = crate::audit::read(&state.pool, &state.read_audit, move |conn, seen| {
         if let Manager::Admin(_) = manager {
             check_centre(conn, &scope)?;
@@ -84,6 +85,7 @@ pub async fn respond<K: Kind>(
         build::<K>(period, scope, lines)
     })
     .await?;
+    drop(turn);
     if !csv {
         return Ok(HttpResponse::Ok().json(K::report(built)));
     }
