@@ -326,6 +326,15 @@ impl LoggedServer {
         }
     }
 
+    /// Waits (up to 5 s) for a line with `text`: the server writes its log from a thread of its
+    /// own, so a line logged while answering a request can reach the file after the answer.
+    async fn wait_for_log_line(&self, text: &str) {
+        let started = Instant::now();
+        while self.log_lines_containing(text) == 0 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn log_lines_containing(&self, text: &str) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -383,6 +392,10 @@ async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(admin_url
     while me().await.unwrap().status() != StatusCode::OK {
         assert!(started.elapsed() < Duration::from_secs(5), "did not heal");
     }
+    // The log is written in order: once this line is there, the outage's lines are too.
+    server
+        .wait_for_log_line("the database is reachable again")
+        .await;
     assert_eq!(
         server.log_lines_containing("the database is unreachable"),
         1
