@@ -2,11 +2,6 @@
 
 use std::io::Read;
 
-/// mimalloc rather than glibc's malloc: glibc keeps an arena per thread that has allocated, and
-/// under steady load the server's resident memory kept growing with them (bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use karvon::config::{DatabaseConfig, LogFormat, ServeConfig};
 
@@ -109,15 +104,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Keeps resident memory to what is in use. Transparent huge pages let one touched byte of
-/// mimalloc's 2 MiB-aligned segments make 2 MiB resident (32 MiB of the server's 110 MiB at
-/// rest). The C libraries (SQLite's page caches, libpq) still allocate with glibc, which gave
-/// every thread that used them an arena of its own holding on to freed memory: two arenas took a
-/// search run on SQLite from 171 to 138 MiB, at no throughput we could measure.
+/// Keeps resident memory to what is in use (bench/README.md has the measurements).
+/// - Transparent huge pages would make 2 MiB resident for one touched byte.
+/// - Two malloc arenas rather than one per thread: each arena holds on to what it freed, and
+///   under steady load the arenas of the blocking threads kept growing.
+/// - A fixed mmap threshold: blocks of 128 KiB and more (argon2id's 19 MiB, a large response)
+///   are mapped for themselves and unmapped when freed. glibc's default raises the threshold
+///   after the first such free, after which each login's 19 MiB stayed in an arena.
 fn keep_memory_small() {
-    // SAFETY: prctl with PR_SET_THP_DISABLE and mallopt with M_ARENA_MAX take plain integers,
-    // run before any other thread exists, and only set this process's memory policy; a refusal
-    // leaves the default, which is harmless.
+    // SAFETY: prctl with PR_SET_THP_DISABLE and mallopt take plain integers, run before any
+    // other thread exists, and only set this process's memory policy; a refusal leaves the
+    // default, which is harmless.
     #[cfg(target_os = "linux")]
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
@@ -125,6 +122,7 @@ fn keep_memory_small() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
@@ -145,9 +143,11 @@ fn run() -> anyhow::Result<()> {
         Command::Serve(config) => {
             // Log lines are written by a thread of their own, so a slow terminal or log
             // collector never holds up a request; none is dropped, and the rest are flushed
-            // when `_flush_on_exit` goes.
+            // when `_flush_on_exit` goes. 16 384 lines absorb seconds of a busy server's log;
+            // the default 128 000 kept 4 MiB of queue resident.
             let (writer, _flush_on_exit) =
                 tracing_appender::non_blocking::NonBlockingBuilder::default()
+                    .buffered_lines_limit(16_384)
                     .lossy(false)
                     .finish(std::io::stderr());
             karvon::telemetry::init(config.log_format, writer);

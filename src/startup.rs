@@ -12,7 +12,7 @@ use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::{Encoder, Registry, TextEncoder};
 use utoipa::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::password::Passwords;
 use crate::auth::pseudonyms::Pseudonyms;
@@ -27,6 +27,9 @@ use crate::http::request::TrustProxyHeaders;
 use crate::openapi::{ApiDoc, DocumentWide};
 use crate::reports::turns::ReportTurns;
 use crate::state::AppState;
+
+/// Where the OpenAPI document is served, for Swagger UI and for clients' code generators.
+const OPENAPI_JSON_PATH: &str = "/api-docs/openapi.json";
 
 /// Registers every API route under `/api/v1`, and the operational ones at the root.
 fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -76,7 +79,8 @@ pub struct Application {
 struct AppParts {
     state: web::Data<AppState>,
     known_routes: web::Data<KnownRoutes>,
-    spec: utoipa::openapi::OpenApi,
+    /// The OpenAPI document, serialized once for every worker to serve.
+    spec_json: web::Bytes,
     metrics: PrometheusMetrics,
     body_limit: usize,
     cors_origins: Vec<String>,
@@ -286,11 +290,11 @@ impl Startup {
 }
 
 /// Blocking threads per worker: one per pooled connection, since database work is what runs
-/// there, and one per CPU for password hashing (which is limited to as many at once). More
-/// threads would only wait for a connection, and each costs memory (actix allows hundreds).
+/// there, and one per password hash allowed at once. More threads would only wait for a
+/// connection, and each costs memory (actix allows hundreds).
 fn blocking_threads(config: &ServeConfig) -> usize {
     let connections = usize::try_from(config.database.database_pool_size).unwrap_or(8);
-    connections + std::thread::available_parallelism().map_or(2, usize::from)
+    connections + crate::auth::password::concurrent_hashes()
 }
 
 fn jwt_secret(config: &ServeConfig) -> JwtSecret {
@@ -305,6 +309,7 @@ fn jwt_secret(config: &ServeConfig) -> JwtSecret {
 impl AppParts {
     fn new(state: web::Data<AppState>, config: &ServeConfig) -> anyhow::Result<Self> {
         let spec = api_spec();
+        let spec_json = web::Bytes::from(serde_json::to_vec(&spec)?);
         // Unmatched paths share one label: otherwise every probed URL becomes a new series.
         // No endpoint here: metrics are served only by the separate `METRICS_BIND` listener.
         let metrics = PrometheusMetricsBuilder::new("karvon")
@@ -314,7 +319,7 @@ impl AppParts {
         Ok(Self {
             state,
             known_routes: web::Data::new(KnownRoutes::from_openapi(&spec)),
-            spec,
+            spec_json,
             metrics,
             body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(BodyLimit::DEFAULT),
             cors_origins: config
@@ -364,11 +369,19 @@ impl AppParts {
             InitError = (),
         >,
     > {
-        // Swagger UI first: the measured scope below matches every path.
+        // Swagger UI first: the measured scope below matches every path. It reads the document
+        // from its URL, served from bytes every worker shares rather than a copy per worker.
+        let spec_json = self.spec_json.clone();
         let (app, _) = App::new()
-            .service(
-                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", self.spec.clone()),
-            )
+            .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from(OPENAPI_JSON_PATH)))
+            .service(web::resource(OPENAPI_JSON_PATH).get(move || {
+                let body = spec_json.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type(mime::APPLICATION_JSON)
+                        .body(body)
+                }
+            }))
             .service(web::resource("/docs").to(|| async {
                 HttpResponse::PermanentRedirect()
                     .insert_header((header::LOCATION, "/docs/"))

@@ -1,8 +1,8 @@
 //! Password hashing (argon2id) and the password policy.
 //!
 //! Hashing costs ~20 ms of CPU and 19 MiB at OWASP settings, so it runs on the blocking pool
-//! behind a semaphore sized to the CPU count: a burst of logins queues here instead of starving
-//! the executor or the database work. An unknown user is checked against a dummy hash so that the
+//! behind a semaphore of half the CPUs (at least one): a burst of logins queues here instead of
+//! taking every core from the desk's requests, and holds at most that many 19 MiB blocks. An unknown user is checked against a dummy hash so that the
 //! response time does not reveal which usernames exist.
 
 use std::sync::Arc;
@@ -35,7 +35,7 @@ impl Passwords {
             PasswordHashing::FastInsecure => Params::new(256, 1, 1, None),
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let workers = concurrent_hashes();
         let dummy_hash = hash_with(&params, uuid::Uuid::now_v7().to_string().as_bytes())?;
         Ok(Self {
             params,
@@ -83,6 +83,11 @@ impl Passwords {
             .await
             .map_err(|_| ApiError::internal("password hashing worker stopped"))?
     }
+}
+
+/// How many hashes may run at once: half the CPUs, at least one.
+pub fn concurrent_hashes() -> usize {
+    (std::thread::available_parallelism().map_or(2, usize::from) / 2).max(1)
 }
 
 fn hash_with(params: &Params, password: &[u8]) -> anyhow::Result<String> {

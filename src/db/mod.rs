@@ -152,12 +152,15 @@ pub struct ConnectionManager {
 /// waits for a concurrent writer. `synchronous=FULL` fsyncs the WAL on every commit: an
 /// acknowledged write survives a power cut (NORMAL would only survive a process crash).
 /// Checkpoints are the server's checkpoint thread's job ([`wal`]); a connection only
-/// checkpoints when the log has grown far past SQLite's default of 1000 pages.
+/// checkpoints when the log has grown far past SQLite's default of 1000 pages. Each connection
+/// caches 1 MiB of pages rather than 2: the operating system caches the file for all of them,
+/// and ten connections' caches were a third of the server's resident memory.
 const SQLITE_CONNECTION_SETUP: &str = "PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
 PRAGMA synchronous = FULL;
-PRAGMA wal_autocheckpoint = 10000;";
+PRAGMA wal_autocheckpoint = 10000;
+PRAGMA cache_size = -1024;";
 
 impl ManageConnection for ConnectionManager {
     type Connection = PooledDb;
