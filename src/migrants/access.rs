@@ -87,29 +87,31 @@ pub fn refuse_if_anonymised(conn: &mut DbConnection, migrant_id: &str) -> Result
 }
 
 /// Whether the person exists (in `centre`, when given) and is not anonymised, locking their row
-/// until the transaction ends. An update rather than a read: anonymisation locks the row first,
-/// so a write that attaches something to the person waits for it and then sees it, and nothing
-/// can escape the erasure by being written at the same moment.
+/// until the transaction ends: anonymisation locks the row first, so a write that attaches
+/// something to the person waits for it and then sees it, and nothing can escape the erasure by
+/// being written at the same moment. One cached statement for both cases (`centre_id = ? OR ?`).
 fn lock_unless_anonymised(
     conn: &mut DbConnection,
     migrant_id: &str,
     centre: Option<&str>,
 ) -> QueryResult<bool> {
-    let live = migrants::id
-        .eq(migrant_id)
-        .and(migrants::anonymised_at.is_null());
-    let unchanged = migrants::version.eq(migrants::version);
-    let locked = match centre {
-        Some(centre) => diesel::update(migrants::table)
-            .filter(live.and(migrants::centre_id.eq(centre)))
-            .set(unchanged)
-            .execute(conn)?,
-        None => diesel::update(migrants::table)
-            .filter(live)
-            .set(unchanged)
-            .execute(conn)?,
+    let live = migrants::table
+        .filter(migrants::id.eq(migrant_id))
+        .filter(migrants::anonymised_at.is_null())
+        .filter(
+            migrants::centre_id
+                .eq(centre.unwrap_or_default())
+                .or(centre.is_none().into_sql::<Bool>()),
+        )
+        .select(migrants::id);
+    let found = match conn {
+        DbConnection::Postgresql(pg) => live.for_update().first::<String>(pg).optional()?,
+        // Writes on SQLite run in `BEGIN IMMEDIATE` transactions (`db::write_transaction`),
+        // which hold the database's only write lock from their first statement: a read is
+        // enough, and rewriting the row would add a page to every commit.
+        DbConnection::Sqlite(sqlite) => live.first::<String>(sqlite).optional()?,
     };
-    Ok(locked == 1)
+    Ok(found.is_some())
 }
 
 /// 422 naming `migrant_id` unless the person is registered in the caller's centre (and not
