@@ -18,8 +18,14 @@ async fn health_ready_and_docs_answer(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(spec.status(), StatusCode::OK);
+    assert_eq!(spec.headers()["content-type"], "application/json");
     let spec: serde_json::Value = spec.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let generated = serde_json::to_value(karvon::startup::api_spec()).unwrap();
+    assert_eq!(
+        spec, generated,
+        "the served document is the whole generated one"
+    );
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let redirect = app.client.get(app.url("/docs")).send().await.unwrap();
