@@ -144,7 +144,7 @@ fn run() -> anyhow::Result<()> {
             // Log lines are written by a thread of their own, so a slow terminal or log
             // collector never holds up a request; none is dropped, and the rest are flushed
             // when `_flush_on_exit` goes. 16 384 lines absorb seconds of a busy server's log;
-            // the default 128 000 kept 4 MiB of queue resident.
+            // the default of 128 000 reserves 4 MiB for the queue.
             let (writer, _flush_on_exit) =
                 tracing_appender::non_blocking::NonBlockingBuilder::default()
                     .buffered_lines_limit(16_384)

@@ -2,8 +2,9 @@
 //!
 //! Hashing costs ~20 ms of CPU and 19 MiB at OWASP settings, so it runs on the blocking pool
 //! behind a semaphore of half the CPUs (at least one): a burst of logins queues here instead of
-//! taking every core from the desk's requests, and holds at most that many 19 MiB blocks. An unknown user is checked against a dummy hash so that the
-//! response time does not reveal which usernames exist.
+//! taking every core from the desk's requests, and holds at most that many 19 MiB blocks. An
+//! unknown user is checked against a dummy hash so that the response time does not reveal which
+//! usernames exist.
 
 use std::sync::Arc;
 
