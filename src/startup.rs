@@ -290,11 +290,10 @@ impl Startup {
 }
 
 /// Blocking threads per worker: one per pooled connection, since database work is what runs
-/// there, and one per password hash allowed at once. More threads would only wait for a
+/// there (password hashing has threads of its own). More threads would only wait for a
 /// connection, and each costs memory (actix allows hundreds).
 fn blocking_threads(config: &ServeConfig) -> usize {
-    let connections = usize::try_from(config.database.database_pool_size).unwrap_or(8);
-    connections + crate::auth::password::concurrent_hashes()
+    usize::try_from(config.database.database_pool_size).unwrap_or(8)
 }
 
 fn jwt_secret(config: &ServeConfig) -> JwtSecret {

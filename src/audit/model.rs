@@ -8,8 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::schema::audit_events;
 use crate::time::Timestamp;
 
+/// `None` is inserted as NULL (no column has another default), so one prepared insert serves
+/// every event.
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_null = true)]
 pub struct AuditRow {
     pub id: String,
     pub at: NaiveDateTime,

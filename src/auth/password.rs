@@ -1,17 +1,17 @@
 //! Password hashing (argon2id) and the password policy.
 //!
-//! Hashing costs ~20 ms of CPU and 19 MiB at OWASP settings, so it runs on the blocking pool
-//! behind a semaphore of half the CPUs (at least one): a burst of logins queues here instead of
-//! taking every core from the desk's requests, and holds at most that many 19 MiB blocks. An
-//! unknown user is checked against a dummy hash so that the response time does not reveal which
-//! usernames exist.
+//! Hashing costs ~20 ms of CPU and 19 MiB at OWASP settings, so it runs on threads of its own,
+//! half the CPUs (at least one), at a lower scheduling priority: a burst of logins queues here
+//! and yields the cores to the desk's requests whenever both want them, and holds at most that
+//! many 19 MiB blocks. An unknown user is checked against a dummy hash so that the response time
+//! does not reveal which usernames exist.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::PasswordHashing;
 use crate::error::ApiError;
@@ -22,10 +22,18 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// Common passwords of policy length, refused whatever their case.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
+/// How much less CPU a hashing thread gets than a request's when both are runnable (the Linux
+/// nice value: at 10 the scheduler gives it about a tenth of a request thread's share). When
+/// the cores are otherwise idle a hash runs at full speed.
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: libc::c_int = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct Passwords {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<String>,
 }
 
@@ -36,11 +44,10 @@ impl Passwords {
             PasswordHashing::FastInsecure => Params::new(256, 1, 1, None),
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let workers = concurrent_hashes();
         let dummy_hash = hash_with(&params, uuid::Uuid::now_v7().to_string().as_bytes())?;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(workers)),
+            jobs: start_hashers(concurrent_hashes())?,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -75,19 +82,49 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || drop(done.send(work()))))
             .map_err(|_| ApiError::internal("password hashing stopped"))?;
-        actix_web::web::block(work)
+        outcome
             .await
             .map_err(|_| ApiError::internal("password hashing worker stopped"))?
     }
 }
 
+/// Starts `count` hashing threads sharing one queue; they stop when the last sender is dropped.
+fn start_hashers(count: usize) -> std::io::Result<mpsc::Sender<Job>> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..count {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name("password-hash".into())
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(job) = next else { return };
+                    job();
+                }
+            })?;
+    }
+    Ok(jobs)
+}
+
+/// Lowers the calling thread's scheduling priority (on Linux the nice value is per thread).
+/// Lowering needs no privilege; where it is refused the thread keeps the default priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes plain integers and only changes this thread's nice value.
+    unsafe {
+        let thread = libc::id_t::try_from(libc::gettid()).unwrap_or(0);
+        libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS);
+    }
+}
+
 /// How many hashes may run at once: half the CPUs, at least one.
-pub fn concurrent_hashes() -> usize {
+fn concurrent_hashes() -> usize {
     (std::thread::available_parallelism().map_or(2, usize::from) / 2).max(1)
 }
 
