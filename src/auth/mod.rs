@@ -3,6 +3,7 @@
 
 pub mod attempts;
 pub mod credentials;
+mod hashers;
 pub mod password;
 pub mod pseudonyms;
 pub mod roles;

@@ -1,17 +1,15 @@
 //! Password hashing (argon2id) and the password policy.
 //!
-//! Hashing costs ~20 ms of CPU and 19 MiB at OWASP settings, so it runs on threads of its own,
-//! half the CPUs (at least one), at a lower scheduling priority: a burst of logins queues here
-//! and yields the cores to the desk's requests whenever both want them, and holds at most that
-//! many 19 MiB blocks. An unknown user is checked against a dummy hash so that the response time
-//! does not reveal which usernames exist.
+//! Hashing costs ~25 ms of CPU and 19 MiB at OWASP settings, so it runs on threads of its own
+//! (`hashers`). An unknown user is checked against a dummy hash so that the response time does
+//! not reveal which usernames exist.
 
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::oneshot;
+
+use super::hashers::{Hashers, Memory};
 
 use crate::config::PasswordHashing;
 use crate::error::ApiError;
@@ -22,18 +20,10 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// Common passwords of policy length, refused whatever their case.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
-/// How much less CPU a hashing thread gets than a request's when both are runnable (the Linux
-/// nice value: at 10 the scheduler gives it about a tenth of a request thread's share). When
-/// the cores are otherwise idle a hash runs at full speed.
-#[cfg(target_os = "linux")]
-const HASHING_NICENESS: libc::c_int = 10;
-
-type Job = Box<dyn FnOnce() + Send>;
-
 #[derive(Clone)]
 pub struct Passwords {
     params: Params,
-    jobs: mpsc::Sender<Job>,
+    hashers: Hashers,
     dummy_hash: Arc<String>,
 }
 
@@ -44,20 +34,22 @@ impl Passwords {
             PasswordHashing::FastInsecure => Params::new(256, 1, 1, None),
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let dummy_hash = hash_with(&params, uuid::Uuid::now_v7().to_string().as_bytes())?;
+        let dummy_password = uuid::Uuid::now_v7().to_string();
+        let dummy_hash = hash_with(&params, dummy_password.as_bytes(), &mut Memory::default())?;
         Ok(Self {
             params,
-            jobs: start_hashers(concurrent_hashes())?,
+            hashers: Hashers::start()?,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let params = self.params.clone();
-        self.off_executor(move || {
-            hash_with(&params, password.as_bytes()).map_err(ApiError::internal)
-        })
-        .await
+        self.hashers
+            .run(move |memory| {
+                hash_with(&params, password.as_bytes(), memory).map_err(ApiError::internal)
+            })
+            .await
     }
 
     /// Whether `password` matches `stored`; with no stored hash (unknown user) the dummy hash
@@ -66,74 +58,57 @@ impl Passwords {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
         let matches = self
-            .off_executor(move || {
-                let Ok(parsed) = PasswordHash::new(&hash) else {
-                    return Ok(false);
-                };
-                Ok(Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok())
-            })
+            .hashers
+            .run(move |memory| Ok(verify_with(&hash, password.as_bytes(), memory)))
             .await?;
         Ok(known && matches)
     }
 
-    async fn off_executor<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let (done, outcome) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || drop(done.send(work()))))
-            .map_err(|_| ApiError::internal("password hashing stopped"))?;
-        outcome
-            .await
-            .map_err(|_| ApiError::internal("password hashing worker stopped"))?
-    }
 }
 
-/// Starts `count` hashing threads sharing one queue; they stop when the last sender is dropped.
-fn start_hashers(count: usize) -> std::io::Result<mpsc::Sender<Job>> {
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for _ in 0..count {
-        let queue = Arc::clone(&queue);
-        std::thread::Builder::new()
-            .name("password-hash".into())
-            .spawn(move || {
-                lower_priority();
-                loop {
-                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok(job) = next else { return };
-                    job();
-                }
-            })?;
-    }
-    Ok(jobs)
+/// An argon2id hash of `password` with a fresh salt, in PHC string form, computed in `memory`.
+fn hash_with(params: &Params, password: &[u8], memory: &mut Memory) -> anyhow::Result<String> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("argon2 hashing failed: {e}");
+    let salt = argon2::password_hash::try_generate_salt().map_err(|e| fail(&e))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, &salt, &mut output, memory.blocks(params))
+        .map_err(|e| fail(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| fail(&e))?),
+    };
+    Ok(hash.to_string())
 }
 
-/// Lowers the calling thread's scheduling priority (on Linux the nice value is per thread).
-/// Lowering needs no privilege; where it is refused the thread keeps the default priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority takes plain integers and only changes this thread's nice value.
-    unsafe {
-        let thread = libc::id_t::try_from(libc::gettid()).unwrap_or(0);
-        libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS);
-    }
-}
-
-/// How many hashes may run at once: half the CPUs, at least one.
-fn concurrent_hashes() -> usize {
-    (std::thread::available_parallelism().map_or(2, usize::from) / 2).max(1)
-}
-
-fn hash_with(params: &Params, password: &[u8]) -> anyhow::Result<String> {
-    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    argon2
-        .hash_password(password)
-        .map(|hash| hash.to_string())
-        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+/// Whether `password` matches the PHC string `stored`, computed in `memory`: what the argon2
+/// crate's `verify_password` does, without allocating (and faulting in) 19 MiB every time.
+fn verify_with(stored: &str, password: &[u8], memory: &mut Memory) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm.as_str()),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let blocks = memory.blocks(&params);
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut computed, blocks)
+        .is_ok()
+        // `Output` compares in constant time.
+        && Output::new(&computed).is_ok_and(|computed| &computed == expected)
 }
 
 /// The password policy: 12–256 characters, not containing the username, not a common password.
@@ -176,5 +151,29 @@ mod tests {
         assert!(check_policy("xx-amir-rahimov-xx", "amir").is_err());
         assert!(check_policy("aaaaaaaaaaaaaa", "amir").is_err());
         assert!(check_policy("plum orchard teapot 42", "amir").is_ok());
+    }
+
+    /// Our hashes verify with the argon2 crate's own verifier and the other way round, also when
+    /// the reused memory still holds a larger earlier hash's blocks.
+    #[test]
+    fn hashes_are_standard_argon2id_whatever_the_memory_held() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let (small, large) = (Params::new(256, 1, 1, None), Params::new(512, 2, 1, None));
+        let (small, large) = (small.unwrap(), large.unwrap());
+        let mut memory = Memory::default();
+        let ours = hash_with(&large, b"plum orchard", &mut memory).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, small)
+            .hash_password(b"plum orchard")
+            .unwrap()
+            .to_string();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"plum orchard", &parsed)
+            .is_ok());
+        assert!(verify_with(&theirs, b"plum orchard", &mut memory));
+        assert!(verify_with(&ours, b"plum orchard", &mut memory));
+        assert!(!verify_with(&theirs, b"plum orchards", &mut memory));
+        assert!(!verify_with(&ours, b"plum orchards", &mut memory));
+        assert!(!verify_with("not a hash", b"plum orchard", &mut memory));
     }
 }
