@@ -63,7 +63,6 @@ impl Passwords {
             .await?;
         Ok(known && matches)
     }
-
 }
 
 /// An argon2id hash of `password` with a fresh salt, in PHC string form, computed in `memory`.
