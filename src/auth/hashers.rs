@@ -86,7 +86,12 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
             })
         };
         let Ok(job) = next else { return };
-        job(&mut memory);
+        // A panic fails only its own login (its answer channel is dropped: 500), not the
+        // thread, which may be the only one.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+        if ran.is_err() {
+            memory = Memory::default();
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Password hashing (argon2id) and the password policy.
 //!
-//! Hashing costs ~25 ms of CPU and 19 MiB at OWASP settings, so it runs on threads of its own
+//! Hashing costs ~26 ms of CPU and 19 MiB at OWASP settings, so it runs on threads of its own
 //! (`hashers`). An unknown user is checked against a dummy hash so that the response time does
 //! not reveal which usernames exist.
 
