@@ -6,6 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::world::World;
@@ -73,9 +75,17 @@ impl Drop for Binary {
     }
 }
 
-/// Reads one case over and over until the server goes away; the request ids of the answered
-/// reads.
-async fn read_until_killed(base: String, token: String, case: String) -> Vec<String> {
+/// How many reads must be answered before the kill, so that it lands in the middle of a burst.
+const READS_BEFORE_KILL: usize = 100;
+
+/// Reads one case over and over until the server goes away, counting every answer in
+/// `answered_count`; the request ids of the answered reads.
+async fn read_until_killed(
+    base: String,
+    token: String,
+    case: String,
+    answered_count: Arc<AtomicUsize>,
+) -> Vec<String> {
     let client = reqwest::Client::new();
     let mut answered = Vec::new();
     loop {
@@ -90,6 +100,21 @@ async fn read_until_killed(base: String, token: String, case: String) -> Vec<Str
         assert_eq!(response.status(), StatusCode::OK);
         let request_id = response.headers()["x-request-id"].to_str().unwrap();
         answered.push(request_id.to_owned());
+        answered_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Waits until `count` reaches `READS_BEFORE_KILL`: a count rather than a fixed time, so that a
+/// busy machine only makes the test slower.
+async fn wait_for_reads(count: &AtomicUsize) {
+    let started = Instant::now();
+    while count.load(Ordering::Relaxed) < READS_BEFORE_KILL {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "only {} reads answered in two minutes",
+            count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -113,13 +138,14 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
         .unwrap()
         .to_owned();
 
+    let answered_count = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..16)
         .map(|_| {
             let (base, token, case) = (binary.base.clone(), token.clone(), world.case.clone());
-            tokio::spawn(read_until_killed(base, token, case))
+            tokio::spawn(read_until_killed(base, token, case, answered_count.clone()))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_reads(&answered_count).await;
     binary.child.kill().expect("kill -9");
     binary.child.wait().expect("the server exited");
     let mut answered = Vec::new();
@@ -128,7 +154,7 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
     }
 
     assert!(
-        answered.len() >= 100,
+        answered.len() >= READS_BEFORE_KILL,
         "only {} reads answered before the kill",
         answered.len()
     );

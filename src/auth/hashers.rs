@@ -5,7 +5,7 @@
 //! keep coming and frees it when the queue runs dry: allocating it afresh for every hash cost a
 //! third of the hash's CPU in page faults and unmapping, and disturbed every other thread.
 
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, TryLockError};
 
 use argon2::{Block, Params};
 use tokio::sync::oneshot;
@@ -78,14 +78,9 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
     lower_priority();
     let mut memory = Memory::default();
     loop {
-        let next = {
-            let queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.try_recv().or_else(|_| {
-                memory = Memory::default();
-                queue.recv()
-            })
+        let Some(job) = next_job(queue, &mut memory) else {
+            return;
         };
-        let Ok(job) = next else { return };
         // A panic fails only its own login (its answer channel is dropped: 500), not the
         // thread, which may be the only one.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
@@ -93,6 +88,27 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
             memory = Memory::default();
         }
     }
+}
+
+/// The next login to hash, or `None` once the queue is closed. A thread that would have to wait,
+/// for the queue's lock (another thread sits in it, waiting for work) or for work itself, frees
+/// its block first: idle memory is given back however many hashing threads there are.
+fn next_job(queue: &Mutex<mpsc::Receiver<Job>>, memory: &mut Memory) -> Option<Job> {
+    let queue = match queue.try_lock() {
+        Ok(queue) => queue,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            *memory = Memory::default();
+            queue.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    };
+    queue
+        .try_recv()
+        .or_else(|_| {
+            *memory = Memory::default();
+            queue.recv()
+        })
+        .ok()
 }
 
 /// Lowers the calling thread's scheduling priority (on Linux the nice value is per thread).
