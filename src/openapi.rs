@@ -61,7 +61,12 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "BadRequest",
         "Malformed or invalid input; `errors` names each invalid field",
     ),
-    ("401", "Unauthorized", "No valid access token"),
+    (
+        "401",
+        "Unauthorized",
+        "No valid access token: missing, expired, its session ended, or your role or centre \
+         changed since it was issued (refresh it with `POST /auth/refresh`)",
+    ),
     (
         "403",
         "Forbidden",

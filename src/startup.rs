@@ -406,6 +406,7 @@ impl AppParts {
             .wrap(from_fn(
                 crate::http::idempotency::idempotent_posts::<crate::auth::staff::Sessions>,
             ))
+            .wrap(from_fn(crate::http::session::checked_sessions))
             .wrap(self.cors())
             .wrap(from_fn(crate::http::middleware::request_context))
     }

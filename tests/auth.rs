@@ -214,6 +214,88 @@ async fn a_validly_signed_token_for_an_unknown_session_is_401(app: TestApp) {
     assert_unauthorized(app.get("/api/v1/me", &token).await).await;
 }
 
+backend_test!(
+    a_token_forged_with_the_server_secret_for_another_role_is_401,
+    with_known_secret
+);
+async fn a_token_forged_with_the_server_secret_for_another_role_is_401(app: TestApp) {
+    // Even whoever holds the secret cannot talk the check into another role, centre or name:
+    // the claims must match the stored account.
+    let centre = app.create_centre("Dushanbe").await;
+    let adjustments: [(&str, Value); 3] = [
+        ("role", json!("supervisor")),
+        ("centre", json!(centre)),
+        ("preferred_username", json!("someone.else")),
+    ];
+    for (claim, value) in adjustments {
+        let token = forge(&app, |claims| claims[claim] = value.clone());
+        let response = app.get("/api/v1/centres", &token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{claim}");
+    }
+}
+
+backend_test!(a_token_issued_before_a_transfer_is_401_until_refreshed);
+async fn a_token_issued_before_a_transfer_is_401_until_refreshed(app: TestApp) {
+    let (_, counsellor) = centre_and_counsellor(&app).await;
+    let other = app.create_centre("Khujand").await;
+    let session = app
+        .login_response(&counsellor.username, &counsellor.password)
+        .await;
+    let old = session["access_token"].as_str().unwrap();
+    let path = format!("/api/v1/users/{}", counsellor.id);
+    let etag = app.etag(&path, &app.admin).await;
+    let moved = app
+        .patch(&path, &app.admin, &etag, json!({"centre_id": other}))
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+
+    let before = app.snapshot_with_audit();
+    let write = app
+        .post(
+            "/api/v1/migrants",
+            old,
+            common::world::migrant_body("Ali", "Karimov"),
+        )
+        .await;
+    assert_eq!(write.status(), StatusCode::UNAUTHORIZED);
+    let detail = problem(write).await["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("auth/refresh"), "{detail}");
+    assert_eq!(
+        app.snapshot_with_audit(),
+        before,
+        "the refused write changed something"
+    );
+    assert_unauthorized(app.get("/api/v1/migrants", old).await).await;
+
+    let renewed = refresh(&app, session["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+    let renewed: Value = renewed.json().await.unwrap();
+    let new = renewed["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(new)["centre"], json!(other));
+    let me: Value = app.get("/api/v1/me", new).await.json().await.unwrap();
+    assert_eq!(me["centre_id"], json!(other));
+}
+
+backend_test!(an_ended_session_is_401_where_the_handler_refuses_before_any_query);
+async fn an_ended_session_is_401_where_the_handler_refuses_before_any_query(app: TestApp) {
+    let (_, counsellor) = centre_and_counsellor(&app).await;
+    let token = app.login(&counsellor.username, &counsellor.password).await;
+    let centre = json!({"name": "Kulob", "city": "Kulob", "country": "TJ"});
+    let refused = app.post("/api/v1/centres", &token, centre.clone()).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "a counsellor's role"
+    );
+    let invalid = app.post("/api/v1/migrants", &token, json!({})).await;
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+
+    let logout = app.post("/api/v1/auth/logout", &token, json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_unauthorized(app.post("/api/v1/centres", &token, centre).await).await;
+    assert_unauthorized(app.post("/api/v1/migrants", &token, json!({})).await).await;
+}
+
 // ---------------------------------------------------------------- refresh tokens
 
 backend_test!(refresh_rotates_the_tokens);

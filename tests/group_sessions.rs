@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::world::*;
-use common::{error_fields, etag, expect, id, problem, query_time, TestApp};
+use common::{error_fields, etag, expect, id, problem, query_time, Account, TestApp};
 use diesel::prelude::*;
 use karvon::db::schema::{audit_events, group_session_attendees, group_sessions};
 use reqwest::{Method, StatusCode};
@@ -325,19 +325,17 @@ async fn scope_follows_the_callers_current_role_and_centre(app: TestApp) {
         .await;
     let etag = etag_of(changed, "supervisor edits").await;
     // Moved to another centre, the facilitator no longer sees the old centre's session.
-    change_user(&app, &facilitator.id, json!({"centre_id": w.other_centre})).await;
+    let moved_token = change_user(&app, &facilitator, json!({"centre_id": w.other_centre})).await;
     assert_eq!(
-        app.get(&path(&s), &facilitator.token).await.status(),
+        app.get(&path(&s), &moved_token).await.status(),
         StatusCode::NOT_FOUND
     );
-    let moved = app
-        .patch(&path(&s), &facilitator.token, &etag, title("Y"))
-        .await;
+    let moved = app.patch(&path(&s), &moved_token, &etag, title("Y")).await;
     assert_eq!(moved.status(), StatusCode::NOT_FOUND);
     // A supervisor demoted to counsellor edits only the sessions they facilitate.
-    change_user(&app, &w.supervisor.id, json!({"role": "counsellor"})).await;
+    let demoted_token = change_user(&app, &w.supervisor, json!({"role": "counsellor"})).await;
     let demoted = app
-        .patch(&path(&s), &w.supervisor.token, &etag, title("Z"))
+        .patch(&path(&s), &demoted_token, &etag, title("Z"))
         .await;
     assert_eq!(demoted.status(), StatusCode::FORBIDDEN);
 }
@@ -348,11 +346,16 @@ async fn etag_of(response: reqwest::Response, what: &str) -> String {
     tag
 }
 
-async fn change_user(app: &TestApp, user_id: &str, body: Value) {
-    let path = format!("/api/v1/users/{user_id}");
+/// Changes `user`'s account as an admin. Their old token answers 401 from then on; the one
+/// returned (a new login) carries the change.
+async fn change_user(app: &TestApp, user: &Account, body: Value) -> String {
+    let path = format!("/api/v1/users/{}", user.id);
     let etag = app.etag(&path, &app.admin).await;
     let response = app.patch(&path, &app.admin, &etag, body).await;
     expect(response, StatusCode::OK, "change user").await;
+    let old = app.get("/api/v1/me", &user.token).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old token");
+    app.login(&user.username, &user.password).await
 }
 
 backend_test!(a_stale_if_match_is_refused_and_a_no_op_patch_keeps_the_etag);

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use common::{problem, spawn, Backend, PostgresDatabase, TestApp};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use karvon::auth::roles::Role;
+use karvon::auth::tokens::{Holder, TokenKeys};
 use karvon::config::ServeConfig;
 use karvon::db::DatabaseUrl;
 use karvon::startup::Application;
@@ -162,12 +164,16 @@ async fn a_server_started_without_its_database_is_alive_but_not_ready() {
     let config = nothing_listens(3600);
     // A token the server would accept: only the database can tell whether its session is live.
     let secret = config.jwt_secret.clone().expect("secret");
-    let token = karvon::auth::tokens::TokenKeys::new(&secret, Duration::from_secs(60))
+    let token = TokenKeys::new(&secret, Duration::from_secs(60))
         .issue(
-            "some-user",
+            &Holder {
+                user_id: "some-user",
+                username: "some.supervisor",
+                role: Role::Supervisor,
+                centre: Some("some-centre"),
+                must_change_password: false,
+            },
             "some-session",
-            "supervisor",
-            Some("some-centre"),
         )
         .expect("token");
     let app = Application::build(config).await.expect("build");

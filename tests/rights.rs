@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, Utc};
 use common::world::*;
-use common::{expect, id, problem, TestApp};
+use common::{expect, id, problem, Account, TestApp};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use karvon::db::schema::{audit_events, consultations, idempotency_keys, migrants};
@@ -835,11 +835,16 @@ async fn nothing_written_about_a_person_while_they_are_anonymised_escapes_the_er
     assert!(notes.iter().all(|n| n == "[anonymised]"), "{notes:?}");
 }
 
-async fn change_user(app: &TestApp, user_id: &str, body: Value) {
-    let path = format!("/api/v1/users/{user_id}");
+/// Changes `user`'s account as an admin. Their old token answers 401 from then on; the one
+/// returned (a new login) carries the change.
+async fn change_user(app: &TestApp, user: &Account, body: Value) -> String {
+    let path = format!("/api/v1/users/{}", user.id);
     let etag = app.etag(&path, &app.admin).await;
     let response = app.patch(&path, &app.admin, &etag, body).await;
     expect(response, StatusCode::OK, "change user").await;
+    let old = app.get("/api/v1/me", &user.token).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old token");
+    app.login(&user.username, &user.password).await
 }
 
 backend_test!(a_supervisor_moved_or_demoted_loses_the_old_scope_at_once);
@@ -849,17 +854,17 @@ async fn a_supervisor_moved_or_demoted_loses_the_old_scope_at_once(app: TestApp)
     let anonymise = format!("/api/v1/migrants/{}/anonymise", care.migrant_id);
     let reason = json!({"reason": "Erasure request DSR-20"});
     let (sup, other) = (&care.supervisor, &care.other_supervisor);
-    change_user(&app, &other.id, json!({"role": "counsellor"})).await;
-    change_user(&app, &sup.id, json!({"centre_id": care.other_centre})).await;
+    change_user(&app, other, json!({"role": "counsellor"})).await;
+    let sup_token = change_user(&app, sup, json!({"centre_id": care.other_centre})).await;
     assert_eq!(
-        app.get(&export, &sup.token).await.status(),
+        app.get(&export, &sup_token).await.status(),
         StatusCode::NOT_FOUND
     );
-    let refused = app.post(&anonymise, &sup.token, reason.clone()).await;
+    let refused = app.post(&anonymise, &sup_token, reason.clone()).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
-    change_user(&app, &other.id, json!({"centre_id": care.centre})).await;
+    let other_token = change_user(&app, other, json!({"centre_id": care.centre})).await;
     assert_eq!(
-        app.get(&export, &other.token).await.status(),
+        app.get(&export, &other_token).await.status(),
         StatusCode::FORBIDDEN
     );
     assert!(!anonymised(&app, &care.migrant_id));

@@ -256,6 +256,15 @@ fn follow_up_holder(app: &TestApp, id: &str) -> String {
         .expect("follow-up")
 }
 
+/// The token `user` works with after an admin changed their role or centre: every one of
+/// `reads` with the old token answers 401, and logging in again gives a token that carries the
+/// change.
+async fn renewed_token(app: &TestApp, user: &Account, reads: &[Read]) -> String {
+    let refused = Expect::Refused(StatusCode::UNAUTHORIZED);
+    assert_reads(app, &user.token, reads, refused).await;
+    app.login(&user.username, &user.password).await
+}
+
 /// Moves `user` to `centre`, handing their open work to `to`.
 async fn transfer(app: &TestApp, user: &Account, centre: &str, to: &Account) {
     expect(
@@ -288,21 +297,17 @@ async fn every_counsellor_read_forgets_the_old_centre_after_a_transfer(app: Test
     assert_eq!(caseload["items"][0]["open_cases"], 1);
 
     transfer(&app, &s.c1, &s.other_centre, &s.c2).await;
+    let token = renewed_token(&app, &s.c1, &cases).await;
 
-    assert_reads(&app, &s.c1.token, &cases, Expect::Hidden(NOT_FOUND)).await;
-    assert_reads(&app, &s.c1.token, &centre, Expect::Hidden(NOT_FOUND)).await;
-    let me = expect(app.get("/api/v1/me", &s.c1.token).await, OK, "me").await;
+    assert_reads(&app, &token, &cases, Expect::Hidden(NOT_FOUND)).await;
+    assert_reads(&app, &token, &centre, Expect::Hidden(NOT_FOUND)).await;
+    let me = expect(app.get("/api/v1/me", &token).await, OK, "me").await;
     assert_eq!(me["centre_id"], s.other_centre.as_str());
-    let caseload = expect(
-        app.get("/api/v1/caseloads", &s.c1.token).await,
-        OK,
-        "caseload",
-    )
-    .await;
+    let caseload = expect(app.get("/api/v1/caseloads", &token).await, OK, "caseload").await;
     assert_eq!(caseload["items"][0]["user_id"], s.c1.id.as_str());
     assert_eq!(caseload["items"][0]["open_cases"], 0);
     let agenda = app
-        .list_ids("/api/v1/follow-ups?assigned_to=me", &s.c1.token)
+        .list_ids("/api/v1/follow-ups?assigned_to=me", &token)
         .await;
     assert!(agenda.is_empty(), "{agenda:?}");
     // c2 holds the open case now, and sees it.
@@ -482,11 +487,12 @@ async fn a_transferred_counsellor_cannot_read_or_write_a_case_still_assigned_to_
         "/api/v1/follow-ups?assigned_to=me".into(),
         follow_up.clone(),
     ));
+    let token = renewed_token(&app, &s.c1, &reads).await;
     let before = app.snapshot();
-    let mut failures = check_reads(&app, &s.c1.token, &reads, Expect::Hidden(NOT_FOUND)).await;
+    let mut failures = check_reads(&app, &token, &reads, Expect::Hidden(NOT_FOUND)).await;
     let audited = audited_actions_of(&app, &s.c1.id);
     let writes = case_writes(&s, case, &referral, &follow_up);
-    failures.extend(check_writes(&app, &s.c1.token, &s.supervisor.token, writes).await);
+    failures.extend(check_writes(&app, &token, &s.supervisor.token, writes).await);
     assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
     assert_eq!(app.snapshot(), before, "{:?}: nothing written", app.backend);
     assert_eq!(
@@ -507,11 +513,12 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
 
     let demote = patch_user(&app, &former.id, json!({"role": "counsellor"})).await;
     expect(demote, OK, "demote").await;
+    let token = renewed_token(&app, &former, &reads).await;
 
     let before = app.snapshot();
-    assert_reads(&app, &former.token, &reads, Expect::Hidden(NOT_FOUND)).await;
+    assert_reads(&app, &token, &reads, Expect::Hidden(NOT_FOUND)).await;
     let migrant = app
-        .get(&format!("/api/v1/migrants/{}", s.migrant), &former.token)
+        .get(&format!("/api/v1/migrants/{}", s.migrant), &token)
         .await;
     assert_eq!(
         migrant.status(),
@@ -524,7 +531,7 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
         .filter(|(_, _, _, _, status)| [NOT_FOUND, FORBIDDEN].contains(status))
         .filter(|(what, ..)| *what != "update migrant")
         .collect();
-    let failures = check_writes(&app, &former.token, &s.supervisor.token, writes).await;
+    let failures = check_writes(&app, &token, &s.supervisor.token, writes).await;
     assert!(failures.is_empty(), "{:?}: {failures:#?}", app.backend);
     assert_eq!(app.snapshot(), before, "nothing written");
 }
@@ -540,7 +547,8 @@ async fn a_counsellor_made_admin_hands_over_and_reads_no_cases(app: TestApp) {
     assert_eq!(case_holder(&app, &s.case).0, s.supervisor.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.supervisor.id);
     let reads = case_reads(&s);
-    assert_reads(&app, &s.c1.token, &reads, Expect::Refused(FORBIDDEN)).await;
+    let token = renewed_token(&app, &s.c1, &reads).await;
+    assert_reads(&app, &token, &reads, Expect::Refused(FORBIDDEN)).await;
 }
 
 backend_test!(a_promotion_within_the_centre_keeps_the_work);
@@ -552,9 +560,8 @@ async fn a_promotion_within_the_centre_keeps_the_work(app: TestApp) {
     assert_eq!(case_holder(&app, &s.case).0, s.c1.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.c1.id);
     let c2_case = id(&open_case(&app, &s.c2.token, &s.migrant, "low", None).await);
-    let read = app
-        .get(&format!("/api/v1/cases/{c2_case}"), &s.c1.token)
-        .await;
+    let token = renewed_token(&app, &s.c1, &case_reads(&s)).await;
+    let read = app.get(&format!("/api/v1/cases/{c2_case}"), &token).await;
     assert_eq!(read.status(), OK, "a supervisor reads the centre's cases");
 }
 

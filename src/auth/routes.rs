@@ -9,7 +9,7 @@ use super::attempts::{self, Claimant};
 use super::credentials::{find_by_id, find_by_username, Credentials};
 use super::sessions::revoke;
 use super::staff::PendingStaff;
-use super::tokens::{hash_refresh_token, new_refresh_token};
+use super::tokens::{hash_refresh_token, new_refresh_token, Holder};
 use crate::audit::Event;
 use crate::db::schema::{refresh_tokens, sessions};
 use crate::db::DbConnection;
@@ -39,7 +39,9 @@ pub struct RefreshRequest {
 /// Tokens for a session.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
-    /// Short-lived JWT: send as `Authorization: Bearer <token>`.
+    /// Short-lived JWT: send as `Authorization: Bearer <token>`. Its claims hold your
+    /// username, role and centre as they are now; when an admin changes them, requests with it
+    /// answer 401 until you refresh it.
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: String,
@@ -86,12 +88,14 @@ fn issue_tokens(
             refresh_tokens::created_at.eq(crate::time::now()),
         ))
         .execute(conn)?;
-    let access_token = state.tokens.issue(
-        &user.id,
-        session_id,
-        user.role.as_str(),
-        user.centre_id.as_deref(),
-    )?;
+    let holder = Holder {
+        user_id: &user.id,
+        username: &user.username,
+        role: user.role,
+        centre: user.centre_id.as_deref(),
+        must_change_password: user.must_change_password,
+    };
+    let access_token = state.tokens.issue(&holder, session_id)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

@@ -1,17 +1,22 @@
 //! Who is calling: the `Staff` extractor and role checks used by every protected handler.
 //!
-//! The JWT is checked first (signature, algorithm, expiry, issuer, audience); then one primary-key
-//! lookup confirms that its session is live and its user active, and reads the user's current
-//! role and centre and whether that centre is active. So logout, deactivation, password changes,
-//! transfers and demotions take effect at the next request, and staff of an inactive centre are
-//! refused (403) on every request — here, so that no handler can forget it. Login itself still
-//! succeeds for them: the session works again as soon as the centre is reactivated.
+//! The JWT is checked first (signature, algorithm, expiry, issuer, audience); it names the
+//! session, the user and their username, role and centre as they were at issue, which the role
+//! guards use. Then one primary-key lookup, run by the request's first query on the same
+//! connection ([`crate::db::precondition`]), confirms that the session is live, the user active,
+//! their centre active and the account still as the token describes it. So logout,
+//! deactivation and password changes take effect at the next request; after a transfer,
+//! promotion or demotion the next request answers 401 until the client refreshes its token
+//! (the new one carries the new role and centre); staff of an inactive centre are refused (403)
+//! on every request — here, so that no handler can forget it. Login itself still succeeds for
+//! them: the session works again as soon as the centre is reactivated.
 //!
-//! The lookup runs at most once per request ([`Sessions`], kept by [`crate::http::session`]),
-//! whether the idempotency layer or an extractor asks first.
+//! The token is read at most once per request ([`Sessions`], kept by [`crate::http::session`]),
+//! whether the idempotency layer or an extractor asks first; the lookup runs once too.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -19,7 +24,10 @@ use actix_web::{web, FromRequest, HttpRequest};
 use diesel::prelude::*;
 
 use super::roles::Role;
+use super::tokens::Claims;
+use crate::db::precondition::{self, Check};
 use crate::db::schema::{centres, sessions, users};
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::session::{self, SessionResolver};
 use crate::http::RequestMeta;
@@ -41,8 +49,8 @@ pub struct Staff {
 /// such users with 403.
 pub struct PendingStaff(pub Staff);
 
-/// (id, username, role, centre, must_change_password, centre active).
-type StaffRow = (String, String, Role, Option<String>, bool, Option<bool>);
+/// (username, role, centre, must_change_password, centre active).
+type StaffRow = (String, Role, Option<String>, bool, Option<bool>);
 
 /// The app's [`SessionResolver`]: a staff member and whether they must change their password.
 pub struct Sessions;
@@ -85,7 +93,8 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
         })
 }
 
-/// Checks the bearer token and its session; also returns `must_change_password`.
+/// Checks the bearer token and has its session checked by the request's first query; also
+/// returns `must_change_password`.
 async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -95,44 +104,58 @@ async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
         .tokens
         .verify(bearer_token(&req)?)
         .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
-    let meta = RequestMeta::of(&req);
-    let (user_id, session_id) = (claims.sub, claims.sid);
-    let lookup_session = session_id.clone();
-    let row: Option<StaffRow> = crate::db::run(&state.pool, move |conn| {
-        let now = chrono::Utc::now().naive_utc();
-        Ok(sessions::table
-            .inner_join(users::table.left_join(centres::table))
-            .filter(sessions::id.eq(&lookup_session))
-            .filter(sessions::user_id.eq(&user_id))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(users::active.eq(true))
-            .select((
-                users::id,
-                users::username,
-                users::role,
-                users::centre_id,
-                users::must_change_password,
-                centres::active.nullable(),
-            ))
-            .first::<StaffRow>(conn)
-            .optional()?)
-    })
-    .await?;
-    let (id, username, role, centre_id, must_change_password, centre_active) =
+    let must_change_password = claims.must_change_password;
+    let staff = Staff {
+        id: claims.sub.clone(),
+        username: claims.preferred_username.clone(),
+        role: claims.role,
+        centre_id: claims.centre.clone(),
+        session_id: claims.sid.clone(),
+        meta: RequestMeta::of(&req),
+    };
+    let check: Check = Arc::new(move |conn| check_session(conn, &claims));
+    if !precondition::defer(Arc::clone(&check)) {
+        crate::db::run(&state.pool, move |conn| check(conn)).await?;
+    }
+    Ok((staff, must_change_password))
+}
+
+/// One primary-key lookup: the token's session is live, its user active, their centre active,
+/// and the account still as the token describes it.
+fn check_session(conn: &mut DbConnection, claims: &Claims) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().naive_utc();
+    let row: Option<StaffRow> = sessions::table
+        .inner_join(users::table.left_join(centres::table))
+        .filter(sessions::id.eq(&claims.sid))
+        .filter(sessions::user_id.eq(&claims.sub))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::active.eq(true))
+        .select((
+            users::username,
+            users::role,
+            users::centre_id,
+            users::must_change_password,
+            centres::active.nullable(),
+        ))
+        .first::<StaffRow>(conn)
+        .optional()?;
+    let (username, role, centre_id, must_change_password, centre_active) =
         row.ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
     if role != Role::Admin && centre_active != Some(true) {
         return Err(ApiError::centre_inactive());
     }
-    let staff = Staff {
-        id,
-        username,
-        role,
-        centre_id,
-        session_id,
-        meta,
-    };
-    Ok((staff, must_change_password))
+    let as_issued = username == claims.preferred_username
+        && role == claims.role
+        && centre_id == claims.centre
+        && must_change_password == claims.must_change_password;
+    if !as_issued {
+        return Err(ApiError::unauthorized(
+            "your role or centre changed since this access token was issued; get a new one \
+             with POST /api/v1/auth/refresh",
+        ));
+    }
+    Ok(())
 }
 
 impl FromRequest for Staff {

@@ -9,6 +9,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::roles::Role;
 use crate::config::JwtSecret;
 use crate::error::ApiError;
 
@@ -16,17 +17,30 @@ pub const ISSUER: &str = "karvon";
 pub const AUDIENCE: &str = "karvon-api";
 
 /// What an access token carries. `sid` ties it to a session so that logout, deactivation and
-/// password changes cut it at once.
+/// password changes cut it at once; the account's role, centre, username and whether it must
+/// change its password are as they were when the token was issued, and every request checks
+/// them against the stored account (a change makes the token outdated: refresh it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub sid: String,
-    pub role: String,
+    pub preferred_username: String,
+    pub role: Role,
     pub centre: Option<String>,
+    pub must_change_password: bool,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+}
+
+/// The account an access token is issued to, as it is stored at that moment.
+pub struct Holder<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+    pub role: Role,
+    pub centre: Option<&'a str>,
+    pub must_change_password: bool,
 }
 
 #[derive(Clone)]
@@ -53,19 +67,15 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        role: &str,
-        centre: Option<&str>,
-    ) -> Result<String, ApiError> {
+    pub fn issue(&self, holder: &Holder<'_>, session_id: &str) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: user_id.to_owned(),
+            sub: holder.user_id.to_owned(),
             sid: session_id.to_owned(),
-            role: role.to_owned(),
-            centre: centre.map(str::to_owned),
+            preferred_username: holder.username.to_owned(),
+            role: holder.role,
+            centre: holder.centre.map(str::to_owned),
+            must_change_password: holder.must_change_password,
             iat: now,
             exp: now + i64::try_from(self.access_ttl.as_secs()).unwrap_or(900),
             iss: ISSUER.to_owned(),

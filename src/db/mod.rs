@@ -3,6 +3,7 @@
 //! The backend is chosen from the `DATABASE_URL` scheme, never by trying one and then the other,
 //! so a mistyped PostgreSQL URL reports the real PostgreSQL error.
 
+pub mod precondition;
 pub mod schema;
 pub mod versioned;
 pub mod wal;
@@ -378,16 +379,32 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
 }
 
 /// Runs blocking database work on actix's blocking thread pool, never on the async executor:
-/// the pool checkout and the closure both happen off the executor.
+/// the pool checkout and the closure both happen off the executor. The request's deferred
+/// check ([`precondition`]) runs first, on the same connection, until it has passed.
 pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || pool.with_connection(work))
-        .await
-        .map_err(|_| ApiError::internal("database worker stopped"))?
+    let check = precondition::deferred();
+    let (checked, outcome) = actix_web::web::block(move || {
+        let mut checked = false;
+        let outcome = pool.with_connection(|conn| {
+            if let Some(check) = check {
+                check(conn)?;
+                checked = true;
+            }
+            work(conn)
+        });
+        (checked, outcome)
+    })
+    .await
+    .map_err(|_| ApiError::internal("database worker stopped"))?;
+    if checked {
+        precondition::passed();
+    }
+    outcome
 }
 
 /// Like [`run`], inside one transaction: every write the closure makes (including its audit

@@ -3,14 +3,23 @@
 //! extensions for the other. A request that needs no session (probes, login) makes no lookup.
 //!
 //! How a session is checked is not this module's business: `auth` implements
-//! [`SessionResolver`] and the app is wired with it, so `http` does not depend on `auth`.
+//! [`SessionResolver`] and the app is wired with it, so `http` does not depend on `auth`. The
+//! check itself runs with the request's first query ([`crate::db::precondition`]);
+//! [`checked_sessions`] runs it for a request that made none.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest, ResponseError};
 use tokio::sync::OnceCell;
+
+use crate::db::precondition;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Checks the session a request carries.
 pub trait SessionResolver: 'static {
@@ -40,4 +49,31 @@ pub async fn session<R: SessionResolver>(req: &HttpRequest) -> R::Outcome {
         }
     };
     cell.get_or_init(|| R::resolve(req.clone())).await.clone()
+}
+
+/// Runs the request where its session check can wait for its first query, and runs the check
+/// after the handler when it never did (no query, or refused before one): then a failed check
+/// replaces the answer, so an ended session gets 401 whatever the handler said.
+pub async fn checked_sessions(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let pool = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.pool.clone())
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let (outcome, unchecked) = precondition::scope(next.call(req)).await;
+    let Some(check) = unchecked else {
+        return outcome.map(ServiceResponse::map_into_boxed_body);
+    };
+    let Err(refusal) = crate::db::run(&pool, move |conn| check(conn)).await else {
+        return outcome.map(ServiceResponse::map_into_boxed_body);
+    };
+    match outcome {
+        Ok(response) => {
+            let (request, _) = response.into_parts();
+            Ok(ServiceResponse::new(request, refusal.error_response()))
+        }
+        Err(_) => Err(refusal.into()),
+    }
 }
