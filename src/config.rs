@@ -16,7 +16,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Argon2id cost. `owasp` (m = 19 MiB, t = 2, p = 1) is the production setting; `fast-insecure`
+/// Argon2id cost. `owasp` (m = 9 MiB, t = 4, p = 1) is the production setting; `fast-insecure`
 /// exists only so test suites and CI fuzzing do not spend minutes hashing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PasswordHashing {

@@ -108,9 +108,9 @@ fn main() -> std::process::ExitCode {
 /// - Transparent huge pages would make 2 MiB resident for one touched byte.
 /// - Two malloc arenas rather than one per thread: each arena holds on to what it freed, and
 ///   under steady load the arenas of the blocking threads kept growing.
-/// - A fixed mmap threshold: blocks of 128 KiB and more (argon2id's 19 MiB, a large response)
+/// - A fixed mmap threshold: blocks of 128 KiB and more (argon2id's 9 MiB, a large response)
 ///   are mapped for themselves and unmapped when freed. glibc's default raises the threshold
-///   after the first such free, after which each login's 19 MiB stayed in an arena.
+///   after the first such free, after which each login's block stayed in an arena.
 fn keep_memory_small() {
     // SAFETY: prctl with PR_SET_THP_DISABLE and mallopt take plain integers, run before any
     // other thread exists, and only set this process's memory policy; a refusal leaves the

@@ -77,6 +77,44 @@ async fn login_with_the_right_password_returns_working_tokens(app: TestApp) {
     assert!(me.get("password_hash").is_none());
 }
 
+/// The stored hash of a user's password.
+fn stored_hash(app: &TestApp, user_id: &str) -> String {
+    use karvon::db::schema::users;
+    users::table
+        .find(user_id)
+        .select(users::password_hash)
+        .first(&mut app.db())
+        .unwrap()
+}
+
+backend_test!(a_login_hashes_a_password_stored_with_other_parameters_again);
+async fn a_login_hashes_a_password_stored_with_other_parameters_again(app: TestApp) {
+    use argon2::password_hash::PasswordHasher;
+    use karvon::db::schema::users;
+    let (_, counsellor) = centre_and_counsellor(&app).await;
+    let current = stored_hash(&app, &counsellor.id);
+    let params = argon2::Params::new(512, 2, 1, None).unwrap();
+    let earlier = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(counsellor.password.as_bytes())
+        .unwrap()
+        .to_string();
+    diesel::update(users::table.find(&counsellor.id))
+        .set(users::password_hash.eq(&earlier))
+        .execute(&mut app.db())
+        .unwrap();
+
+    let wrong = login_attempt(&app, &counsellor.username, "not the password at all").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(stored_hash(&app, &counsellor.id), earlier, "a failed login");
+    app.login(&counsellor.username, &counsellor.password).await;
+    let rehashed = stored_hash(&app, &counsellor.id);
+    assert_ne!(rehashed, earlier);
+    let params = |hash: &str| hash.split('$').nth(3).unwrap().to_owned();
+    assert_eq!(params(&rehashed), params(&current), "today's parameters");
+    app.login(&counsellor.username, &counsellor.password).await;
+    assert_eq!(stored_hash(&app, &counsellor.id), rehashed, "hashed once");
+}
+
 backend_test!(login_with_a_wrong_password_or_unknown_user_is_401);
 async fn login_with_a_wrong_password_or_unknown_user_is_401(app: TestApp) {
     let (_, counsellor) = centre_and_counsellor(&app).await;

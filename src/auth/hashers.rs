@@ -1,7 +1,7 @@
 //! The threads that hash passwords: half the CPUs (at least one), at a lower scheduling priority.
 //!
 //! A burst of logins queues here and yields the cores to the desk's requests whenever both want
-//! them, and holds at most one 19 MiB block per thread. Each thread keeps its block while logins
+//! them, and holds at most one 9 MiB block per thread. Each thread keeps its block while logins
 //! keep coming and frees it when the queue runs dry: allocating it afresh for every hash cost a
 //! third of the hash's CPU in page faults and unmapping, and disturbed every other thread.
 

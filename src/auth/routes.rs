@@ -11,7 +11,7 @@ use super::sessions::revoke;
 use super::staff::PendingStaff;
 use super::tokens::{hash_refresh_token, new_refresh_token, Holder};
 use crate::audit::Event;
-use crate::db::schema::{refresh_tokens, sessions};
+use crate::db::schema::{refresh_tokens, sessions, users};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::{Json, RequestMeta};
@@ -140,6 +140,10 @@ async fn login(
         .as_ref()
         .filter(|u| u.active)
         .map(|u| u.password_hash.clone());
+    let rehash = stored_hash
+        .as_deref()
+        .is_some_and(|stored| state.passwords.needs_rehash(stored))
+        .then(|| input.password.clone());
     let verified = attempts::throttled_verify(
         &state,
         claimant,
@@ -152,8 +156,15 @@ async fn login(
     let Some(user) = user.filter(|_| verified) else {
         return Err(ApiError::unauthorized("wrong username or password"));
     };
+    let rehashed = match rehash {
+        Some(password) => Some(state.passwords.hash(password).await?),
+        None => None,
+    };
     let app = state.clone();
     let tokens = crate::db::transaction(&state.pool, move |conn| {
+        if let Some(hash) = rehashed {
+            replace_hash(conn, &user, &hash)?;
+        }
         let tokens = start_session(conn, &app, &user)?;
         Event::new("auth.login", "user", Some(&user.id))
             .claimed_by(&user.username, Some(&user.id), &meta)
@@ -163,6 +174,18 @@ async fn login(
     })
     .await?;
     Ok(web::Json(tokens))
+}
+
+/// Stores a hash of the same password made with the current parameters, unless the password
+/// changed since it was read.
+fn replace_hash(conn: &mut DbConnection, user: &Credentials, hash: &str) -> QueryResult<usize> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(&user.id))
+            .filter(users::password_hash.eq(&user.password_hash)),
+    )
+    .set(users::password_hash.eq(hash))
+    .execute(conn)
 }
 
 enum RefreshOutcome {
