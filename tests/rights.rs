@@ -838,9 +838,7 @@ async fn nothing_written_about_a_person_while_they_are_anonymised_escapes_the_er
 /// Changes `user`'s account as an admin. Their old token answers 401 from then on; the one
 /// returned (a new login) carries the change.
 async fn change_user(app: &TestApp, user: &Account, body: Value) -> String {
-    let path = format!("/api/v1/users/{}", user.id);
-    let etag = app.etag(&path, &app.admin).await;
-    let response = app.patch(&path, &app.admin, &etag, body).await;
+    let response = app.patch_user(&user.id, body).await;
     expect(response, StatusCode::OK, "change user").await;
     let old = app.get("/api/v1/me", &user.token).await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old token");

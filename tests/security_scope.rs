@@ -221,12 +221,6 @@ async fn assert_reads(app: &TestApp, token: &str, reads: &[Read], expect: Expect
 }
 
 /// `PATCH /users/{id}` as the admin, with the current ETag.
-async fn patch_user(app: &TestApp, user_id: &str, body: Value) -> reqwest::Response {
-    let path = format!("/api/v1/users/{user_id}");
-    let etag = app.etag(&path, &app.admin).await;
-    app.patch(&path, &app.admin, &etag, body).await
-}
-
 /// Audit events with `user_id` as the actor.
 fn audited_actions_of(app: &TestApp, user_id: &str) -> i64 {
     use karvon::db::schema::audit_events;
@@ -268,12 +262,8 @@ async fn renewed_token(app: &TestApp, user: &Account, reads: &[Read]) -> String 
 /// Moves `user` to `centre`, handing their open work to `to`.
 async fn transfer(app: &TestApp, user: &Account, centre: &str, to: &Account) {
     expect(
-        patch_user(
-            app,
-            &user.id,
-            json!({"centre_id": centre, "reassign_to": to.id}),
-        )
-        .await,
+        app.patch_user(&user.id, json!({"centre_id": centre, "reassign_to": to.id}))
+            .await,
         OK,
         "transfer with reassign_to",
     )
@@ -457,7 +447,9 @@ async fn reopen_behind_a_transfer(app: &TestApp, s: &Scene) -> (String, String) 
         .patch(&path, sup, &etag, json!({"assigned_to": s.c2.id}))
         .await;
     expect(hand_over, OK, "hand over the follow-up").await;
-    let moved = patch_user(app, &s.c1.id, json!({"centre_id": s.other_centre})).await;
+    let moved = app
+        .patch_user(&s.c1.id, json!({"centre_id": s.other_centre}))
+        .await;
     expect(moved, OK, "transfer").await;
     let path = format!("/api/v1/cases/{}/reopen", s.closed_case);
     let reopen = app
@@ -511,7 +503,9 @@ async fn a_demoted_supervisor_keeps_only_a_counsellors_scope(app: TestApp) {
     let reads = case_reads(&s);
     assert_reads(&app, &former.token, &reads, Expect::Shown).await;
 
-    let demote = patch_user(&app, &former.id, json!({"role": "counsellor"})).await;
+    let demote = app
+        .patch_user(&former.id, json!({"role": "counsellor"}))
+        .await;
     expect(demote, OK, "demote").await;
     let token = renewed_token(&app, &former, &reads).await;
 
@@ -540,10 +534,10 @@ backend_test!(a_counsellor_made_admin_hands_over_and_reads_no_cases);
 /// Made an admin, a counsellor's open work moves and their token reads no personal data.
 async fn a_counsellor_made_admin_hands_over_and_reads_no_cases(app: TestApp) {
     let s = Scene::build(&app).await;
-    let refused = patch_user(&app, &s.c1.id, json!({"role": "admin"})).await;
+    let refused = app.patch_user(&s.c1.id, json!({"role": "admin"})).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     let body = json!({"role": "admin", "reassign_to": s.supervisor.id});
-    expect(patch_user(&app, &s.c1.id, body).await, OK, "make admin").await;
+    expect(app.patch_user(&s.c1.id, body).await, OK, "make admin").await;
     assert_eq!(case_holder(&app, &s.case).0, s.supervisor.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.supervisor.id);
     let reads = case_reads(&s);
@@ -555,7 +549,9 @@ backend_test!(a_promotion_within_the_centre_keeps_the_work);
 /// Counsellor and supervisor may both hold cases: a promotion within the centre keeps the work.
 async fn a_promotion_within_the_centre_keeps_the_work(app: TestApp) {
     let s = Scene::build(&app).await;
-    let promote = patch_user(&app, &s.c1.id, json!({"role": "supervisor"})).await;
+    let promote = app
+        .patch_user(&s.c1.id, json!({"role": "supervisor"}))
+        .await;
     expect(promote, OK, "promote").await;
     assert_eq!(case_holder(&app, &s.case).0, s.c1.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.c1.id);
@@ -569,7 +565,7 @@ backend_test!(a_deactivated_counsellor_hands_over_and_is_logged_out);
 async fn a_deactivated_counsellor_hands_over_and_is_logged_out(app: TestApp) {
     let s = Scene::build(&app).await;
     let body = json!({"active": false, "reassign_to": s.c2.id});
-    expect(patch_user(&app, &s.c1.id, body).await, OK, "deactivate").await;
+    expect(app.patch_user(&s.c1.id, body).await, OK, "deactivate").await;
     assert_eq!(case_holder(&app, &s.case).0, s.c2.id);
     assert_eq!(follow_up_holder(&app, &s.follow_up), s.c2.id);
     let before = app.snapshot();
@@ -652,7 +648,7 @@ async fn moving_deactivating_or_making_admin_a_user_with_open_work_answers_409_l
         json!({"role": "admin"}),
         json!({"centre_id": s.other_centre, "full_name": "C One", "active": false}),
     ] {
-        let response = patch_user(&app, &s.c1.id, body.clone()).await;
+        let response = app.patch_user(&s.c1.id, body.clone()).await;
         assert_eq!(response.status(), StatusCode::CONFLICT, "{body}");
         let problem = problem(response).await;
         assert_eq!(problem["status"], 409);
@@ -690,7 +686,7 @@ async fn a_bad_reassign_to_is_a_422_and_changes_nothing(app: TestApp) {
         .create_staff("leaver", "counsellor", Some(&s.centre))
         .await;
     expect(
-        patch_user(&app, &leaver.id, json!({"active": false})).await,
+        app.patch_user(&leaver.id, json!({"active": false})).await,
         OK,
         "deactivate",
     )
@@ -710,7 +706,7 @@ async fn a_bad_reassign_to_is_a_422_and_changes_nothing(app: TestApp) {
             json!({"full_name": "C One", "reassign_to": s.c2.id}),
         ),
     ] {
-        let response = patch_user(&app, &s.c1.id, body).await;
+        let response = app.patch_user(&s.c1.id, body).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
         let problem = problem(response).await;
         assert_eq!(

@@ -449,6 +449,13 @@ impl TestApp {
         }
     }
 
+    /// PATCHes a user's account as the admin, against its current ETag.
+    pub async fn patch_user(&self, user_id: &str, body: Value) -> reqwest::Response {
+        let path = format!("/api/v1/users/{user_id}");
+        let etag = self.etag(&path, &self.admin).await;
+        self.patch(&path, &self.admin, &etag, body).await
+    }
+
     /// GETs `path` and returns its `ETag` (panics unless 200).
     pub async fn etag(&self, path: &str, token: &str) -> String {
         let response = self.get(path, token).await;
