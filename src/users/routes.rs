@@ -57,6 +57,8 @@ async fn create_user(
     v.finish()?;
     check_policy(&input.password, &input.username)
         .map_err(|reason| ApiError::unprocessable_field("password", reason))?;
+    // The caller's session is checked by the first query: run it before spending a hash.
+    crate::db::run(&state.pool, |_| Ok(())).await?;
     let password_hash = state.passwords.hash(input.password).await?;
     let mut user = User::new_account(
         input.username,
