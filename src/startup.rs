@@ -97,8 +97,9 @@ async fn open_pool(config: &ServeConfig) -> anyhow::Result<crate::db::Pool> {
             database.database_check_on_checkout,
             database.checkout_timeout(),
         )
+        .with_grouped_writes()
     })
-    .await?)
+    .await??)
 }
 
 impl Application {

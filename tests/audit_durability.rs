@@ -1,6 +1,6 @@
-//! Reads' audit events are committed in groups, and a read answers only once its group is
-//! committed: killing the server (`kill -9`) in the middle of a burst of reads loses no audit row
-//! of a read that was answered.
+//! Reads' audit events are committed in groups, and so are writes on SQLite; a request answers
+//! only once its group is committed: killing the server (`kill -9`) in the middle of a burst
+//! loses no audit row of a read that was answered, and no write that was answered.
 
 mod common;
 
@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::world::World;
+use common::world::{for_migrant, World};
+use common::Account;
 use common::TestApp;
 use diesel::prelude::*;
-use karvon::db::schema::audit_events;
+use karvon::db::schema::{audit_events, consultations};
 use karvon::db::DatabaseUrl;
 use reqwest::StatusCode;
 
@@ -68,6 +69,25 @@ impl Binary {
     }
 }
 
+impl Binary {
+    async fn log_in(&self, account: &Account) -> String {
+        let login = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({
+                "username": account.username,
+                "password": account.password,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::OK);
+        login.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
 impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -75,8 +95,9 @@ impl Drop for Binary {
     }
 }
 
-/// How many reads must be answered before the kill, so that it lands in the middle of a burst.
-const READS_BEFORE_KILL: usize = 100;
+/// How many requests must be answered before the kill, so that it lands in the middle of a
+/// burst.
+const ANSWERS_BEFORE_KILL: usize = 100;
 
 /// Reads one case over and over until the server goes away, counting every answer in
 /// `answered_count`; the request ids of the answered reads.
@@ -104,14 +125,44 @@ async fn read_until_killed(
     }
 }
 
-/// Waits until `count` reaches `READS_BEFORE_KILL`: a count rather than a fixed time, so that a
-/// busy machine only makes the test slower.
-async fn wait_for_reads(count: &AtomicUsize) {
+/// Logs walk-ins for one person over and over until the server goes away, counting every answer
+/// in `answered_count`; the ids of the consultations answered as logged.
+async fn log_until_killed(
+    base: String,
+    token: String,
+    migrant: String,
+    answered_count: Arc<AtomicUsize>,
+) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut answered = Vec::new();
+    loop {
+        let response = client
+            .post(format!("{base}/api/v1/consultations"))
+            .bearer_auth(&token)
+            .json(&for_migrant(&migrant))
+            .send()
+            .await;
+        let Ok(response) = response else {
+            return answered;
+        };
+        assert_eq!(response.status(), StatusCode::CREATED);
+        // A body cut off by the kill is no answer.
+        let Ok(body) = response.json::<serde_json::Value>().await else {
+            return answered;
+        };
+        answered.push(body["id"].as_str().unwrap().to_owned());
+        answered_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Waits until `count` reaches `ANSWERS_BEFORE_KILL`: a count rather than a fixed time, so that
+/// a busy machine only makes the test slower.
+async fn wait_for_answers(count: &AtomicUsize) {
     let started = Instant::now();
-    while count.load(Ordering::Relaxed) < READS_BEFORE_KILL {
+    while count.load(Ordering::Relaxed) < ANSWERS_BEFORE_KILL {
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "only {} reads answered in two minutes",
+            "only {} requests answered in two minutes",
             count.load(Ordering::Relaxed)
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -123,20 +174,7 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
     let world = World::build(&app).await;
     app.stop().await;
     let mut binary = Binary::start(&app.database_url).await;
-    let login = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", binary.base))
-        .json(&serde_json::json!({
-            "username": world.counsellor.username,
-            "password": world.counsellor.password,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let token = login.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = binary.log_in(&world.counsellor).await;
 
     let answered_count = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..16)
@@ -145,7 +183,7 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
             tokio::spawn(read_until_killed(base, token, case, answered_count.clone()))
         })
         .collect();
-    wait_for_reads(&answered_count).await;
+    wait_for_answers(&answered_count).await;
     binary.child.kill().expect("kill -9");
     binary.child.wait().expect("the server exited");
     let mut answered = Vec::new();
@@ -154,7 +192,7 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
     }
 
     assert!(
-        answered.len() >= READS_BEFORE_KILL,
+        answered.len() >= ANSWERS_BEFORE_KILL,
         "only {} reads answered before the kill",
         answered.len()
     );
@@ -172,6 +210,61 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
     assert!(
         lost.is_empty(),
         "{} of {} answered reads have no audit row: {:?}",
+        lost.len(),
+        answered.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+backend_test!(a_killed_server_loses_no_answered_write);
+async fn a_killed_server_loses_no_answered_write(app: TestApp) {
+    let world = World::build(&app).await;
+    app.stop().await;
+    let mut binary = Binary::start(&app.database_url).await;
+    let token = binary.log_in(&world.counsellor).await;
+
+    let answered_count = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let (base, token, migrant) =
+                (binary.base.clone(), token.clone(), world.migrant.clone());
+            tokio::spawn(log_until_killed(
+                base,
+                token,
+                migrant,
+                answered_count.clone(),
+            ))
+        })
+        .collect();
+    wait_for_answers(&answered_count).await;
+    binary.child.kill().expect("kill -9");
+    binary.child.wait().expect("the server exited");
+    let mut answered = Vec::new();
+    for writer in writers {
+        answered.extend(writer.await.unwrap());
+    }
+
+    assert!(answered.len() >= ANSWERS_BEFORE_KILL);
+    let stored: HashSet<String> = consultations::table
+        .select(consultations::id)
+        .load(&mut app.db())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let audited: HashSet<String> = audit_events::table
+        .filter(audit_events::action.eq("consultation.create"))
+        .select(audit_events::entity_id.assume_not_null())
+        .load(&mut app.db())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !stored.contains(*id) || !audited.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered walk-ins are missing or unaudited: {:?}",
         lost.len(),
         answered.len(),
         &lost[..lost.len().min(5)]

@@ -434,9 +434,14 @@ fn one_connection(config: &mut ServeConfig) {
     config.database.database_checkout_timeout_secs = 1;
 }
 
-backend_test!(a_full_pool_answers_busy_not_unreachable, one_connection);
-async fn a_full_pool_answers_busy_not_unreachable(app: TestApp) {
-    // A write that waits for a lock held elsewhere keeps the only connection.
+/// Takes the write lock on a connection of the test's own and starts a write (a new centre),
+/// which waits for it.
+fn write_waiting_for_the_lock(
+    app: &TestApp,
+) -> (
+    karvon::db::DbConnection,
+    tokio::task::JoinHandle<StatusCode>,
+) {
     let mut holder = app.db();
     holder
         .batch_execute(match app.backend {
@@ -444,23 +449,32 @@ async fn a_full_pool_answers_busy_not_unreachable(app: TestApp) {
             Backend::Postgres => "BEGIN; LOCK TABLE centres IN ACCESS EXCLUSIVE MODE",
         })
         .expect("hold the lock");
-    let blocked = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url("/api/v1/centres"),
-            app.admin.clone(),
-        );
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({"name": "Kulob", "city": "Kulob", "country": "TJ"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let (client, url, token) = (
+        app.client.clone(),
+        app.url("/api/v1/centres"),
+        app.admin.clone(),
+    );
+    let waiting = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({"name": "Kulob", "city": "Kulob", "country": "TJ"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    (holder, waiting)
+}
+
+postgres_test!(a_full_pool_answers_busy_not_unreachable);
+async fn a_full_pool_answers_busy_not_unreachable(_admin_url: String) {
+    common::run_on(Backend::Postgres, one_connection, full_pool_answers_busy).await;
+}
+
+/// On PostgreSQL a write that waits for a lock held elsewhere keeps the only connection.
+async fn full_pool_answers_busy(app: TestApp) {
+    let (mut holder, waiting) = write_waiting_for_the_lock(&app);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let response = app.get("/api/v1/me", &app.admin).await;
@@ -473,9 +487,35 @@ async fn a_full_pool_answers_busy_not_unreachable(app: TestApp) {
     );
 
     holder.batch_execute("ROLLBACK").expect("release");
-    assert_eq!(blocked.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(waiting.await.unwrap(), StatusCode::CREATED);
     assert_eq!(
         app.get("/api/v1/me", &app.admin).await.status(),
         StatusCode::OK
     );
+}
+
+/// On SQLite writes wait for the lock on the writer's own connection, not on a pooled one: with
+/// a pool of one, reads go on answering while a write waits.
+#[tokio::test]
+async fn sqlite_reads_answer_while_a_write_waits_for_the_lock() {
+    common::run_on(
+        Backend::Sqlite,
+        one_connection,
+        reads_answer_while_a_write_waits,
+    )
+    .await;
+}
+
+async fn reads_answer_while_a_write_waits(app: TestApp) {
+    let (mut holder, waiting) = write_waiting_for_the_lock(&app);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for _ in 0..3 {
+        let response = app.get("/api/v1/me", &app.admin).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert!(!waiting.is_finished(), "the write still waits for the lock");
+
+    holder.batch_execute("ROLLBACK").expect("release");
+    assert_eq!(waiting.await.unwrap(), StatusCode::CREATED);
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Utc};
-use common::world::{for_migrant, World};
+use common::world::{for_migrant, migrant_body, register, World};
 use common::{expect, Backend, TestApp};
 use diesel::prelude::*;
 use futures_util::future::join_all;
@@ -63,6 +63,70 @@ async fn concurrent_walk_ins_for_one_person_all_land(app: TestApp) {
         "the report counts every walk-in: {report}"
     );
     assert_eq!(report["total"]["people"], 1, "{report}");
+}
+
+backend_test!(refused_writes_among_concurrent_ones_change_nothing);
+async fn refused_writes_among_concurrent_ones_change_nothing(app: TestApp) {
+    let w = World::build(&app).await;
+    let elsewhere = register(
+        &app,
+        &w.other_supervisor.token,
+        migrant_body("Zarina", "Rahimova"),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = app
+        .create_staff("ended", "counsellor", Some(&w.centre))
+        .await;
+    let logout = app
+        .post("/api/v1/auth/logout", &ended.token, json!({}))
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+
+    // Valid walk-ins, walk-ins for a person of another centre and walk-ins on an ended
+    // session, all at once: on SQLite they share groups of one transaction.
+    let expected = [
+        StatusCode::CREATED,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::UNAUTHORIZED,
+    ];
+    let posts = (0..WALK_INS).map(|n| {
+        let (token, migrant) = match n % 3 {
+            0 => (&w.counsellor.token, &w.migrant),
+            1 => (&w.counsellor.token, &elsewhere),
+            _ => (&ended.token, &w.migrant),
+        };
+        app.post("/api/v1/consultations", token, for_migrant(migrant))
+    });
+    let statuses: Vec<StatusCode> = join_all(posts).await.iter().map(|r| r.status()).collect();
+    let wanted: Vec<StatusCode> = (0..WALK_INS).map(|n| expected[n % 3]).collect();
+    assert_eq!(statuses, wanted);
+
+    let landed = WALK_INS.div_ceil(3);
+    let stored: Vec<(Option<String>, String)> = consultations::table
+        .select((consultations::migrant_id, consultations::counsellor_id))
+        .load(&mut app.db())
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        1 + landed,
+        "the world's consultation and the valid walk-ins"
+    );
+    assert!(stored.iter().all(
+        |(migrant, by)| migrant.as_deref() == Some(w.migrant.as_str()) && *by == w.counsellor.id
+    ));
+    let audited: i64 = audit_events::table
+        .filter(audit_events::action.eq("consultation.create"))
+        .count()
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(
+        audited,
+        1 + landed as i64,
+        "one audit row per stored consultation"
+    );
 }
 
 #[tokio::test]

@@ -61,37 +61,47 @@ fn refresh_first_consultation(conn: &mut DbConnection, migrant_id: &str) -> Quer
 pub fn store_topics(
     conn: &mut DbConnection,
     consultation_id: &str,
-    topics: &[Topic],
+    topics: Vec<Topic>,
 ) -> QueryResult<()> {
     diesel::delete(
         consultation_topics::table.filter(consultation_topics::consultation_id.eq(consultation_id)),
     )
     .execute(conn)?;
-    insert_topics(conn, consultation_id, topics)
+    insert_topics(conn, consultation_id, &topic_set(topics))
 }
 
-/// The topics of a consultation that has none yet, in one statement.
+/// The topics of a consultation that has none yet; `topics` is a [`topic_set`]. On SQLite one
+/// prepared single-row statement per topic, which costs no round trip in process: a multi-row
+/// insert's text depends on its row count, so SQLite would parse it afresh every time.
 pub fn insert_topics(
     conn: &mut DbConnection,
     consultation_id: &str,
     topics: &[Topic],
 ) -> QueryResult<()> {
-    let rows: Vec<_> = topic_set(topics.to_vec())
-        .into_iter()
+    let rows: Vec<_> = topics
+        .iter()
         .map(|topic| {
             (
                 consultation_topics::consultation_id.eq(consultation_id),
-                consultation_topics::topic.eq(topic),
+                consultation_topics::topic.eq(*topic),
             )
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(consultation_topics::table)
+                    .values(row)
+                    .execute(sqlite)?;
+            }
+        }
+        DbConnection::Postgresql(pg) if !rows.is_empty() => {
+            diesel::insert_into(consultation_topics::table)
+                .values(&rows)
+                .execute(pg)?;
+        }
+        DbConnection::Postgresql(_) => {}
     }
-    crate::db::execute_native(
-        conn,
-        diesel::insert_into(consultation_topics::table).values(&rows),
-    )?;
     Ok(())
 }
 

@@ -393,7 +393,7 @@ async fn update_consultation(
             c.save(conn)?;
         }
         if changes.contains("topics") {
-            store_topics(conn, &c.id, &topics.unwrap_or_default())?;
+            store_topics(conn, &c.id, topics.unwrap_or_default())?;
         }
         if !changes.is_empty() {
             let written = if changes.contains("occurred_at") {

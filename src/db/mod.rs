@@ -3,6 +3,7 @@
 //! The backend is chosen from the `DATABASE_URL` scheme, never by trying one and then the other,
 //! so a mistyped PostgreSQL URL reports the real PostgreSQL error.
 
+pub mod group;
 pub mod precondition;
 pub mod schema;
 pub mod versioned;
@@ -59,6 +60,8 @@ pub struct Pool {
     saturated: Arc<AtomicBool>,
     /// False until start-up has migrated the database: requests answer 503 until then.
     migrated: Arc<AtomicBool>,
+    /// SQLite, in the server: where [`transaction`] sends its work to be committed in groups.
+    group: Option<group::GroupWriter>,
 }
 
 /// A pooled connection, and whether it was seen to lose its server. r2d2 asks `has_broken` when
@@ -67,6 +70,8 @@ pub struct Pool {
 pub struct PooledDb {
     db: DbConnection,
     lost: bool,
+    /// Whether it has been set up as the group writer's connection ([`group`]).
+    grouped: bool,
 }
 
 impl Deref for PooledDb {
@@ -177,6 +182,7 @@ impl ManageConnection for ConnectionManager {
         Ok(PooledDb {
             db: opened?,
             lost: false,
+            grouped: false,
         })
     }
 
@@ -234,6 +240,7 @@ pub fn build_pool(
         outage: Arc::new(AtomicBool::new(false)),
         saturated: Arc::new(AtomicBool::new(false)),
         migrated: Arc::new(AtomicBool::new(false)),
+        group: None,
     }
 }
 
@@ -320,7 +327,18 @@ impl Pool {
             outage: Arc::clone(&self.outage),
             saturated: Arc::clone(&self.saturated),
             migrated: Arc::clone(&self.migrated),
+            group: None,
         }
+    }
+
+    /// On SQLite, this pool with its write transactions committed in groups by a writer thread
+    /// of its own ([`group`]); on PostgreSQL, which commits concurrent transactions together
+    /// itself, the pool as it is.
+    pub fn with_grouped_writes(mut self) -> std::io::Result<Self> {
+        if self.is_sqlite() {
+            self.group = Some(group::GroupWriter::start(&self)?);
+        }
+        Ok(self)
     }
 
     /// A write transaction on a connection of this pool (see [`write_transaction`]). On SQLite
@@ -408,12 +426,16 @@ where
 }
 
 /// Like [`run`], inside one transaction: every write the closure makes (including its audit
-/// events) commits together or not at all.
+/// events) commits together or not at all. On the server's SQLite pool the transaction is a
+/// savepoint in a group that commits together ([`group`]).
 pub async fn transaction<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    if let Some(group) = &pool.group {
+        return group.transaction(work).await;
+    }
     let writer = pool.clone();
     run(pool, move |conn| writer.write(conn, work)).await
 }
