@@ -476,21 +476,27 @@ pub const PARAM: &str = "\u{0}";
 /// A hand-written statement that takes one text value wherever its text holds [`PARAM`]. Unlike
 /// `diesel::sql_query`, which is prepared afresh on every call, the connection prepares it once
 /// and reuses it: PostgreSQL spent longer planning the consultation facts refresh than running
-/// it. Its text must come from a fixed set, never from values, or the cache would grow.
-pub struct PreparedSql {
-    pub sql: String,
+/// it. The connection's statement cache finds it by its key type `K` alone, without rendering
+/// its text: one `K` must stand for one text on each backend.
+pub struct PreparedSql<K> {
+    /// The text, split at each place the value goes (`split(PARAM)`, done once).
+    pub parts: &'static [String],
     pub value: String,
+    pub key: std::marker::PhantomData<K>,
 }
 
-impl<DB> QueryFragment<DB> for PreparedSql
+impl<K, DB> QueryFragment<DB> for PreparedSql<K>
 where
     DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
     String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let mut parts = self.sql.split(PARAM);
-        out.push_sql(parts.next().unwrap_or_default());
-        for part in parts {
+        let (first, rest) = self
+            .parts
+            .split_first()
+            .map_or(("", &[][..]), |(first, rest)| (first.as_str(), rest));
+        out.push_sql(first);
+        for part in rest {
             out.push_bind_param::<diesel::sql_types::Text, _>(&self.value)?;
             out.push_sql(part);
         }
@@ -498,12 +504,12 @@ where
     }
 }
 
-impl QueryId for PreparedSql {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<K: 'static> QueryId for PreparedSql<K> {
+    type QueryId = K;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<C> RunQueryDsl<C> for PreparedSql {}
+impl<K, C> RunQueryDsl<C> for PreparedSql<K> {}
 
 /// Runs a statement the multi-backend connection cannot express (`ON CONFLICT`, several rows
 /// of values) on the native connection underneath: the same diesel query, rendered for

@@ -7,6 +7,8 @@
 //! anonymisation), refreshes all of that person's rows (each depends on the one before). Each
 //! refresh is one statement.
 
+use std::sync::OnceLock;
+
 use diesel::prelude::*;
 
 use super::sql::{Dialect, AGE_BAND};
@@ -28,29 +30,23 @@ pub enum Refresh<'a> {
 }
 
 impl Refresh<'_> {
-    /// The condition on `c` (the consultation) with `param` where its value goes, and the value.
-    fn filter(&self, param: &str) -> (String, &str) {
-        match *self {
-            Self::Anonymous(id) => (format!("c.id = {param} AND c.migrant_id IS NULL"), id),
-            Self::Person(id) => (format!("c.migrant_id = {param}"), id),
+    /// The condition on `c` (the consultation) with `param` where its value goes.
+    fn filter(&self, param: &str) -> String {
+        match self {
+            Self::Anonymous(_) => format!("c.id = {param} AND c.migrant_id IS NULL"),
+            Self::Person(_) => format!("c.migrant_id = {param}"),
             // From the person's last moment before the consultation: the window needs the row
             // before it, which `kept` then leaves as it is.
-            Self::From(id) => (
-                format!(
-                    "c.migrant_id = (SELECT n.migrant_id FROM consultations n WHERE n.id = {param}) \
-                     AND c.occurred_at >= COALESCE((SELECT MAX(p.occurred_at) FROM consultations p \
-                     JOIN consultations n ON n.id = {param} AND p.migrant_id = n.migrant_id \
-                     WHERE p.occurred_at < n.occurred_at), {at})",
-                    at = Self::occurred_at(param)
-                ),
-                id,
+            Self::From(_) => format!(
+                "c.migrant_id = (SELECT n.migrant_id FROM consultations n WHERE n.id = {param}) \
+                 AND c.occurred_at >= COALESCE((SELECT MAX(p.occurred_at) FROM consultations p \
+                 JOIN consultations n ON n.id = {param} AND p.migrant_id = n.migrant_id \
+                 WHERE p.occurred_at < n.occurred_at), {at})",
+                at = Self::occurred_at(param)
             ),
-            Self::Centre(id) => (
-                format!(
-                    "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {param}) \
-                     OR (c.migrant_id IS NULL AND c.centre_id = {param}))"
-                ),
-                id,
+            Self::Centre(_) => format!(
+                "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {param}) \
+                 OR (c.migrant_id IS NULL AND c.centre_id = {param}))"
             ),
         }
     }
@@ -71,12 +67,48 @@ impl Refresh<'_> {
 /// Rewrites the facts of the chosen consultations from the consultations, their topics and
 /// their people as stored now.
 pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
-    let (filter, value) = which.filter(PARAM);
-    PreparedSql {
-        sql: upsert(Dialect::of(conn), &filter, &which.kept(PARAM)),
-        value: value.to_owned(),
+    let parts = statement(Dialect::of(conn), which);
+    match which {
+        Refresh::Anonymous(id) => prepared::<AnonymousKey>(parts, id).execute(conn),
+        Refresh::Person(id) => prepared::<PersonKey>(parts, id).execute(conn),
+        Refresh::From(id) => prepared::<FromKey>(parts, id).execute(conn),
+        Refresh::Centre(id) => prepared::<CentreKey>(parts, id).execute(conn),
     }
-    .execute(conn)
+}
+
+/// The statement cache's keys for the four refreshes (one text each per backend).
+struct AnonymousKey;
+struct PersonKey;
+struct FromKey;
+struct CentreKey;
+
+fn prepared<K>(parts: &'static [String], value: &str) -> PreparedSql<K> {
+    PreparedSql {
+        parts,
+        value: value.to_owned(),
+        key: std::marker::PhantomData,
+    }
+}
+
+/// The refresh's text for the backend, built once and split where its value goes.
+fn statement(d: Dialect, which: Refresh) -> &'static [String] {
+    static TEXTS: [OnceLock<Vec<String>>; 8] = [const { OnceLock::new() }; 8];
+    let variant = match which {
+        Refresh::Anonymous(_) => 0,
+        Refresh::Person(_) => 1,
+        Refresh::From(_) => 2,
+        Refresh::Centre(_) => 3,
+    };
+    let backend = match d {
+        Dialect::Postgres => 0,
+        Dialect::Sqlite => 1,
+    };
+    TEXTS[variant * 2 + backend].get_or_init(|| {
+        upsert(d, &which.filter(PARAM), &which.kept(PARAM))
+            .split(PARAM)
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// The bit of a topic in `consultation_facts.topics`.
