@@ -24,7 +24,8 @@ use super::precondition::{self, Check};
 use super::{DbConnection, Pool};
 use crate::error::ApiError;
 
-/// Requests waiting for the writer; a burst beyond this waits to hand its work over.
+/// Requests waiting for the writer; a burst beyond this waits to hand its work over, for the
+/// pool's checkout timeout at most (then 503 busy, as a request waiting for a connection gets).
 const QUEUE: usize = 1024;
 /// Requests per group at most: keeps one commit, and the wait of those in it, short.
 const GROUP: usize = 64;
@@ -49,17 +50,22 @@ struct Ran {
 #[derive(Clone)]
 pub struct GroupWriter {
     queue: mpsc::Sender<Job>,
+    handover_timeout: std::time::Duration,
 }
 
 impl GroupWriter {
     /// Starts the writer on a connection of its own, so it never queues behind reads.
     pub fn start(pool: &Pool) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE);
+        let handover_timeout = pool.connections.connection_timeout();
         let pool = pool.dedicated(1);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_groups(&pool, jobs))?;
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            handover_timeout,
+        })
     }
 
     /// Runs `work` in a transaction of its own (a savepoint of the group's), after the
@@ -85,7 +91,11 @@ impl GroupWriter {
             }
         });
         let stopped = || ApiError::internal("the database writer stopped");
-        self.queue.send(job).await.map_err(|_| stopped())?;
+        let handover = self.queue.send_timeout(job, self.handover_timeout).await;
+        handover.map_err(|error| match error {
+            mpsc::error::SendTimeoutError::Timeout(_) => ApiError::busy(),
+            mpsc::error::SendTimeoutError::Closed(_) => stopped(),
+        })?;
         let (checked, outcome) = answered.await.map_err(|_| stopped())?;
         if checked {
             precondition::passed();
