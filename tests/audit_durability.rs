@@ -99,60 +99,62 @@ impl Drop for Binary {
 /// burst.
 const ANSWERS_BEFORE_KILL: usize = 100;
 
-/// Reads one case over and over until the server goes away, counting every answer in
-/// `answered_count`; the request ids of the answered reads.
-async fn read_until_killed(
+/// Sends `request` over and over until the server goes away (it answers `None` then), counting
+/// every answer in `answered_count`; what it made of each answered request.
+async fn until_killed<F, Fut>(answered_count: Arc<AtomicUsize>, request: F) -> Vec<String>
+where
+    F: Fn(reqwest::Client) -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let client = reqwest::Client::new();
+    let mut answered = Vec::new();
+    while let Some(answer) = request(client.clone()).await {
+        answered.push(answer);
+        answered_count.fetch_add(1, Ordering::Relaxed);
+    }
+    answered
+}
+
+/// A read of the case: its request id.
+async fn read_case(
+    client: reqwest::Client,
     base: String,
     token: String,
     case: String,
-    answered_count: Arc<AtomicUsize>,
-) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let mut answered = Vec::new();
-    loop {
-        let response = client
-            .get(format!("{base}/api/v1/cases/{case}"))
-            .bearer_auth(&token)
-            .send()
-            .await;
-        let Ok(response) = response else {
-            return answered;
-        };
-        assert_eq!(response.status(), StatusCode::OK);
-        let request_id = response.headers()["x-request-id"].to_str().unwrap();
-        answered.push(request_id.to_owned());
-        answered_count.fetch_add(1, Ordering::Relaxed);
-    }
+) -> Option<String> {
+    let response = client
+        .get(format!("{base}/api/v1/cases/{case}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .ok()?;
+    assert_eq!(response.status(), StatusCode::OK);
+    Some(
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    )
 }
 
-/// Logs walk-ins for one person over and over until the server goes away, counting every answer
-/// in `answered_count`; the ids of the consultations answered as logged.
-async fn log_until_killed(
+/// A walk-in for the person: the id of the consultation logged.
+async fn log_walk_in(
+    client: reqwest::Client,
     base: String,
     token: String,
     migrant: String,
-    answered_count: Arc<AtomicUsize>,
-) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let mut answered = Vec::new();
-    loop {
-        let response = client
-            .post(format!("{base}/api/v1/consultations"))
-            .bearer_auth(&token)
-            .json(&for_migrant(&migrant))
-            .send()
-            .await;
-        let Ok(response) = response else {
-            return answered;
-        };
-        assert_eq!(response.status(), StatusCode::CREATED);
-        // A body cut off by the kill is no answer.
-        let Ok(body) = response.json::<serde_json::Value>().await else {
-            return answered;
-        };
-        answered.push(body["id"].as_str().unwrap().to_owned());
-        answered_count.fetch_add(1, Ordering::Relaxed);
-    }
+) -> Option<String> {
+    let response = client
+        .post(format!("{base}/api/v1/consultations"))
+        .bearer_auth(&token)
+        .json(&for_migrant(&migrant))
+        .send()
+        .await
+        .ok()?;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // A body cut off by the kill is no answer.
+    let body = response.json::<serde_json::Value>().await.ok()?;
+    Some(body["id"].as_str().unwrap().to_owned())
 }
 
 /// Waits until `count` reaches `ANSWERS_BEFORE_KILL`: a count rather than a fixed time, so that
@@ -180,7 +182,9 @@ async fn a_killed_server_loses_no_audit_row_of_an_answered_read(app: TestApp) {
     let readers: Vec<_> = (0..16)
         .map(|_| {
             let (base, token, case) = (binary.base.clone(), token.clone(), world.case.clone());
-            tokio::spawn(read_until_killed(base, token, case, answered_count.clone()))
+            tokio::spawn(until_killed(answered_count.clone(), move |client| {
+                read_case(client, base.clone(), token.clone(), case.clone())
+            }))
         })
         .collect();
     wait_for_answers(&answered_count).await;
@@ -228,12 +232,9 @@ async fn a_killed_server_loses_no_answered_write(app: TestApp) {
         .map(|_| {
             let (base, token, migrant) =
                 (binary.base.clone(), token.clone(), world.migrant.clone());
-            tokio::spawn(log_until_killed(
-                base,
-                token,
-                migrant,
-                answered_count.clone(),
-            ))
+            tokio::spawn(until_killed(answered_count.clone(), move |client| {
+                log_walk_in(client, base.clone(), token.clone(), migrant.clone())
+            }))
         })
         .collect();
     wait_for_answers(&answered_count).await;

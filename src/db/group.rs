@@ -112,13 +112,7 @@ fn in_savepoint<T>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 ) -> (bool, Result<T, ApiError>) {
     let mut checked = false;
-    let outcome = conn.transaction(|conn| {
-        if let Some(check) = check {
-            check(conn)?;
-            checked = true;
-        }
-        work(conn)
-    });
+    let outcome = conn.transaction(|conn| precondition::then(conn, check, &mut checked, work));
     (checked, outcome)
 }
 

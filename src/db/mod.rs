@@ -408,13 +408,8 @@ where
     let check = precondition::deferred();
     let (checked, outcome) = actix_web::web::block(move || {
         let mut checked = false;
-        let outcome = pool.with_connection(|conn| {
-            if let Some(check) = check {
-                check(conn)?;
-                checked = true;
-            }
-            work(conn)
-        });
+        let outcome =
+            pool.with_connection(|conn| precondition::then(conn, check, &mut checked, work));
         (checked, outcome)
     })
     .await

@@ -56,3 +56,18 @@ pub(super) fn passed() {
     // Outside a scope there is nothing to forget.
     let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().take());
 }
+
+/// Runs `check`, if any, and then `work` on the same connection; `checked` tells whether the
+/// check ran and passed.
+pub(super) fn then<T>(
+    conn: &mut DbConnection,
+    check: Option<Check>,
+    checked: &mut bool,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Some(check) = check {
+        check(conn)?;
+        *checked = true;
+    }
+    work(conn)
+}
