@@ -144,9 +144,21 @@ const SUBJECTS_PER_STATEMENT: usize = 10_000;
 /// connection has no batch insert).
 pub(super) fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
     match conn {
-        DbConnection::Postgresql(pg) => insert_batched(pg, entries),
+        DbConnection::Postgresql(pg) if row_count(entries) > ROWS_PER_ROUND_TRIP => {
+            insert_batched(pg, entries)
+        }
+        DbConnection::Postgresql(pg) => insert_each(pg, entries),
         DbConnection::Sqlite(sqlite) => insert_each(sqlite, entries),
     }
+}
+
+/// On PostgreSQL a multi-row insert is parsed and planned afresh every time (its text depends
+/// on the row count); one prepared statement per row costs a round trip each instead. A
+/// change's event with its one person (the common write) is cheaper row by row.
+const ROWS_PER_ROUND_TRIP: usize = 2;
+
+fn row_count(entries: &[&Entry]) -> usize {
+    entries.iter().map(|entry| 1 + entry.subjects.len()).sum()
 }
 
 /// PostgreSQL: a few multi-row statements however many events there are (one round trip each).
@@ -166,11 +178,21 @@ fn insert_batched(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()
     Ok(())
 }
 
-/// SQLite: one prepared single-row statement per row, which costs no round trip in process. A
-/// multi-row insert is parsed afresh every time (its text depends on the row count) and, inside
-/// a transaction, journals every page it touches in case it must be undone alone: a third of
-/// the audit writer's time under a load of reads.
-fn insert_each(conn: &mut SqliteConnection, entries: &[&Entry]) -> QueryResult<()> {
+type EventInsert<'a> =
+    diesel::dsl::Values<diesel::dsl::insert_into<audit_events::table>, &'a AuditRow>;
+type SubjectInsert<'a> =
+    diesel::dsl::Values<diesel::dsl::insert_into<audit_event_subjects::table>, SubjectRow<'a>>;
+
+/// One prepared single-row statement per row. On SQLite that costs no round trip in process,
+/// while a multi-row insert is parsed afresh every time and, inside a transaction, journals
+/// every page it touches in case it must be undone alone: a third of the audit writer's time
+/// under a load of reads.
+fn insert_each<'a, C>(conn: &mut C, entries: &'a [&'a Entry]) -> QueryResult<()>
+where
+    C: diesel::Connection,
+    EventInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
+    SubjectInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
+{
     for entry in entries {
         diesel::insert_into(audit_events::table)
             .values(&entry.row)
@@ -184,14 +206,12 @@ fn insert_each(conn: &mut SqliteConnection, entries: &[&Entry]) -> QueryResult<(
     Ok(())
 }
 
-fn subject_rows<'a>(
-    entries: &'a [&'a Entry],
-) -> impl Iterator<
-    Item = (
-        diesel::dsl::Eq<audit_event_subjects::event_id, &'a String>,
-        diesel::dsl::Eq<audit_event_subjects::migrant_id, &'a String>,
-    ),
-> + 'a {
+type SubjectRow<'a> = (
+    diesel::dsl::Eq<audit_event_subjects::event_id, &'a String>,
+    diesel::dsl::Eq<audit_event_subjects::migrant_id, &'a String>,
+);
+
+fn subject_rows<'a>(entries: &'a [&'a Entry]) -> impl Iterator<Item = SubjectRow<'a>> + 'a {
     entries.iter().flat_map(|entry| {
         entry.subjects.iter().map(|migrant_id| {
             (

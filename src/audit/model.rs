@@ -9,9 +9,9 @@ use crate::db::schema::audit_events;
 use crate::time::Timestamp;
 
 /// `None` is inserted as NULL (no column has another default), so one prepared insert serves
-/// every event.
+/// every event: with `DEFAULT` in its text diesel would not cache it.
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events, treat_none_as_null = true)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditRow {
     pub id: String,
     pub at: NaiveDateTime,

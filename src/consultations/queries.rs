@@ -25,7 +25,11 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
         facts::refresh(conn, Refresh::Anonymous(&c.id))?;
         return Ok(());
     };
-    let first_moved = written != Written::Edited && refresh_first_consultation(conn, migrant_id)?;
+    let first_moved = match written {
+        Written::Logged => first_consultation_if_earlier(conn, migrant_id, c.occurred_at)?,
+        Written::Moved => refresh_first_consultation(conn, migrant_id)?,
+        Written::Edited => false,
+    };
     // Each of the person's facts copies their first consultation: if it moved, all change.
     let which = if first_moved || written == Written::Moved {
         Refresh::Person(migrant_id)
@@ -34,6 +38,31 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
     };
     facts::refresh(conn, which)?;
     Ok(())
+}
+
+/// A newly logged consultation can only move the person's first consultation earlier, since
+/// `first_consulted_at` was true before this write (the person's row is locked, as in
+/// [`refresh_first_consultation`]). On PostgreSQL one conditional update instead of that one's
+/// three statements, each a round trip; in process, SQLite's two indexed reads measured cheaper
+/// than the update (bench/README.md). Whether it moved.
+fn first_consultation_if_earlier(
+    conn: &mut DbConnection,
+    migrant_id: &str,
+    occurred_at: chrono::NaiveDateTime,
+) -> QueryResult<bool> {
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return refresh_first_consultation(conn, migrant_id);
+    }
+    let moved = diesel::update(
+        migrants::table.find(migrant_id).filter(
+            migrants::first_consulted_at
+                .is_null()
+                .or(migrants::first_consulted_at.gt(occurred_at)),
+        ),
+    )
+    .set(migrants::first_consulted_at.eq(occurred_at))
+    .execute(conn)?;
+    Ok(moved == 1)
 }
 
 /// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use

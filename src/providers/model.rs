@@ -23,7 +23,7 @@ crate::text_enum!(
 );
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = service_providers, treat_none_as_null = true)]
+#[diesel(table_name = service_providers, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Provider {
     pub id: String,
     pub centre_id: Option<String>,

@@ -8,7 +8,7 @@ use crate::db::schema::users;
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = users, treat_none_as_null = true)]
+#[diesel(table_name = users, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct User {
     pub id: String,
     pub username: String,
