@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::arrays;
 use super::model::AuditRow;
 use crate::auth::staff::Staff;
 use crate::db::schema::{audit_event_subjects, audit_events};
@@ -136,52 +137,48 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Deferred(pub(super) Vec<Entry>);
 
-/// Rows per multi-row statement on PostgreSQL (13 parameters per event, 2 per subject).
-const EVENTS_PER_STATEMENT: usize = 1000;
-const SUBJECTS_PER_STATEMENT: usize = 10_000;
-
-/// Writes events and their subjects, on the concrete connection (diesel's multi-backend
-/// connection has no batch insert).
+/// Writes events and their subjects, on the concrete connection: diesel's multi-backend
+/// connection has neither PostgreSQL's arrays nor SQLite's cheapest path.
 pub(super) fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
     match conn {
-        DbConnection::Postgresql(pg) if row_count(entries) > ROWS_PER_ROUND_TRIP => {
-            insert_batched(pg, entries)
-        }
+        DbConnection::Postgresql(pg) if row_count(entries) > 2 => insert_arrays(pg, entries),
         DbConnection::Postgresql(pg) => insert_each(pg, entries),
         DbConnection::Sqlite(sqlite) => insert_each(sqlite, entries),
     }
 }
 
-/// On PostgreSQL a multi-row insert is parsed and planned afresh every time (its text depends
-/// on the row count); one prepared statement per row costs a round trip each instead. A
-/// change's event with its one person (the common write) is cheaper row by row.
-const ROWS_PER_ROUND_TRIP: usize = 2;
-
+/// Rows to write. A change's one event with its person, the common write, binds thirteen
+/// values to a plain prepared insert more cheaply than thirteen one-element arrays.
 fn row_count(entries: &[&Entry]) -> usize {
     entries.iter().map(|entry| 1 + entry.subjects.len()).sum()
 }
 
-/// PostgreSQL: a few multi-row statements however many events there are (one round trip each).
-fn insert_batched(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()> {
-    let events: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
-    for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-        diesel::insert_into(audit_events::table)
-            .values(chunk.to_vec())
-            .execute(conn)?;
-    }
-    let subjects: Vec<_> = subject_rows(entries).collect();
-    for chunk in subjects.chunks(SUBJECTS_PER_STATEMENT) {
-        diesel::insert_into(audit_event_subjects::table)
-            .values(chunk)
-            .execute(conn)?;
+/// PostgreSQL: one prepared statement per table, however many events there are.
+fn insert_arrays(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()> {
+    let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
+    arrays::Events::new(&rows).execute(conn)?;
+    let subjects = arrays::Subjects::new(entries.iter().flat_map(|entry| {
+        let event_id = entry.row.id.as_str();
+        entry
+            .subjects
+            .iter()
+            .map(move |migrant| (event_id, migrant.as_str()))
+    }));
+    if !subjects.is_empty() {
+        subjects.execute(conn)?;
     }
     Ok(())
 }
 
 type EventInsert<'a> =
     diesel::dsl::Values<diesel::dsl::insert_into<audit_events::table>, &'a AuditRow>;
-type SubjectInsert<'a> =
-    diesel::dsl::Values<diesel::dsl::insert_into<audit_event_subjects::table>, SubjectRow<'a>>;
+type SubjectInsert<'a> = diesel::dsl::Values<
+    diesel::dsl::insert_into<audit_event_subjects::table>,
+    (
+        diesel::dsl::Eq<audit_event_subjects::event_id, &'a String>,
+        diesel::dsl::Eq<audit_event_subjects::migrant_id, &'a String>,
+    ),
+>;
 
 /// One prepared single-row statement per row. On SQLite that costs no round trip in process,
 /// while a multi-row insert is parsed afresh every time and, inside a transaction, journals
@@ -198,26 +195,15 @@ where
             .values(&entry.row)
             .execute(conn)?;
     }
-    for subject in subject_rows(entries) {
-        diesel::insert_into(audit_event_subjects::table)
-            .values(subject)
-            .execute(conn)?;
+    for entry in entries {
+        for migrant_id in &entry.subjects {
+            diesel::insert_into(audit_event_subjects::table)
+                .values((
+                    audit_event_subjects::event_id.eq(&entry.row.id),
+                    audit_event_subjects::migrant_id.eq(migrant_id),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
-}
-
-type SubjectRow<'a> = (
-    diesel::dsl::Eq<audit_event_subjects::event_id, &'a String>,
-    diesel::dsl::Eq<audit_event_subjects::migrant_id, &'a String>,
-);
-
-fn subject_rows<'a>(entries: &'a [&'a Entry]) -> impl Iterator<Item = SubjectRow<'a>> + 'a {
-    entries.iter().flat_map(|entry| {
-        entry.subjects.iter().map(|migrant_id| {
-            (
-                audit_event_subjects::event_id.eq(&entry.row.id),
-                audit_event_subjects::migrant_id.eq(migrant_id),
-            )
-        })
-    })
 }

@@ -8,6 +8,7 @@
 //! subject (`audit_event_subjects`): a single read names one, a page of a list all on the page.
 //! An empty page shows nobody and records nothing.
 
+mod arrays;
 mod event;
 pub mod model;
 pub mod queries;

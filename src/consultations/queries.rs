@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Text};
 
 use super::model::{Consultation, ConsultationResponse, Topic};
 use crate::db::schema::{consultation_topics, consultations, migrants};
@@ -99,40 +102,63 @@ pub fn store_topics(
     insert_topics(conn, consultation_id, &topic_set(topics))
 }
 
-/// The topics of a consultation that has none yet; `topics` is a [`topic_set`]. On SQLite one
-/// prepared single-row statement per topic, which costs no round trip in process: a multi-row
-/// insert's text depends on its row count, so SQLite would parse it afresh every time.
+/// The topics of a consultation that has none yet; `topics` is a [`topic_set`]. Each backend's
+/// statements are prepared once: on SQLite a single-row insert per topic, which costs no round
+/// trip in process; on PostgreSQL all of them in one statement that takes them as an array. A
+/// multi-row insert's text depends on its row count, so either would parse it afresh every
+/// time.
 pub fn insert_topics(
     conn: &mut DbConnection,
     consultation_id: &str,
     topics: &[Topic],
 ) -> QueryResult<()> {
-    let rows: Vec<_> = topics
-        .iter()
-        .map(|topic| {
-            (
-                consultation_topics::consultation_id.eq(consultation_id),
-                consultation_topics::topic.eq(*topic),
-            )
-        })
-        .collect();
     match conn {
         DbConnection::Sqlite(sqlite) => {
-            for row in rows {
+            for topic in topics {
                 diesel::insert_into(consultation_topics::table)
-                    .values(row)
+                    .values((
+                        consultation_topics::consultation_id.eq(consultation_id),
+                        consultation_topics::topic.eq(*topic),
+                    ))
                     .execute(sqlite)?;
             }
         }
-        DbConnection::Postgresql(pg) if !rows.is_empty() => {
-            diesel::insert_into(consultation_topics::table)
-                .values(&rows)
-                .execute(pg)?;
+        DbConnection::Postgresql(pg) if !topics.is_empty() => {
+            TopicArray {
+                consultation_id,
+                topics: topics.iter().map(|topic| topic.as_str()).collect(),
+            }
+            .execute(pg)?;
         }
         DbConnection::Postgresql(_) => {}
     }
     Ok(())
 }
+
+/// `INSERT … SELECT $1, unnest($2)`: one consultation's topics, bound as one array.
+struct TopicArray<'a> {
+    consultation_id: &'a str,
+    topics: Vec<&'static str>,
+}
+
+impl QueryFragment<Pg> for TopicArray<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO consultation_topics (consultation_id, topic) SELECT ");
+        out.push_bind_param::<Text, _>(self.consultation_id)?;
+        out.push_sql(", unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.topics)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The statement's one text, by which the connection's statement cache finds it.
+impl QueryId for TopicArray<'_> {
+    type QueryId = TopicArray<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<PgConnection> for TopicArray<'_> {}
 
 /// A set of topics as it is stored: sorted, each once.
 pub fn topic_set(mut topics: Vec<Topic>) -> Vec<Topic> {
