@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, Nullable, Text, Timestamp};
 
 use super::model::AuditRow;
@@ -94,16 +94,5 @@ impl QueryFragment<Pg> for Subjects<'_> {
     }
 }
 
-/// Each statement's one text, by which the connection's statement cache finds it.
-impl QueryId for Events<'_> {
-    type QueryId = Events<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryId for Subjects<'_> {
-    type QueryId = Subjects<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl RunQueryDsl<PgConnection> for Events<'_> {}
-impl RunQueryDsl<PgConnection> for Subjects<'_> {}
+crate::pg_statement!(Events);
+crate::pg_statement!(Subjects);

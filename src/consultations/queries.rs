@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, Text};
 
 use super::model::{Consultation, ConsultationResponse, Topic};
@@ -45,8 +45,8 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
 
 /// A newly logged consultation can only move the person's first consultation earlier, since
 /// `first_consulted_at` was true before this write (the person's row is locked, as in
-/// [`refresh_first_consultation`]). On PostgreSQL one conditional update instead of that one's
-/// three statements, each a round trip; in process, SQLite's two indexed reads measured cheaper
+/// [`refresh_first_consultation`]). On PostgreSQL one conditional update instead of its two
+/// reads and an update, each a round trip; in process, SQLite's two indexed reads measured cheaper
 /// than the update (bench/README.md). Whether it moved.
 fn first_consultation_if_earlier(
     conn: &mut DbConnection,
@@ -152,13 +152,7 @@ impl QueryFragment<Pg> for TopicArray<'_> {
     }
 }
 
-/// The statement's one text, by which the connection's statement cache finds it.
-impl QueryId for TopicArray<'_> {
-    type QueryId = TopicArray<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl RunQueryDsl<PgConnection> for TopicArray<'_> {}
+crate::pg_statement!(TopicArray);
 
 /// A set of topics as it is stored: sorted, each once.
 pub fn topic_set(mut topics: Vec<Topic>) -> Vec<Topic> {

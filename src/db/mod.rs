@@ -506,6 +506,21 @@ impl<K: 'static> QueryId for PreparedSql<K> {
 
 impl<K, C> RunQueryDsl<C> for PreparedSql<K> {}
 
+/// Makes `$statement<'a>`, a hand-written PostgreSQL statement with one fixed text, runnable
+/// on a `PgConnection` and found in the statement cache by its type, so it is prepared once per
+/// connection: `pg_statement!(TopicArray);`.
+#[macro_export]
+macro_rules! pg_statement {
+    ($statement:ident) => {
+        impl diesel::query_builder::QueryId for $statement<'_> {
+            type QueryId = $statement<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::RunQueryDsl<diesel::PgConnection> for $statement<'_> {}
+    };
+}
+
 /// Runs a statement the multi-backend connection cannot express (`ON CONFLICT`, several rows
 /// of values) on the native connection underneath: the same diesel query, rendered for
 /// whichever backend it is.
