@@ -4,6 +4,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::world::{migrant_body, open_case, register};
 use common::{problem, Account, Backend, TestApp};
 use diesel::prelude::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -477,6 +478,84 @@ async fn changing_your_password_ends_your_other_sessions(app: TestApp) {
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
     app.login(&counsellor.username, "a-brand-new-passphrase")
         .await;
+}
+
+/// A counsellor of `centre` with a case of their own; the case's path.
+async fn counsellor_with_a_case(app: &TestApp, name: &str, centre: &str) -> (Account, String) {
+    let counsellor = app.create_staff(name, "counsellor", Some(centre)).await;
+    let person = register(app, &counsellor.token, migrant_body("Gulru", name)).await;
+    let case = open_case(app, &counsellor.token, &common::id(&person), "normal", None).await;
+    (counsellor, format!("/api/v1/cases/{}", common::id(&case)))
+}
+
+fn reads_audited(app: &TestApp, actor: &Account) -> i64 {
+    use karvon::db::schema::audit_events;
+    audit_events::table
+        .filter(audit_events::actor_id.eq(&actor.id))
+        .filter(audit_events::action.eq("case.read"))
+        .count()
+        .get_result(&mut app.db())
+        .expect("count reads")
+}
+
+// Audited reads arriving together are committed together, their sessions checked together: a
+// refused one must neither answer nor leave an event among the others.
+backend_test!(a_burst_of_reads_answers_and_audits_only_those_whose_session_stands);
+async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app: TestApp) {
+    let centre = app.create_centre("Khujand").await;
+    let closed = app.create_centre("Kulob").await;
+    let (live, live_case) = counsellor_with_a_case(&app, "live", &centre).await;
+    let (gone, gone_case) = counsellor_with_a_case(&app, "gone", &centre).await;
+    let (promoted, promoted_case) = counsellor_with_a_case(&app, "promoted", &centre).await;
+    let (elsewhere, elsewhere_case) = counsellor_with_a_case(&app, "elsewhere", &closed).await;
+    let logout = app
+        .post("/api/v1/auth/logout", &gone.token, json!({}))
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let promotion = app
+        .patch_user(&promoted.id, json!({"role": "supervisor"}))
+        .await;
+    assert_eq!(promotion.status(), StatusCode::OK);
+    let path = format!("/api/v1/centres/{closed}");
+    let etag = app.etag(&path, &app.admin).await;
+    let closing = app
+        .patch(&path, &app.admin, &etag, json!({"active": false}))
+        .await;
+    assert_eq!(closing.status(), StatusCode::OK);
+
+    let callers = [
+        (&live, &live_case, StatusCode::OK),
+        (&gone, &gone_case, StatusCode::UNAUTHORIZED),
+        (&promoted, &promoted_case, StatusCode::UNAUTHORIZED),
+        (&elsewhere, &elsewhere_case, StatusCode::FORBIDDEN),
+    ];
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        for (caller, case, expected) in callers {
+            let request = app.client.get(app.url(case)).bearer_auth(&caller.token);
+            let (username, case) = (caller.username.clone(), case.clone());
+            burst.spawn(async move {
+                let response = request.send().await.expect("request");
+                let status = response.status();
+                let body = response.text().await.expect("body");
+                (username, case, expected, status, body)
+            });
+        }
+    }
+    while let Some(read) = burst.join_next().await {
+        let (username, case, expected, status, body) = read.expect("read");
+        assert_eq!(status, expected, "{username} reading {case}: {body}");
+        let case_id = case.rsplit('/').next().unwrap_or_default();
+        assert_eq!(
+            body.contains(case_id),
+            expected == StatusCode::OK,
+            "{username}: {body}"
+        );
+    }
+    assert_eq!(reads_audited(&app, &live), 20, "the live session's reads");
+    for refused in [&gone, &promoted, &elsewhere] {
+        assert_eq!(reads_audited(&app, refused), 0, "{}", refused.username);
+    }
 }
 
 // ---------------------------------------------------------------- throttling

@@ -6,12 +6,20 @@
 //! it. A read answers only after its events are committed: an answered read is in the trail even
 //! if the process dies right after. While one group commits, the next one gathers, so a group
 //! costs no waiting when the server is idle. Changes keep their events in their own transaction.
+//!
+//! On PostgreSQL a read's session check goes to the writer too, which checks the sessions of a
+//! whole group with one query in the group's transaction and writes only the events of reads
+//! whose session stands: the read costs one round trip instead of two, and its answer still
+//! waits for the check. The read itself runs first, as the token describes the caller; what it
+//! found is dropped if the check fails.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::event::{insert, Deferred, Entry};
+use crate::auth::session_check::SessionCheck;
+use crate::db::precondition::{self, Check};
 use crate::db::{DbConnection, Pool};
 use crate::error::ApiError;
 
@@ -24,9 +32,11 @@ const GROUP: usize = 512;
 /// at a time anyway, and a second would only wait for its lock.
 const POSTGRES_WRITERS: u32 = 2;
 
-/// One read's events, and where to say they are committed.
+/// One read's events, the check of its session if it has not passed yet, and where to say
+/// they are committed.
 struct Submission {
     entries: Vec<Entry>,
+    session: Option<Check>,
     committed: oneshot::Sender<Result<(), ApiError>>,
 }
 
@@ -57,14 +67,16 @@ impl ReadAudit {
         Ok(Self { queue })
     }
 
-    /// Returns once the events are committed: 503 if the database could not take them.
-    pub async fn commit(&self, deferred: Deferred) -> Result<(), ApiError> {
+    /// Returns once the events are committed, `session` checked with them: 503 if the database
+    /// could not take them, the check's refusal if it failed.
+    async fn commit(&self, deferred: Deferred, session: Option<Check>) -> Result<(), ApiError> {
         if deferred.0.is_empty() {
             return Ok(());
         }
         let (committed, outcome) = oneshot::channel();
         let submission = Submission {
             entries: deferred.0,
+            session,
             committed,
         };
         let stopped = || ApiError::internal("the audit writer stopped");
@@ -91,24 +103,55 @@ fn next_group(submissions: &Mutex<mpsc::Receiver<Submission>>) -> Option<Vec<Sub
 
 fn write_groups(pool: &Pool, submissions: &Mutex<mpsc::Receiver<Submission>>) {
     while let Some(group) = next_group(submissions) {
-        let outcome = commit_group(pool, &group);
-        for submission in group {
+        let verdicts = commit_group(pool, &group);
+        for (submission, verdict) in group.into_iter().zip(verdicts) {
             // A reader that gave up (its client went away) no longer listens.
-            let _ = submission.committed.send(outcome.clone());
+            let _ = submission.committed.send(verdict);
         }
     }
 }
 
-/// Commits one group's events. A panic fails this group's reads (500) but not the writer: on
-/// SQLite it is the only one, and every later read would fail with it.
-fn commit_group(pool: &Pool, group: &[Submission]) -> Result<(), ApiError> {
-    let entries: Vec<&Entry> = group.iter().flat_map(|s| &s.entries).collect();
-    let commit =
-        || pool.with_connection(|conn| pool.write(conn, |conn| Ok(insert(conn, &entries)?)));
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).unwrap_or_else(|_| {
-        tracing::error!("the audit writer panicked committing a group; its reads answer 500");
-        Err(ApiError::internal("the audit writer failed"))
-    })
+/// Commits one group's events, each read's verdict in order. A panic fails this group's reads
+/// (500) but not the writer: on SQLite it is the only one, and every later read would fail
+/// with it.
+fn commit_group(pool: &Pool, group: &[Submission]) -> Vec<Result<(), ApiError>> {
+    let commit = || pool.with_connection(|conn| pool.write(conn, |conn| write_group(conn, group)));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).unwrap_or_else(|_| {
+            tracing::error!("the audit writer panicked committing a group; its reads answer 500");
+            Err(ApiError::internal("the audit writer failed"))
+        });
+    match outcome {
+        Ok(verdicts) => verdicts,
+        Err(error) => vec![Err(error); group.len()],
+    }
+}
+
+/// Checks the sessions the group carries and writes the events of the reads whose session
+/// stands; the verdicts in the group's order.
+fn write_group(
+    conn: &mut DbConnection,
+    group: &[Submission],
+) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+    let checks: Vec<&SessionCheck> = group.iter().filter_map(|s| s.session.as_deref()).collect();
+    let mut checked = SessionCheck::run_all(conn, &checks)?.into_iter();
+    let verdicts: Vec<Result<(), ApiError>> = group
+        .iter()
+        .map(|s| match s.session {
+            Some(_) => checked
+                .next()
+                .unwrap_or_else(|| Err(ApiError::internal("a read's session went unchecked"))),
+            None => Ok(()),
+        })
+        .collect();
+    let entries: Vec<&Entry> = group
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_ok())
+        .flat_map(|(s, _)| &s.entries)
+        .collect();
+    insert(conn, &entries)?;
+    Ok(verdicts)
 }
 
 /// Runs a read and commits the audit events it noted before returning what it read. The read
@@ -119,12 +162,27 @@ where
     F: FnOnce(&mut DbConnection, &mut Deferred) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let (value, deferred) = crate::db::run(pool, move |conn| {
+    // SQLite's one writer would check every read's session in turn; its readers check their
+    // own in parallel, at no round trip's cost.
+    let session = if pool.is_sqlite() {
+        None
+    } else {
+        precondition::take()
+    };
+    let (value, deferred, session) = crate::db::run(pool, move |conn| {
         let mut deferred = Deferred::default();
-        let value = work(conn, &mut deferred)?;
-        Ok((value, deferred))
+        let value = work(conn, &mut deferred);
+        // With nothing to audit, or a refusal to give, the session is checked here: its own
+        // refusal comes first.
+        let session = match session {
+            Some(check) if value.is_err() || deferred.0.is_empty() => {
+                check.run(conn).map(|()| None)?
+            }
+            session => session,
+        };
+        Ok((value?, deferred, session))
     })
     .await?;
-    audit.commit(deferred).await?;
+    audit.commit(deferred, session).await?;
     Ok(value)
 }

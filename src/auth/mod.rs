@@ -8,6 +8,7 @@ pub mod password;
 pub mod pseudonyms;
 pub mod roles;
 mod routes;
+pub mod session_check;
 pub mod sessions;
 pub mod staff;
 pub mod throttle;

@@ -2,8 +2,8 @@
 //!
 //! The JWT is checked first (signature, algorithm, expiry, issuer, audience); it names the
 //! session, the user and their username, role and centre as they were at issue, which the role
-//! guards use. Then one primary-key lookup, run by the request's first query on the same
-//! connection ([`crate::db::precondition`]), confirms that the session is live, the user active,
+//! guards use. Then a lookup, run with the request's first query on the same connection
+//! ([`crate::db::precondition`], [`super::session_check`]), confirms that the session is live, the user active,
 //! their centre active and the account still as the token describes it. So logout,
 //! deactivation and password changes take effect at the next request; after a transfer,
 //! promotion or demotion the next request answers 401 until the client refreshes its token
@@ -18,20 +18,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
-use diesel::prelude::*;
-
 use super::roles::Role;
-use super::tokens::Claims;
+use super::session_check::SessionCheck;
 use crate::db::precondition::{self, Check};
-use crate::db::schema::{centres, sessions, users};
-use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::session::{self, SessionResolver};
 use crate::http::RequestMeta;
 use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
 
 /// An authenticated, active staff member with a live session.
 #[derive(Clone, Debug)]
@@ -48,9 +44,6 @@ pub struct Staff {
 /// `POST me/password` and `POST auth/logout`. Every other handler takes [`Staff`], which refuses
 /// such users with 403.
 pub struct PendingStaff(pub Staff);
-
-/// (username, role, centre, must_change_password, centre active).
-type StaffRow = (String, Role, Option<String>, bool, Option<bool>);
 
 /// The app's [`SessionResolver`]: a staff member and whether they must change their password.
 pub struct Sessions;
@@ -113,49 +106,11 @@ async fn authenticate(req: HttpRequest) -> Result<(Staff, bool), ApiError> {
         session_id: claims.sid.clone(),
         meta: RequestMeta::of(&req),
     };
-    let check: Check = Arc::new(move |conn| check_session(conn, &claims));
+    let check: Check = Arc::new(SessionCheck::new(claims));
     if !precondition::defer(Arc::clone(&check)) {
-        crate::db::run(&state.pool, move |conn| check(conn)).await?;
+        crate::db::run(&state.pool, move |conn| check.run(conn)).await?;
     }
     Ok((staff, must_change_password))
-}
-
-/// One primary-key lookup: the token's session is live, its user active, their centre active,
-/// and the account still as the token describes it.
-fn check_session(conn: &mut DbConnection, claims: &Claims) -> Result<(), ApiError> {
-    let now = chrono::Utc::now().naive_utc();
-    let row: Option<StaffRow> = sessions::table
-        .inner_join(users::table.left_join(centres::table))
-        .filter(sessions::id.eq(&claims.sid))
-        .filter(sessions::user_id.eq(&claims.sub))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .filter(users::active.eq(true))
-        .select((
-            users::username,
-            users::role,
-            users::centre_id,
-            users::must_change_password,
-            centres::active.nullable(),
-        ))
-        .first::<StaffRow>(conn)
-        .optional()?;
-    let (username, role, centre_id, must_change_password, centre_active) =
-        row.ok_or_else(|| ApiError::unauthorized("the session has ended; log in again"))?;
-    if role != Role::Admin && centre_active != Some(true) {
-        return Err(ApiError::centre_inactive());
-    }
-    let as_issued = username == claims.preferred_username
-        && role == claims.role
-        && centre_id == claims.centre
-        && must_change_password == claims.must_change_password;
-    if !as_issued {
-        return Err(ApiError::unauthorized(
-            "your role or centre changed since this access token was issued; get a new one \
-             with POST /api/v1/auth/refresh",
-        ));
-    }
-    Ok(())
 }
 
 impl FromRequest for Staff {

@@ -1,21 +1,23 @@
-//! A check that must pass on a request's connection before the request's first query: the
-//! caller's session. Running it inside that query's blocking call, on the same connection,
+//! A check that must pass before a request answers: the caller's session. It runs before the
+//! request's first query, inside that query's blocking call and on the same connection, which
 //! saves the thread hand-off, wake-up and pool checkout that a lookup of its own costs.
 //!
 //! The HTTP layer runs each request in a [`scope`]; `auth` defers the session check to it
 //! ([`defer`]), and [`super::run`] runs a deferred check before its work until one passes. The
 //! scope hands back a check that never ran (the request made no query, or was refused before
-//! it), and the HTTP layer runs it then: no answer leaves without its check.
+//! it), and the HTTP layer runs it then: no answer leaves without its check. An audited read on
+//! PostgreSQL [`take`]s the check and has it run with its audit events' group.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
 use super::DbConnection;
+use crate::auth::session_check::SessionCheck;
 use crate::error::ApiError;
 
 /// A check on the request's connection; an error is the request's answer.
-pub type Check = Arc<dyn Fn(&mut DbConnection) -> Result<(), ApiError> + Send + Sync>;
+pub type Check = Arc<SessionCheck>;
 
 tokio::task_local! {
     /// The request's check until it passes.
@@ -51,10 +53,18 @@ pub(super) fn deferred() -> Option<Check> {
         .flatten()
 }
 
+/// Takes the request's check, while it has not passed, for a caller that runs it itself; later
+/// queries skip it.
+pub fn take() -> Option<Check> {
+    DEFERRED
+        .try_with(|deferred| deferred.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
 /// The request's check passed: later queries skip it.
 pub(super) fn passed() {
-    // Outside a scope there is nothing to forget.
-    let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().take());
+    drop(take());
 }
 
 /// Runs `check`, if any, and then `work` on the same connection; `checked` tells whether the
@@ -66,7 +76,7 @@ pub(super) fn then<T>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     if let Some(check) = check {
-        check(conn)?;
+        check.run(conn)?;
         *checked = true;
     }
     work(conn)

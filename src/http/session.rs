@@ -66,7 +66,7 @@ pub async fn checked_sessions(
     let Some(check) = unchecked else {
         return outcome.map(ServiceResponse::map_into_boxed_body);
     };
-    let Err(refusal) = crate::db::run(&pool, move |conn| check(conn)).await else {
+    let Err(refusal) = crate::db::run(&pool, move |conn| check.run(conn)).await else {
         return outcome.map(ServiceResponse::map_into_boxed_body);
     };
     match outcome {
