@@ -2,8 +2,9 @@
 //!
 //! The JWT is checked first (signature, algorithm, expiry, issuer, audience); it names the
 //! session, the user and their username, role and centre as they were at issue, which the role
-//! guards use. Then a lookup, run with the request's first query on the same connection
-//! ([`crate::db::precondition`], [`super::session_check`]), confirms that the session is live, the user active,
+//! guards use. Then a lookup ([`super::session_check`]), run with the request's first query on
+//! the same connection ([`crate::db::precondition`]) or, for an audited read on PostgreSQL, with
+//! its audit events ([`crate::audit::read`]), confirms that the session is live, the user active,
 //! their centre active and the account still as the token describes it. So logout,
 //! deactivation and password changes take effect at the next request; after a transfer,
 //! promotion or demotion the next request answers 401 until the client refreshes its token
@@ -18,6 +19,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
 use super::roles::Role;
 use super::session_check::SessionCheck;
 use crate::db::precondition::{self, Check};
@@ -25,9 +30,6 @@ use crate::error::ApiError;
 use crate::http::session::{self, SessionResolver};
 use crate::http::RequestMeta;
 use crate::state::AppState;
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
 
 /// An authenticated, active staff member with a live session.
 #[derive(Clone, Debug)]
