@@ -22,7 +22,8 @@ pub enum Written {
 }
 
 /// After a consultation was logged or changed: keeps its person's first consultation and the
-/// facts reports count true, refreshing only from it on where the ones before cannot change.
+/// facts reports count true, refreshing only from it on where the ones before cannot change, and
+/// only its own when it is the person's latest (a walk-in, usually).
 pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) -> QueryResult<()> {
     let Some(migrant_id) = &c.migrant_id else {
         facts::refresh(conn, Refresh::Anonymous(&c.id))?;
@@ -33,6 +34,9 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
         Written::Moved => refresh_first_consultation(conn, migrant_id)?,
         Written::Edited => false,
     };
+    if written == Written::Logged && facts::refresh(conn, Refresh::Latest(&c.id))? == 1 {
+        return Ok(());
+    }
     // Each of the person's facts copies their first consultation: if it moved, all change.
     let which = if first_moved || written == Written::Moved {
         Refresh::Person(migrant_id)

@@ -27,6 +27,11 @@ pub enum Refresh<'a> {
     From(&'a str),
     /// Every consultation of a centre's people, and its anonymous ones (bulk loads).
     Centre(&'a str),
+    /// A registered person's newly logged consultation, if it is their latest: no other facts
+    /// change, and the one before it gives its `previous_at` and `band_changed`. Refreshes
+    /// nothing (0 rows) otherwise. A walk-in is logged as it happens, so this is the usual case,
+    /// and one row's insert costs far less than the window over the person's consultations.
+    Latest(&'a str),
 }
 
 impl Refresh<'_> {
@@ -48,6 +53,7 @@ impl Refresh<'_> {
                 "(c.migrant_id IN (SELECT p.id FROM migrants p WHERE p.centre_id = {param}) \
                  OR (c.migrant_id IS NULL AND c.centre_id = {param}))"
             ),
+            Self::Latest(_) => format!("c.id = {param} AND c.migrant_id IS NOT NULL"),
         }
     }
 
@@ -55,7 +61,9 @@ impl Refresh<'_> {
     fn kept(&self, param: &str) -> String {
         match self {
             Self::From(_) => format!("occurred_at >= {}", Self::occurred_at(param)),
-            Self::Anonymous(_) | Self::Person(_) | Self::Centre(_) => "true".to_owned(),
+            Self::Anonymous(_) | Self::Person(_) | Self::Centre(_) | Self::Latest(_) => {
+                "true".to_owned()
+            }
         }
     }
 
@@ -73,14 +81,16 @@ pub fn refresh(conn: &mut DbConnection, which: Refresh) -> QueryResult<usize> {
         Refresh::Person(id) => prepared::<PersonKey>(parts, id).execute(conn),
         Refresh::From(id) => prepared::<FromKey>(parts, id).execute(conn),
         Refresh::Centre(id) => prepared::<CentreKey>(parts, id).execute(conn),
+        Refresh::Latest(id) => prepared::<LatestKey>(parts, id).execute(conn),
     }
 }
 
-/// The statement cache's keys for the four refreshes (one text each per backend).
+/// The statement cache's keys for the five refreshes (one text each per backend).
 struct AnonymousKey;
 struct PersonKey;
 struct FromKey;
 struct CentreKey;
+struct LatestKey;
 
 fn prepared<K>(parts: &'static [String], value: &str) -> PreparedSql<K> {
     PreparedSql {
@@ -92,22 +102,24 @@ fn prepared<K>(parts: &'static [String], value: &str) -> PreparedSql<K> {
 
 /// The refresh's text for the backend, built once and split where its value goes.
 fn statement(d: Dialect, which: Refresh) -> &'static [String] {
-    static TEXTS: [OnceLock<Vec<String>>; 8] = [const { OnceLock::new() }; 8];
+    static TEXTS: [OnceLock<Vec<String>>; 10] = [const { OnceLock::new() }; 10];
     let variant = match which {
         Refresh::Anonymous(_) => 0,
         Refresh::Person(_) => 1,
         Refresh::From(_) => 2,
         Refresh::Centre(_) => 3,
+        Refresh::Latest(_) => 4,
     };
     let backend = match d {
         Dialect::Postgres => 0,
         Dialect::Sqlite => 1,
     };
     TEXTS[variant * 2 + backend].get_or_init(|| {
-        upsert(d, &which.filter(PARAM), &which.kept(PARAM))
-            .split(PARAM)
-            .map(str::to_owned)
-            .collect()
+        let text = match which {
+            Refresh::Latest(_) => insert_latest(d, &which.filter(PARAM)),
+            _ => upsert(d, &which.filter(PARAM), &which.kept(PARAM)),
+        };
+        text.split(PARAM).map(str::to_owned).collect()
     })
 }
 
@@ -172,6 +184,36 @@ fn upsert(d: Dialect, filter: &str, kept: &str) -> String {
          WINDOW person AS (PARTITION BY migrant_id ORDER BY occurred_at, id)) AS facts \
          WHERE {kept} \
          ON CONFLICT (consultation_id) DO UPDATE SET {updates}",
+        banded = banded(d, filter),
+        consultation = d.id("id"),
+        centre = d.id("centre_id"),
+        counsellor = d.id("counsellor_id"),
+        migrant = d.id("migrant_id"),
+    )
+}
+
+/// The facts of the one consultation matching `filter`, inserted if no consultation of its
+/// person comes after it (in the window's order: time, then id). The facts stored before it are
+/// true (the person's row is locked), so the latest of them is the row the window would put
+/// before it.
+fn insert_latest(d: Dialect, filter: &str) -> String {
+    let previous = format!(
+        "FROM consultation_facts f WHERE f.migrant_id = {}",
+        d.id("fresh.migrant_id")
+    );
+    format!(
+        "INSERT INTO consultation_facts ({COLUMNS}) SELECT {COLUMNS} FROM (\
+         SELECT {consultation} AS consultation_id, occurred_at, {centre} AS centre_id, \
+         {counsellor} AS counsellor_id, channel, {migrant} AS migrant_id, sex, nationality, \
+         migration_status, destination_country, age_band, topics, counted, first_consulted_at, \
+         previous_at, CASE WHEN previous_at IS NOT NULL \
+         AND previous_band IS DISTINCT FROM age_band THEN 1 ELSE 0 END AS band_changed \
+         FROM (SELECT fresh.*, (SELECT MAX(f.occurred_at) {previous}) AS previous_at, \
+         (SELECT f.age_band {previous} ORDER BY f.occurred_at DESC, f.consultation_id DESC \
+         LIMIT 1) AS previous_band \
+         FROM ({banded}) AS fresh WHERE NOT EXISTS (SELECT 1 FROM consultations l \
+         WHERE l.migrant_id = fresh.migrant_id AND (l.occurred_at > fresh.occurred_at \
+         OR (l.occurred_at = fresh.occurred_at AND l.id > fresh.id)))) AS latest) AS facts",
         banded = banded(d, filter),
         consultation = d.id("id"),
         centre = d.id("centre_id"),
