@@ -658,22 +658,30 @@ fn facts_from_scratch(app: &TestApp, conn: &mut karvon::db::DbConnection) -> Vec
     stored_facts(conn)
 }
 
-backend_test!(walk_ins_logged_as_they_happen_keep_the_facts_true);
-/// Each walk-in logged after all of a person's others: its facts name the one before it and
-/// whether the age band changed since, also for two at the same moment.
-async fn walk_ins_logged_as_they_happen_keep_the_facts_true(app: TestApp) {
+/// A counsellor of a new centre, and a person they registered who turns 18 on 1 March 2025.
+async fn counsellor_and_teenager(app: &TestApp) -> (Account, String) {
     let centre = app.create_centre("Dushanbe").await;
     let counsellor = app
         .create_staff("counsellor", "counsellor", Some(&centre))
         .await;
-    let token = &counsellor.token;
-    let person = json!({"given_name": "Farrukh", "family_name": "Rahimov", "sex": "male",
+    let person = json!({"given_name": "Nigora", "family_name": "Saidova", "sex": "female",
         "nationality": "TJ", "migration_status": "prospective", "vulnerabilities": [],
         "date_of_birth": "2007-03-01",
         "consent": {"services": true, "referral_sharing": true, "statistics": true}});
-    let response = app.post("/api/v1/migrants", token, person).await;
+    let response = app
+        .post("/api/v1/migrants", &counsellor.token, person)
+        .await;
     let migrant = common::id(&expect(response, StatusCode::CREATED, "register").await);
-    // His 18th birthday is on 1 March 2025: the band changes between the first two.
+    (counsellor, migrant)
+}
+
+backend_test!(walk_ins_logged_as_they_happen_keep_the_facts_true);
+/// Each walk-in logged after all of a person's others: its facts name the one before it and
+/// whether the age band changed since, also for two at the same moment.
+async fn walk_ins_logged_as_they_happen_keep_the_facts_true(app: TestApp) {
+    let (counsellor, migrant) = counsellor_and_teenager(&app).await;
+    let token = &counsellor.token;
+    // The band changes between the first two.
     for at in [
         "2025-02-20T10:00:00Z",
         "2025-03-10T10:00:00Z",
@@ -690,7 +698,7 @@ async fn walk_ins_logged_as_they_happen_keep_the_facts_true(app: TestApp) {
     let written = stored_facts(&mut conn);
     assert_eq!(written.len(), 4);
     let band_changes = written.iter().filter(|line| line.ends_with("|1")).count();
-    assert_eq!(band_changes, 1, "only the first after his birthday");
+    assert_eq!(band_changes, 1, "only the first after her birthday");
     assert_eq!(facts_from_scratch(&app, &mut conn), written);
 }
 
@@ -699,17 +707,8 @@ backend_test!(consultations_logged_out_of_order_leave_the_facts_of_their_neighbo
 /// previous consultation, whether the age band changed since); one logged before all others
 /// changes every one's first consultation; a move changes its old and new neighbours'.
 async fn consultations_logged_out_of_order_leave_the_facts_of_their_neighbours_true(app: TestApp) {
-    let centre = app.create_centre("Dushanbe").await;
-    let counsellor = app
-        .create_staff("counsellor", "counsellor", Some(&centre))
-        .await;
+    let (counsellor, migrant) = counsellor_and_teenager(&app).await;
     let token = &counsellor.token;
-    let person = json!({"given_name": "Nigora", "family_name": "Saidova", "sex": "female",
-        "nationality": "TJ", "migration_status": "prospective", "vulnerabilities": [],
-        "date_of_birth": "2007-03-01",
-        "consent": {"services": true, "referral_sharing": true, "statistics": true}});
-    let response = app.post("/api/v1/migrants", token, person).await;
-    let migrant = common::id(&expect(response, StatusCode::CREATED, "register").await);
     let log = |at: &'static str| {
         let body = json!({"migrant_id": migrant, "occurred_at": at, "channel": "walk_in",
             "duration_minutes": 15, "topics": ["pre_departure"], "language": "tg",

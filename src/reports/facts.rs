@@ -61,9 +61,7 @@ impl Refresh<'_> {
     fn kept(&self, param: &str) -> String {
         match self {
             Self::From(_) => format!("occurred_at >= {}", Self::occurred_at(param)),
-            Self::Anonymous(_) | Self::Person(_) | Self::Centre(_) | Self::Latest(_) => {
-                "true".to_owned()
-            }
+            _ => "true".to_owned(),
         }
     }
 
