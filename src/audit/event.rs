@@ -141,22 +141,13 @@ pub struct Deferred(pub(super) Vec<Entry>);
 /// connection has neither PostgreSQL's arrays nor SQLite's cheapest path.
 pub(super) fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
     match conn {
-        DbConnection::Postgresql(pg) if row_count(entries) > 2 => insert_arrays(pg, entries),
-        DbConnection::Postgresql(pg) => insert_each(pg, entries),
+        DbConnection::Postgresql(pg) => insert_together(pg, entries),
         DbConnection::Sqlite(sqlite) => insert_each(sqlite, entries),
     }
 }
 
-/// Rows to write. A change's one event with its person, the common write, binds thirteen
-/// values to a plain prepared insert more cheaply than thirteen one-element arrays.
-fn row_count(entries: &[&Entry]) -> usize {
-    entries.iter().map(|entry| 1 + entry.subjects.len()).sum()
-}
-
-/// PostgreSQL: one prepared statement per table, however many events there are.
-fn insert_arrays(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()> {
-    let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
-    arrays::Events::new(&rows).execute(conn)?;
+/// PostgreSQL: one prepared statement, however many events and subjects there are.
+fn insert_together(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()> {
     let subjects = arrays::Subjects::new(entries.iter().flat_map(|entry| {
         let event_id = entry.row.id.as_str();
         entry
@@ -164,14 +155,26 @@ fn insert_arrays(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<()>
             .iter()
             .map(move |migrant| (event_id, migrant.as_str()))
     }));
-    if !subjects.is_empty() {
-        subjects.execute(conn)?;
-    }
+    match entries {
+        [entry] if subjects.is_empty() => event_insert(entry).execute(conn)?,
+        [entry] => arrays::EventWithSubjects::new(event_insert(entry), subjects).execute(conn)?,
+        _ => {
+            let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
+            let events = arrays::Events::new(&rows);
+            if subjects.is_empty() {
+                events.execute(conn)?
+            } else {
+                arrays::EventsWithSubjects::new(events, subjects).execute(conn)?
+            }
+        }
+    };
     Ok(())
 }
 
-type EventInsert<'a> =
-    diesel::dsl::Values<diesel::dsl::insert_into<audit_events::table>, &'a AuditRow>;
+fn event_insert<'a>(entry: &'a Entry) -> arrays::EventInsert<'a> {
+    diesel::insert_into(audit_events::table).values(&entry.row)
+}
+
 type SubjectInsert<'a> = diesel::dsl::Values<
     diesel::dsl::insert_into<audit_event_subjects::table>,
     (
@@ -187,7 +190,7 @@ type SubjectInsert<'a> = diesel::dsl::Values<
 fn insert_each<'a, C>(conn: &mut C, entries: &'a [&'a Entry]) -> QueryResult<()>
 where
     C: diesel::Connection,
-    EventInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
+    arrays::EventInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
     SubjectInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
 {
     for entry in entries {

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, Text};
+use diesel::sql_types::{Array, Text, Timestamp};
 
 use super::model::{Consultation, ConsultationResponse, Topic};
 use crate::db::schema::{consultation_topics, consultations, migrants};
@@ -57,20 +57,39 @@ fn first_consultation_if_earlier(
     migrant_id: &str,
     occurred_at: chrono::NaiveDateTime,
 ) -> QueryResult<bool> {
-    if matches!(conn, DbConnection::Sqlite(_)) {
+    let DbConnection::Postgresql(pg) = conn else {
         return refresh_first_consultation(conn, migrant_id);
+    };
+    let moved = FirstConsultedIfEarlier {
+        migrant_id,
+        occurred_at,
     }
-    let moved = diesel::update(
-        migrants::table.find(migrant_id).filter(
-            migrants::first_consulted_at
-                .is_null()
-                .or(migrants::first_consulted_at.gt(occurred_at)),
-        ),
-    )
-    .set(migrants::first_consulted_at.eq(occurred_at))
-    .execute(conn)?;
+    .execute(pg)?;
     Ok(moved == 1)
 }
+
+/// diesel never prepares an `UPDATE` once for all (its text can change with the changeset), so
+/// this one fixed text is written out: PostgreSQL then plans it once per connection instead of
+/// once per walk-in.
+struct FirstConsultedIfEarlier<'a> {
+    migrant_id: &'a str,
+    occurred_at: chrono::NaiveDateTime,
+}
+
+impl QueryFragment<Pg> for FirstConsultedIfEarlier<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE migrants SET first_consulted_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.occurred_at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(self.migrant_id)?;
+        out.push_sql(" AND (first_consulted_at IS NULL OR first_consulted_at > ");
+        out.push_bind_param::<Timestamp, _>(&self.occurred_at)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+crate::pg_statement!(FirstConsultedIfEarlier);
 
 /// Keeps `migrants.first_consulted_at` (when the person was first consulted, which reports use
 /// to tell new people from returning ones) true. The caller has already
@@ -111,7 +130,7 @@ pub fn store_topics(
 /// trip in process; on PostgreSQL all of them in one statement that takes them as an array. A
 /// multi-row insert's text depends on its row count, so either would parse it afresh every
 /// time.
-pub fn insert_topics(
+fn insert_topics(
     conn: &mut DbConnection,
     consultation_id: &str,
     topics: &[Topic],
@@ -128,14 +147,31 @@ pub fn insert_topics(
             }
         }
         DbConnection::Postgresql(pg) if !topics.is_empty() => {
-            TopicArray {
-                consultation_id,
-                topics: topics.iter().map(|topic| topic.as_str()).collect(),
-            }
-            .execute(pg)?;
+            TopicArray::new(consultation_id, topics).execute(pg)?;
         }
         DbConnection::Postgresql(_) => {}
     }
+    Ok(())
+}
+
+/// A newly logged consultation and its topics (a [`topic_set`]). On PostgreSQL one statement
+/// (`WITH`), a round trip less for every walk-in.
+pub fn insert_logged(
+    conn: &mut DbConnection,
+    consultation: &Consultation,
+    topics: &[Topic],
+) -> QueryResult<()> {
+    let DbConnection::Postgresql(pg) = conn else {
+        diesel::insert_into(consultations::table)
+            .values(consultation)
+            .execute(conn)?;
+        return insert_topics(conn, &consultation.id, topics);
+    };
+    LoggedWithTopics {
+        consultation: diesel::insert_into(consultations::table).values(consultation),
+        topics: TopicArray::new(&consultation.id, topics),
+    }
+    .execute(pg)?;
     Ok(())
 }
 
@@ -143,6 +179,15 @@ pub fn insert_topics(
 struct TopicArray<'a> {
     consultation_id: &'a str,
     topics: Vec<&'static str>,
+}
+
+impl<'a> TopicArray<'a> {
+    fn new(consultation_id: &'a str, topics: &[Topic]) -> Self {
+        Self {
+            consultation_id,
+            topics: topics.iter().map(|topic| topic.as_str()).collect(),
+        }
+    }
 }
 
 impl QueryFragment<Pg> for TopicArray<'_> {
@@ -156,7 +201,23 @@ impl QueryFragment<Pg> for TopicArray<'_> {
     }
 }
 
+struct LoggedWithTopics<'a> {
+    consultation:
+        diesel::dsl::Values<diesel::dsl::insert_into<consultations::table>, &'a Consultation>,
+    topics: TopicArray<'a>,
+}
+
+impl QueryFragment<Pg> for LoggedWithTopics<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH logged AS (");
+        self.consultation.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.topics.walk_ast(out)
+    }
+}
+
 crate::pg_statement!(TopicArray);
+crate::pg_statement!(LoggedWithTopics);
 
 /// A set of topics as it is stored: sorted, each once.
 pub fn topic_set(mut topics: Vec<Topic>) -> Vec<Topic> {

@@ -7,7 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::access::{load_editable, load_visible, visible};
 use super::model::*;
 use super::queries::{
-    after_write, insert_topics, responses, store_topics, stored_topics, topic_set, Written,
+    after_write, insert_logged, responses, store_topics, stored_topics, topic_set, Written,
 };
 use crate::audit::Event;
 use crate::auth::roles::CentreStaff;
@@ -99,10 +99,7 @@ async fn create_consultation(
         };
         let topics = topic_set(input.topics.clone());
         let consultation = new_consultation(&staff, migrant_id, input);
-        diesel::insert_into(consultations::table)
-            .values(&consultation)
-            .execute(conn)?;
-        insert_topics(conn, &consultation.id, &topics)?;
+        insert_logged(conn, &consultation, &topics)?;
         after_write(conn, &consultation, Written::Logged)?;
         audit_create(conn, &staff, &consultation)?;
         if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
