@@ -175,28 +175,13 @@ fn event_insert<'a>(entry: &'a Entry) -> arrays::EventInsert<'a> {
     diesel::insert_into(audit_events::table).values(&entry.row)
 }
 
-type SubjectInsert<'a> = diesel::dsl::Values<
-    diesel::dsl::insert_into<audit_event_subjects::table>,
-    (
-        diesel::dsl::Eq<audit_event_subjects::event_id, &'a String>,
-        diesel::dsl::Eq<audit_event_subjects::migrant_id, &'a String>,
-    ),
->;
-
-/// One prepared single-row statement per row. On SQLite that costs no round trip in process,
+/// SQLite: one prepared single-row statement per row, which costs no round trip in process,
 /// while a multi-row insert is parsed afresh every time and, inside a transaction, journals
 /// every page it touches in case it must be undone alone: a third of the audit writer's time
 /// under a load of reads.
-fn insert_each<'a, C>(conn: &mut C, entries: &'a [&'a Entry]) -> QueryResult<()>
-where
-    C: diesel::Connection,
-    arrays::EventInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
-    SubjectInsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
-{
+fn insert_each(conn: &mut SqliteConnection, entries: &[&Entry]) -> QueryResult<()> {
     for entry in entries {
-        diesel::insert_into(audit_events::table)
-            .values(&entry.row)
-            .execute(conn)?;
+        event_insert(entry).execute(conn)?;
     }
     for entry in entries {
         for migrant_id in &entry.subjects {
