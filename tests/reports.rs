@@ -658,6 +658,23 @@ fn facts_from_scratch(app: &TestApp, conn: &mut karvon::db::DbConnection) -> Vec
     stored_facts(conn)
 }
 
+/// The people whose stored first consultation is not the earliest of their consultations: what
+/// tells new people from returning ones in every report.
+fn people_with_a_wrong_first_consultation(conn: &mut karvon::db::DbConnection) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Person {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let wrong: Vec<Person> = diesel::sql_query(
+        "SELECT m.id FROM migrants m WHERE m.first_consulted_at IS DISTINCT FROM \
+         (SELECT MIN(c.occurred_at) FROM consultations c WHERE c.migrant_id = m.id)",
+    )
+    .load(conn)
+    .expect("first consultations");
+    wrong.into_iter().map(|p| p.id).collect()
+}
+
 /// A counsellor of a new centre, and a person they registered who turns 18 on 1 March 2025.
 async fn counsellor_and_teenager(app: &TestApp) -> (Account, String) {
     let centre = app.create_centre("Dushanbe").await;
@@ -699,6 +716,7 @@ async fn walk_ins_logged_as_they_happen_keep_the_facts_true(app: TestApp) {
     assert_eq!(written.len(), 4);
     let band_changes = written.iter().filter(|line| line.ends_with("|1")).count();
     assert_eq!(band_changes, 1, "only the first after her birthday");
+    assert_eq!(people_with_a_wrong_first_consultation(&mut conn), [""; 0]);
     assert_eq!(facts_from_scratch(&app, &mut conn), written);
 }
 
@@ -751,6 +769,7 @@ async fn consultations_logged_out_of_order_leave_the_facts_of_their_neighbours_t
     let mut conn = app.db();
     let written = stored_facts(&mut conn);
     assert_eq!(written.len(), logged.len());
+    assert_eq!(people_with_a_wrong_first_consultation(&mut conn), [""; 0]);
     assert_eq!(facts_from_scratch(&app, &mut conn), written);
 }
 

@@ -1,9 +1,9 @@
 //! PostgreSQL: audit events and their subjects written with one prepared statement, however
-//! many rows there are: the subjects' insert follows the events' in the same statement (`WITH`),
-//! a round trip less for every audited change. Each column of many rows goes as one array and
-//! `unnest` turns the arrays back into rows. A multi-row `VALUES` insert has a text of its own
-//! for every row count, so PostgreSQL parsed and planned it afresh every time: a tenth of its CPU
-//! under a load of lists, each naming fifty people.
+//! many rows there are: the subjects' insert follows the events' in the same statement
+//! ([`Then`](crate::db::then::Then)), a round trip less for every audited change. Each column of
+//! many rows goes as one array and `unnest` turns the arrays back into rows. A multi-row
+//! `VALUES` insert has a text of its own for every row count, so PostgreSQL parsed and planned
+//! it afresh every time: a tenth of its CPU under a load of lists, each naming fifty people.
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
@@ -101,32 +101,5 @@ impl QueryFragment<Pg> for Subjects<'_> {
     }
 }
 
-/// Events, then their subjects, in one statement.
-pub struct WithSubjects<'a, E> {
-    events: E,
-    subjects: Subjects<'a>,
-}
-
-/// One event with the people it names.
-pub type EventWithSubjects<'a> = WithSubjects<'a, EventInsert<'a>>;
-/// Several events with the people they name.
-pub type EventsWithSubjects<'a> = WithSubjects<'a, Events<'a>>;
-
-impl<'a, E> WithSubjects<'a, E> {
-    pub fn new(events: E, subjects: Subjects<'a>) -> Self {
-        Self { events, subjects }
-    }
-}
-
-impl<E: QueryFragment<Pg>> QueryFragment<Pg> for WithSubjects<'_, E> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH events AS (");
-        self.events.walk_ast(out.reborrow())?;
-        out.push_sql(") ");
-        self.subjects.walk_ast(out)
-    }
-}
-
 crate::pg_statement!(Events);
-crate::pg_statement!(EventWithSubjects);
-crate::pg_statement!(EventsWithSubjects);
+crate::pg_statement!(Subjects);

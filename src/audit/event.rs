@@ -2,11 +2,13 @@
 //! committer.
 
 use diesel::prelude::*;
+use diesel::query_builder::QueryId;
 
 use super::arrays;
 use super::model::AuditRow;
 use crate::auth::staff::Staff;
 use crate::db::schema::{audit_event_subjects, audit_events};
+use crate::db::then::Then;
 use crate::db::DbConnection;
 use crate::http::RequestMeta;
 
@@ -157,19 +159,23 @@ fn insert_together(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<(
     }));
     match entries {
         [entry] if subjects.is_empty() => event_insert(entry).execute(conn)?,
-        [entry] => arrays::EventWithSubjects::new(event_insert(entry), subjects).execute(conn)?,
+        [entry] => Then((event_insert(entry),), subjects).execute(conn)?,
         _ => {
             let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
             let events = arrays::Events::new(&rows);
             if subjects.is_empty() {
                 events.execute(conn)?
             } else {
-                arrays::EventsWithSubjects::new(events, subjects).execute(conn)?
+                Then((events,), subjects).execute(conn)?
             }
         }
     };
     Ok(())
 }
+
+// Both found in the statement cache by their type, so each is prepared once per connection.
+const _: () = assert!(Then::<(arrays::EventInsert,), arrays::Subjects>::HAS_STATIC_QUERY_ID);
+const _: () = assert!(Then::<(arrays::Events,), arrays::Subjects>::HAS_STATIC_QUERY_ID);
 
 fn event_insert<'a>(entry: &'a Entry) -> arrays::EventInsert<'a> {
     diesel::insert_into(audit_events::table).values(&entry.row)

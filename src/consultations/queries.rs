@@ -2,43 +2,42 @@ use std::collections::HashMap;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Text, Timestamp};
 
 use super::model::{Consultation, ConsultationResponse, Topic};
 use crate::db::schema::{consultation_topics, consultations, migrants};
+use crate::db::then::Then;
 use crate::db::DbConnection;
 use crate::reports::facts::{self, Refresh};
 
-/// What a write did to a consultation, which decides whose report facts change with it.
-#[derive(Clone, Copy, PartialEq)]
+/// What an edit did to a stored consultation, which decides whose report facts change with it.
+#[derive(Clone, Copy)]
 pub enum Written {
-    /// Newly logged.
-    Logged,
     /// Moved in time: its old neighbour's facts change as well as its new one's.
     Moved,
     /// Changed without moving.
     Edited,
 }
 
-/// After a consultation was logged or changed: keeps its person's first consultation and the
-/// facts reports count true, refreshing only from it on where the ones before cannot change, and
-/// only its own when it is the person's latest (a walk-in, usually).
-pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) -> QueryResult<()> {
+/// Logs a new consultation with its topics (a [`topic_set`]), keeping its person's first
+/// consultation and the facts reports count true: only its own facts when it is the person's
+/// latest (a walk-in, usually).
+pub fn insert_logged(
+    conn: &mut DbConnection,
+    c: &Consultation,
+    topics: &[Topic],
+) -> QueryResult<()> {
+    let first_moved = insert_with_topics(conn, c, topics)?;
     let Some(migrant_id) = &c.migrant_id else {
         facts::refresh(conn, Refresh::Anonymous(&c.id))?;
         return Ok(());
     };
-    let first_moved = match written {
-        Written::Logged => first_consultation_if_earlier(conn, migrant_id, c.occurred_at)?,
-        Written::Moved => refresh_first_consultation(conn, migrant_id)?,
-        Written::Edited => false,
-    };
-    if written == Written::Logged && facts::refresh(conn, Refresh::Latest(&c.id))? == 1 {
+    if facts::refresh(conn, Refresh::Latest(&c.id))? == 1 {
         return Ok(());
     }
     // Each of the person's facts copies their first consultation: if it moved, all change.
-    let which = if first_moved || written == Written::Moved {
+    let which = if first_moved {
         Refresh::Person(migrant_id)
     } else {
         Refresh::From(&c.id)
@@ -47,25 +46,57 @@ pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) 
     Ok(())
 }
 
-/// A newly logged consultation can only move the person's first consultation earlier, since
-/// `first_consulted_at` was true before this write (the person's row is locked, as in
-/// [`refresh_first_consultation`]). On PostgreSQL one conditional update instead of its two
-/// reads and an update, each a round trip; in process, SQLite's two indexed reads measured cheaper
-/// than the update (bench/README.md). Whether it moved.
-fn first_consultation_if_earlier(
+/// After a stored consultation changed: keeps its person's first consultation and the facts
+/// reports count true, refreshing only from it on where the ones before cannot change.
+pub fn after_write(conn: &mut DbConnection, c: &Consultation, written: Written) -> QueryResult<()> {
+    let Some(migrant_id) = &c.migrant_id else {
+        facts::refresh(conn, Refresh::Anonymous(&c.id))?;
+        return Ok(());
+    };
+    let which = match written {
+        Written::Moved => {
+            refresh_first_consultation(conn, migrant_id)?;
+            Refresh::Person(migrant_id)
+        }
+        Written::Edited => Refresh::From(&c.id),
+    };
+    facts::refresh(conn, which)?;
+    Ok(())
+}
+
+/// The consultation, its topics and its person's first consultation, which a new one can only
+/// move earlier: `first_consulted_at` was true before this write, and the person's row is
+/// locked (as in [`refresh_first_consultation`]). Whether it moved. On PostgreSQL all three are
+/// one statement ([`Then`]) — the update compares with the stored date and reads no
+/// consultation, so it needs nothing the inserts write — two round trips less for every
+/// walk-in. In process, SQLite's two indexed reads measured cheaper than the update
+/// (bench/README.md).
+fn insert_with_topics(
     conn: &mut DbConnection,
-    migrant_id: &str,
-    occurred_at: chrono::NaiveDateTime,
+    c: &Consultation,
+    topics: &[Topic],
 ) -> QueryResult<bool> {
     let DbConnection::Postgresql(pg) = conn else {
-        return refresh_first_consultation(conn, migrant_id);
+        diesel::insert_into(consultations::table)
+            .values(c)
+            .execute(conn)?;
+        insert_topics(conn, &c.id, topics)?;
+        return match &c.migrant_id {
+            Some(migrant_id) => refresh_first_consultation(conn, migrant_id),
+            None => Ok(false),
+        };
     };
-    let moved = FirstConsultedIfEarlier {
+    let consultation = diesel::insert_into(consultations::table).values(c);
+    let topics = TopicArray::new(&c.id, topics);
+    let Some(migrant_id) = &c.migrant_id else {
+        Then((consultation,), topics).execute(pg)?;
+        return Ok(false);
+    };
+    let first = FirstConsultedIfEarlier {
         migrant_id,
-        occurred_at,
-    }
-    .execute(pg)?;
-    Ok(moved == 1)
+        occurred_at: c.occurred_at,
+    };
+    Ok(Then((consultation, topics), first).execute(pg)? == 1)
 }
 
 /// diesel never prepares an `UPDATE` once for all (its text can change with the changeset), so
@@ -154,26 +185,13 @@ fn insert_topics(
     Ok(())
 }
 
-/// A newly logged consultation and its topics (a [`topic_set`]). On PostgreSQL one statement
-/// (`WITH`), a round trip less for every walk-in.
-pub fn insert_logged(
-    conn: &mut DbConnection,
-    consultation: &Consultation,
-    topics: &[Topic],
-) -> QueryResult<()> {
-    let DbConnection::Postgresql(pg) = conn else {
-        diesel::insert_into(consultations::table)
-            .values(consultation)
-            .execute(conn)?;
-        return insert_topics(conn, &consultation.id, topics);
-    };
-    LoggedWithTopics {
-        consultation: diesel::insert_into(consultations::table).values(consultation),
-        topics: TopicArray::new(&consultation.id, topics),
-    }
-    .execute(pg)?;
-    Ok(())
-}
+// Found in the statement cache by their type, so each is prepared once per connection.
+const _: () = assert!(Then::<(ConsultationInsert,), TopicArray>::HAS_STATIC_QUERY_ID);
+const _: () =
+    assert!(Then::<(ConsultationInsert, TopicArray), FirstConsultedIfEarlier>::HAS_STATIC_QUERY_ID);
+
+type ConsultationInsert<'a> =
+    diesel::dsl::Values<diesel::dsl::insert_into<consultations::table>, &'a Consultation>;
 
 /// `INSERT … SELECT $1, unnest($2)`: one consultation's topics, bound as one array.
 struct TopicArray<'a> {
@@ -201,23 +219,7 @@ impl QueryFragment<Pg> for TopicArray<'_> {
     }
 }
 
-struct LoggedWithTopics<'a> {
-    consultation:
-        diesel::dsl::Values<diesel::dsl::insert_into<consultations::table>, &'a Consultation>,
-    topics: TopicArray<'a>,
-}
-
-impl QueryFragment<Pg> for LoggedWithTopics<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH logged AS (");
-        self.consultation.walk_ast(out.reborrow())?;
-        out.push_sql(") ");
-        self.topics.walk_ast(out)
-    }
-}
-
 crate::pg_statement!(TopicArray);
-crate::pg_statement!(LoggedWithTopics);
 
 /// A set of topics as it is stored: sorted, each once.
 pub fn topic_set(mut topics: Vec<Topic>) -> Vec<Topic> {

@@ -100,7 +100,6 @@ async fn create_consultation(
         let topics = topic_set(input.topics.clone());
         let consultation = new_consultation(&staff, migrant_id, input);
         insert_logged(conn, &consultation, &topics)?;
-        after_write(conn, &consultation, Written::Logged)?;
         audit_create(conn, &staff, &consultation)?;
         if let (true, Some(migrant_id)) = (grants_access, &consultation.migrant_id) {
             record_access_granted(conn, &staff, migrant_id)?;

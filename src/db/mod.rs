@@ -6,6 +6,7 @@
 pub mod group;
 pub mod precondition;
 pub mod schema;
+pub mod then;
 pub mod versioned;
 pub mod wal;
 
