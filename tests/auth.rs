@@ -558,6 +558,102 @@ async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app
     }
 }
 
+/// The consultations a counsellor logged, and the audit events of their logging.
+fn writes_kept(app: &TestApp, actor: &Account) -> (i64, i64) {
+    use karvon::db::schema::{audit_events, consultations};
+    let mut conn = app.db();
+    let logged = consultations::table
+        .filter(consultations::counsellor_id.eq(&actor.id))
+        .count()
+        .get_result(&mut conn)
+        .expect("count consultations");
+    let audited = audit_events::table
+        .filter(audit_events::actor_id.eq(&actor.id))
+        .filter(audit_events::action.eq("consultation.create"))
+        .count()
+        .get_result(&mut conn)
+        .expect("count events");
+    (logged, audited)
+}
+
+// A write's session is judged with its audit event, before its commit: a refused one must
+// neither answer nor leave anything behind, and a refusal outranks what the write itself said.
+backend_test!(a_burst_of_writes_answers_and_keeps_only_those_whose_session_stands);
+async fn a_burst_of_writes_answers_and_keeps_only_those_whose_session_stands(app: TestApp) {
+    let centre = app.create_centre("Khujand").await;
+    let closed = app.create_centre("Kulob").await;
+    let (live, live_case) = counsellor_with_a_case(&app, "live", &centre).await;
+    let (gone, gone_case) = counsellor_with_a_case(&app, "gone", &centre).await;
+    let (promoted, promoted_case) = counsellor_with_a_case(&app, "promoted", &centre).await;
+    let (elsewhere, elsewhere_case) = counsellor_with_a_case(&app, "elsewhere", &closed).await;
+    let logout = app
+        .post("/api/v1/auth/logout", &gone.token, json!({}))
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let promotion = app
+        .patch_user(&promoted.id, json!({"role": "supervisor"}))
+        .await;
+    assert_eq!(promotion.status(), StatusCode::OK);
+    let path = format!("/api/v1/centres/{closed}");
+    let etag = app.etag(&path, &app.admin).await;
+    let closing = app
+        .patch(&path, &app.admin, &etag, json!({"active": false}))
+        .await;
+    assert_eq!(closing.status(), StatusCode::OK);
+
+    let callers = [
+        (&live, &live_case, StatusCode::CREATED),
+        (&gone, &gone_case, StatusCode::UNAUTHORIZED),
+        (&promoted, &promoted_case, StatusCode::UNAUTHORIZED),
+        (&elsewhere, &elsewhere_case, StatusCode::FORBIDDEN),
+    ];
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        for (caller, case, expected) in callers {
+            let case_id = case.rsplit('/').next().unwrap_or_default();
+            let body = json!({"case_id": case_id, "occurred_at": "2026-11-02T09:00:00Z",
+                "channel": "walk_in", "duration_minutes": 20, "topics": ["employment_abroad"],
+                "language": "tg", "notes": "Asked about seasonal work"});
+            let request = app
+                .client
+                .post(app.url("/api/v1/consultations"))
+                .bearer_auth(&caller.token)
+                .json(&body);
+            let username = caller.username.clone();
+            burst.spawn(async move {
+                let response = request.send().await.expect("request");
+                let status = response.status();
+                (
+                    username,
+                    expected,
+                    status,
+                    response.text().await.expect("body"),
+                )
+            });
+        }
+    }
+    while let Some(write) = burst.join_next().await {
+        let (username, expected, status, body) = write.expect("write");
+        assert_eq!(status, expected, "{username}: {body}");
+    }
+    assert_eq!(
+        writes_kept(&app, &live),
+        (10, 10),
+        "the live session's writes"
+    );
+    for refused in [&gone, &promoted, &elsewhere] {
+        assert_eq!(writes_kept(&app, refused), (0, 0), "{}", refused.username);
+    }
+    // Logging on another counsellor's case is refused by the write (403); an ended session is
+    // refused first.
+    let live_case_id = live_case.rsplit('/').next().unwrap_or_default();
+    let body = json!({"case_id": live_case_id, "occurred_at": "2026-11-02T09:00:00Z",
+        "channel": "walk_in", "duration_minutes": 20, "topics": ["employment_abroad"],
+        "language": "tg", "notes": "On someone else's case"});
+    let response = app.post("/api/v1/consultations", &gone.token, body).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
 // ---------------------------------------------------------------- throttling
 
 async fn fail_logins(app: &TestApp, username: &str, times: usize) {

@@ -7,6 +7,7 @@ use diesel::query_builder::QueryId;
 use super::arrays;
 use super::model::AuditRow;
 use crate::auth::staff::Staff;
+use crate::db::precondition;
 use crate::db::schema::{audit_event_subjects, audit_events};
 use crate::db::then::Then;
 use crate::db::DbConnection;
@@ -157,19 +158,37 @@ fn insert_together(conn: &mut PgConnection, entries: &[&Entry]) -> QueryResult<(
             .iter()
             .map(move |migrant| (event_id, migrant.as_str()))
     }));
-    match entries {
-        [entry] if subjects.is_empty() => event_insert(entry).execute(conn)?,
-        [entry] => Then((event_insert(entry),), subjects).execute(conn)?,
-        _ => {
-            let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
-            let events = arrays::Events::new(&rows);
-            if subjects.is_empty() {
-                events.execute(conn)?
-            } else {
-                Then((events,), subjects).execute(conn)?
-            }
+    let [entry] = entries else {
+        let rows: Vec<&AuditRow> = entries.iter().map(|entry| &entry.row).collect();
+        let events = arrays::Events::new(&rows);
+        if subjects.is_empty() {
+            events.execute(conn)?;
+        } else {
+            Then((events,), subjects).execute(conn)?;
         }
+        return Ok(());
     };
+    insert_change(conn, entry, subjects)
+}
+
+/// A change's event. The session check of the write making it, while waiting on this thread
+/// ([`precondition`]), goes along in the same statement: a round trip less per write.
+fn insert_change(
+    conn: &mut PgConnection,
+    entry: &Entry,
+    subjects: arrays::Subjects,
+) -> QueryResult<()> {
+    let event = event_insert(entry);
+    match (precondition::waiting(), subjects.is_empty()) {
+        (None, true) => {
+            event.execute(conn)?;
+        }
+        (None, false) => {
+            Then((event,), subjects).execute(conn)?;
+        }
+        (Some(check), true) => precondition::judged(check.run_after(conn, (event,))?),
+        (Some(check), false) => precondition::judged(check.run_after(conn, (event, subjects))?),
+    }
     Ok(())
 }
 

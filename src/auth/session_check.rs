@@ -4,16 +4,19 @@
 //! Every request is checked once, by a primary-key lookup on the connection of its first query
 //! ([`crate::db::precondition`]). On PostgreSQL an audited read's check instead goes with its
 //! audit events to the group that commits them, where one query checks the whole group's
-//! sessions ([`crate::audit::read`]): a round trip less per read, and still decided before the
-//! answer leaves.
+//! sessions ([`crate::audit::read`]), and a write's check goes with its audit event
+//! ([`SessionCheck::run_after`]): a round trip less per request, and still decided before the
+//! answer leaves (a write's, before its commit).
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::query_builder::QueryId;
 
 use super::roles::Role;
 use super::tokens::Claims;
 use crate::db::schema::{centres, sessions, users};
+use crate::db::then::{Preceding, Then};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 
@@ -48,6 +51,17 @@ fn live_sessions(now: chrono::NaiveDateTime) -> _ {
         ))
 }
 
+/// The live session a token names, if it is the token's user's.
+#[diesel::dsl::auto_type]
+fn session_of<'a>(now: chrono::NaiveDateTime, sid: &'a str, sub: &'a str) -> _ {
+    let live: live_sessions = live_sessions(now);
+    live.filter(sessions::id.eq(sid))
+        .filter(sessions::user_id.eq(sub))
+}
+
+// Found in the statement cache by its type, alone or after other statements.
+const _: () = assert!(<session_of<'static> as QueryId>::HAS_STATIC_QUERY_ID);
+
 impl SessionCheck {
     pub fn new(claims: Claims) -> Self {
         Self(claims)
@@ -56,12 +70,27 @@ impl SessionCheck {
     /// One primary-key lookup.
     pub fn run(&self, conn: &mut DbConnection) -> Result<(), ApiError> {
         let now = chrono::Utc::now().naive_utc();
-        let session: Option<LiveSession> = live_sessions(now)
-            .filter(sessions::id.eq(&self.0.sid))
-            .filter(sessions::user_id.eq(&self.0.sub))
+        let session: Option<LiveSession> = session_of(now, &self.0.sid, &self.0.sub)
             .first(conn)
             .optional()?;
         self.judge(session.as_ref().map(|(_, _, account)| account))
+    }
+
+    /// The lookup as the last part of one statement with `before` (PostgreSQL), which runs
+    /// whatever the verdict: the caller rolls it back on a refusal.
+    pub fn run_after<P>(
+        &self,
+        conn: &mut PgConnection,
+        before: P,
+    ) -> QueryResult<Result<(), ApiError>>
+    where
+        P: Preceding + QueryId,
+    {
+        let now = chrono::Utc::now().naive_utc();
+        let session: Option<LiveSession> = Then(before, session_of(now, &self.0.sid, &self.0.sub))
+            .get_result(conn)
+            .optional()?;
+        Ok(self.judge(session.as_ref().map(|(_, _, account)| account)))
     }
 
     /// The verdicts of several checks, in their order, from one query on PostgreSQL (one

@@ -65,7 +65,7 @@ async fn create_case(
     v.text("summary", &input.summary, 1, 2000);
     v.finish()?;
     let assignee = first_assignee(&staff, input.assigned_to.clone())?;
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::db::records_transaction(&state.pool, move |conn| {
         require_registered_here(conn, &staff, &input.migrant_id)?;
         check_assignable(conn, &centre, &assignee, "assigned_to")?;
         let grants_access = write_grants_access(conn, &staff, &input.migrant_id)?;
@@ -220,7 +220,7 @@ async fn update_case(
     let mut v = Validator::new();
     v.optional_text("summary", input.summary.as_deref(), 1, 2000);
     v.finish()?;
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::db::records_transaction(&state.pool, move |conn| {
         let mut case = load_writable(conn, &staff, &id)?;
         if_match.check(case.version)?;
         let mut changes = Changes::new();
@@ -258,7 +258,7 @@ async fn assign_case(
     let mut v = Validator::new();
     v.text("reason", &input.reason, 1, 1000);
     v.finish()?;
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::db::records_transaction(&state.pool, move |conn| {
         let case = load_visible(conn, &staff, &id)?;
         if !case.is_open() {
             return Err(ApiError::conflict("the case is closed; reopen it first"));
@@ -299,7 +299,7 @@ async fn close_case(
     let mut v = Validator::new();
     v.text("reason", &input.reason, 1, 1000);
     v.finish()?;
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::db::records_transaction(&state.pool, move |conn| {
         let mut case = load_writable(conn, &staff, &id)?;
         if input.force && !staff.is_supervisor() {
             return Err(ApiError::forbidden("only a supervisor may force a close"));
@@ -351,7 +351,7 @@ async fn reopen_case(
     let mut v = Validator::new();
     v.text("reason", &input.reason, 1, 1000);
     v.finish()?;
-    let case = crate::db::transaction(&state.pool, move |conn| {
+    let case = crate::db::records_transaction(&state.pool, move |conn| {
         let mut case = load_visible(conn, &staff, &id)?;
         if case.is_open() {
             return Err(ApiError::conflict("the case is already open"));

@@ -91,7 +91,7 @@ async fn create_consultation(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     check_create(&input)?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let migrant_id = person_consulted(conn, &staff, &input)?;
         let grants_access = match &migrant_id {
             Some(migrant_id) => write_grants_access(conn, &staff, migrant_id)?,
@@ -380,7 +380,7 @@ async fn update_consultation(
     let id = id.into_inner();
     let input = body.into_inner();
     validate_update(&input)?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let mut c = load_editable(conn, &staff, &id)?;
         if_match.check(c.version)?;
         let topics = input.topics.clone();

@@ -20,7 +20,7 @@ use diesel::r2d2;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::precondition::{self, Check};
+use super::precondition::{self, Check, CheckAt};
 use super::{DbConnection, Pool};
 use crate::error::ApiError;
 
@@ -112,7 +112,8 @@ fn in_savepoint<T>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 ) -> (bool, Result<T, ApiError>) {
     let mut checked = false;
-    let outcome = conn.transaction(|conn| precondition::then(conn, check, &mut checked, work));
+    let outcome = conn
+        .transaction(|conn| precondition::then(conn, check, CheckAt::Start, &mut checked, work));
     (checked, outcome)
 }
 

@@ -23,6 +23,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::ApiError;
+use precondition::CheckAt;
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -405,20 +406,7 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    let check = precondition::deferred();
-    let (checked, outcome) = actix_web::web::block(move || {
-        let mut checked = false;
-        let outcome =
-            pool.with_connection(|conn| precondition::then(conn, check, &mut checked, work));
-        (checked, outcome)
-    })
-    .await
-    .map_err(|_| ApiError::internal("database worker stopped"))?;
-    if checked {
-        precondition::passed();
-    }
-    outcome
+    run_checked(pool, CheckAt::Start, work).await
 }
 
 /// Like [`run`], inside one transaction: every write the closure makes (including its audit
@@ -434,6 +422,52 @@ where
     }
     let writer = pool.clone();
     run(pool, move |conn| writer.write(conn, work)).await
+}
+
+/// Like [`transaction`], for a write to people's records, which never changes an account, a
+/// session or a centre: on PostgreSQL the request's check goes with the write's first audit
+/// event, or else runs just before the commit, a round trip less. A write that could change
+/// what the check reads must use [`transaction`], which checks before it: it could end the
+/// caller's own session first (a logout) or bring an ended one back (an account reactivated).
+pub async fn records_transaction<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if pool.is_sqlite() {
+        return transaction(pool, work).await;
+    }
+    let checked_write = move |conn: &mut DbConnection| {
+        let value = work(conn)?;
+        precondition::arrive(conn)?;
+        Ok(value)
+    };
+    let writer = pool.clone();
+    run_checked(pool, CheckAt::Commit, move |conn| {
+        writer.write(conn, checked_write)
+    })
+    .await
+}
+
+async fn run_checked<T, F>(pool: &Pool, at: CheckAt, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    let check = precondition::deferred();
+    let (checked, outcome) = actix_web::web::block(move || {
+        let mut checked = false;
+        let outcome =
+            pool.with_connection(|conn| precondition::then(conn, check, at, &mut checked, work));
+        (checked, outcome)
+    })
+    .await
+    .map_err(|_| ApiError::internal("database worker stopped"))?;
+    if checked {
+        precondition::passed();
+    }
+    outcome
 }
 
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up

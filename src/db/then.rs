@@ -2,7 +2,7 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 /// `WITH first AS (…), second AS (…) last`: runs the statements of the tuple `P`, then `L`, as
 /// one statement whose result is `L`'s. All of them see the snapshot taken before it began, so
@@ -45,6 +45,11 @@ impl<P: Preceding, L: QueryFragment<Pg>> QueryFragment<Pg> for Then<P, L> {
 impl<P: QueryId, L: QueryId> QueryId for Then<P, L> {
     type QueryId = Then<P::QueryId, L::QueryId>;
     const HAS_STATIC_QUERY_ID: bool = P::HAS_STATIC_QUERY_ID && L::HAS_STATIC_QUERY_ID;
+}
+
+/// Rows come from the last statement, a query.
+impl<P, L: Query> Query for Then<P, L> {
+    type SqlType = L::SqlType;
 }
 
 impl<P, L> RunQueryDsl<PgConnection> for Then<P, L> {}

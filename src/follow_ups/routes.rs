@@ -66,7 +66,7 @@ async fn create_follow_up(
     check_due_at(&mut v, input.due_at);
     v.optional_text("note", input.note.as_deref(), 1, 2000);
     v.finish()?;
-    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+    let follow_up = crate::db::records_transaction(&state.pool, move |conn| {
         let case: Case = load_writable(conn, &staff, &case_id)?;
         let assignee = input
             .assigned_to
@@ -264,7 +264,7 @@ async fn update_follow_up(
     }
     v.optional_text("note", input.note.clone().flatten().as_deref(), 1, 2000);
     v.finish()?;
-    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+    let follow_up = crate::db::records_transaction(&state.pool, move |conn| {
         let mut f = load_scheduled(conn, &staff, &id)?;
         if_match.check(f.version)?;
         if let Some(assignee) = &input.assigned_to {
@@ -305,7 +305,7 @@ async fn finish(
     let mut v = Validator::new();
     v.text(field, &outcome, 1, 2000);
     v.finish()?;
-    let follow_up = crate::db::transaction(&state.pool, move |conn| {
+    let follow_up = crate::db::records_transaction(&state.pool, move |conn| {
         let mut f = load_scheduled(conn, &staff, &id)?;
         f.status = status;
         f.outcome = Some(outcome.trim().to_owned());

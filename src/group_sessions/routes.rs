@@ -164,7 +164,7 @@ async fn create_group_session(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     check_create(&input)?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let facilitators = input
             .facilitators
             .clone()
@@ -361,7 +361,7 @@ async fn update_group_session(
     let id = id.into_inner();
     let input = body.into_inner();
     validate_update(&input)?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let mut s = load_editable(conn, &staff, &id)?;
         if_match.check(s.version)?;
         let changes = apply_update(conn, &staff, &mut s, &input)?;
@@ -517,7 +517,7 @@ async fn add_attendees(
     let id = id.into_inner();
     let input = body.into_inner();
     check_attendee_ids(&input.migrant_ids)?;
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let mut session = load_editable(conn, &staff, &id)?;
         let added = attendance::add(conn, &staff, &session.id, &input.migrant_ids)?;
         if !added.is_empty() {
@@ -556,7 +556,7 @@ async fn remove_attendee(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, migrant_id) = path.into_inner();
-    let response = crate::db::transaction(&state.pool, move |conn| {
+    let response = crate::db::records_transaction(&state.pool, move |conn| {
         let mut session = load_editable(conn, &staff, &id)?;
         attendance::remove(conn, &session.id, &migrant_id)?;
         session.save(conn)?;

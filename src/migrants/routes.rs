@@ -89,7 +89,7 @@ async fn create_migrant(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     input.validate()?;
-    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+    let (migrant, flags) = crate::db::records_transaction(&state.pool, move |conn| {
         let now = crate::time::now();
         let flags_given = input.vulnerabilities.clone();
         let migrant = new_migrant(&staff, input, now);
@@ -322,7 +322,7 @@ async fn update_migrant(
     let id = id.into_inner();
     let input = body.into_inner();
     input.validate()?;
-    let (migrant, flags) = crate::db::transaction(&state.pool, move |conn| {
+    let (migrant, flags) = crate::db::records_transaction(&state.pool, move |conn| {
         let mut m = load_full(conn, &staff, &id)?;
         if_match.check(m.version)?;
         let flags = vulnerabilities(conn, &m.id)?;

@@ -72,7 +72,7 @@ async fn create_provider(
         updated_at: now,
     };
     let languages = input.languages;
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::db::records_transaction(&state.pool, move |conn| {
         diesel::insert_into(service_providers::table)
             .values(&provider)
             .execute(conn)?;
@@ -237,7 +237,7 @@ async fn update_provider(
     let id = id.into_inner();
     let input = body.into_inner();
     validate_update(&input)?;
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::db::records_transaction(&state.pool, move |conn| {
         let mut p = load_visible(conn, &staff, &id)?;
         require_manager(&staff, p.centre_id.as_deref())?;
         if_match.check(p.version)?;

@@ -60,7 +60,7 @@ async fn create_referral(
     let case_id = id.into_inner();
     let input = body.into_inner();
     check_create(&input)?;
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::db::records_transaction(&state.pool, move |conn| {
         let case = load_writable(conn, &staff, &case_id)?;
         check_provider_usable(conn, &staff, &input.provider_id)?;
         let migrant = migrants::table
@@ -313,7 +313,7 @@ async fn transition_referral(
     let mut v = Validator::new();
     v.optional_text("note", note.as_deref(), 1, 2000);
     v.finish()?;
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::db::records_transaction(&state.pool, move |conn| {
         let mut referral = load_visible(conn, &staff, &id)?;
         load_writable(conn, &staff, &referral.case_id)?;
         let from = referral.status;

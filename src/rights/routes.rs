@@ -40,7 +40,7 @@ async fn export_migrant(
     id: web::Path<String>,
 ) -> Result<web::Json<MigrantExport>, ApiError> {
     let id = id.into_inner();
-    let document = crate::db::transaction(&state.pool, move |conn| {
+    let document = crate::db::records_transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         Event::new("migrant.export", "migrant", Some(&migrant.id))
             .by(&staff)
@@ -85,7 +85,7 @@ async fn anonymise_migrant(
     let mut v = Validator::new();
     v.text("reason", &reason, 3, 500);
     v.finish()?;
-    crate::db::transaction(&state.pool, move |conn| {
+    crate::db::records_transaction(&state.pool, move |conn| {
         let migrant = load_in_centre(conn, &staff, &id)?;
         check_reason(&migrant, &reason)?;
         // Locks the person first: a case opened or reopened for them meanwhile is then seen.
