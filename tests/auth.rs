@@ -488,26 +488,19 @@ async fn counsellor_with_a_case(app: &TestApp, name: &str, centre: &str) -> (Acc
     (counsellor, format!("/api/v1/cases/{}", common::id(&case)))
 }
 
-fn reads_audited(app: &TestApp, actor: &Account) -> i64 {
-    use karvon::db::schema::audit_events;
-    audit_events::table
-        .filter(audit_events::actor_id.eq(&actor.id))
-        .filter(audit_events::action.eq("case.read"))
-        .count()
-        .get_result(&mut app.db())
-        .expect("count reads")
-}
-
-// Audited reads arriving together are committed together, their sessions checked together: a
-// refused one must neither answer nor leave an event among the others.
-backend_test!(a_burst_of_reads_answers_and_audits_only_those_whose_session_stands);
-async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app: TestApp) {
+/// Four counsellors with a case each: one whose session stands, one logged out, one promoted
+/// since their token was issued and one whose centre was closed — with the answer each gets
+/// when the success would be `ok`.
+async fn live_gone_promoted_and_closed(
+    app: &TestApp,
+    ok: StatusCode,
+) -> [(Account, String, StatusCode); 4] {
     let centre = app.create_centre("Khujand").await;
     let closed = app.create_centre("Kulob").await;
-    let (live, live_case) = counsellor_with_a_case(&app, "live", &centre).await;
-    let (gone, gone_case) = counsellor_with_a_case(&app, "gone", &centre).await;
-    let (promoted, promoted_case) = counsellor_with_a_case(&app, "promoted", &centre).await;
-    let (elsewhere, elsewhere_case) = counsellor_with_a_case(&app, "elsewhere", &closed).await;
+    let (live, live_case) = counsellor_with_a_case(app, "live", &centre).await;
+    let (gone, gone_case) = counsellor_with_a_case(app, "gone", &centre).await;
+    let (promoted, promoted_case) = counsellor_with_a_case(app, "promoted", &centre).await;
+    let (elsewhere, elsewhere_case) = counsellor_with_a_case(app, "elsewhere", &closed).await;
     let logout = app
         .post("/api/v1/auth/logout", &gone.token, json!({}))
         .await;
@@ -522,16 +515,33 @@ async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app
         .patch(&path, &app.admin, &etag, json!({"active": false}))
         .await;
     assert_eq!(closing.status(), StatusCode::OK);
+    [
+        (live, live_case, ok),
+        (gone, gone_case, StatusCode::UNAUTHORIZED),
+        (promoted, promoted_case, StatusCode::UNAUTHORIZED),
+        (elsewhere, elsewhere_case, StatusCode::FORBIDDEN),
+    ]
+}
 
-    let callers = [
-        (&live, &live_case, StatusCode::OK),
-        (&gone, &gone_case, StatusCode::UNAUTHORIZED),
-        (&promoted, &promoted_case, StatusCode::UNAUTHORIZED),
-        (&elsewhere, &elsewhere_case, StatusCode::FORBIDDEN),
-    ];
+fn reads_audited(app: &TestApp, actor: &Account) -> i64 {
+    use karvon::db::schema::audit_events;
+    audit_events::table
+        .filter(audit_events::actor_id.eq(&actor.id))
+        .filter(audit_events::action.eq("case.read"))
+        .count()
+        .get_result(&mut app.db())
+        .expect("count reads")
+}
+
+// Audited reads arriving together are committed together, their sessions checked together: a
+// refused one must neither answer nor leave an event among the others.
+backend_test!(a_burst_of_reads_answers_and_audits_only_those_whose_session_stands);
+async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app: TestApp) {
+    let callers = live_gone_promoted_and_closed(&app, StatusCode::OK).await;
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        for (caller, case, expected) in callers {
+        for (caller, case, expected) in &callers {
+            let expected = *expected;
             let request = app.client.get(app.url(case)).bearer_auth(&caller.token);
             let (username, case) = (caller.username.clone(), case.clone());
             burst.spawn(async move {
@@ -552,8 +562,9 @@ async fn a_burst_of_reads_answers_and_audits_only_those_whose_session_stands(app
             "{username}: {body}"
         );
     }
-    assert_eq!(reads_audited(&app, &live), 20, "the live session's reads");
-    for refused in [&gone, &promoted, &elsewhere] {
+    let [(live, ..), refused @ ..] = &callers;
+    assert_eq!(reads_audited(&app, live), 20, "the live session's reads");
+    for (refused, ..) in refused {
         assert_eq!(reads_audited(&app, refused), 0, "{}", refused.username);
     }
 }
@@ -580,45 +591,16 @@ fn writes_kept(app: &TestApp, actor: &Account) -> (i64, i64) {
 // neither answer nor leave anything behind, and a refusal outranks what the write itself said.
 backend_test!(a_burst_of_writes_answers_and_keeps_only_those_whose_session_stands);
 async fn a_burst_of_writes_answers_and_keeps_only_those_whose_session_stands(app: TestApp) {
-    let centre = app.create_centre("Khujand").await;
-    let closed = app.create_centre("Kulob").await;
-    let (live, live_case) = counsellor_with_a_case(&app, "live", &centre).await;
-    let (gone, gone_case) = counsellor_with_a_case(&app, "gone", &centre).await;
-    let (promoted, promoted_case) = counsellor_with_a_case(&app, "promoted", &centre).await;
-    let (elsewhere, elsewhere_case) = counsellor_with_a_case(&app, "elsewhere", &closed).await;
-    let logout = app
-        .post("/api/v1/auth/logout", &gone.token, json!({}))
-        .await;
-    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let promotion = app
-        .patch_user(&promoted.id, json!({"role": "supervisor"}))
-        .await;
-    assert_eq!(promotion.status(), StatusCode::OK);
-    let path = format!("/api/v1/centres/{closed}");
-    let etag = app.etag(&path, &app.admin).await;
-    let closing = app
-        .patch(&path, &app.admin, &etag, json!({"active": false}))
-        .await;
-    assert_eq!(closing.status(), StatusCode::OK);
-
-    let callers = [
-        (&live, &live_case, StatusCode::CREATED),
-        (&gone, &gone_case, StatusCode::UNAUTHORIZED),
-        (&promoted, &promoted_case, StatusCode::UNAUTHORIZED),
-        (&elsewhere, &elsewhere_case, StatusCode::FORBIDDEN),
-    ];
+    let callers = live_gone_promoted_and_closed(&app, StatusCode::CREATED).await;
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..10 {
-        for (caller, case, expected) in callers {
-            let case_id = case.rsplit('/').next().unwrap_or_default();
-            let body = json!({"case_id": case_id, "occurred_at": "2026-11-02T09:00:00Z",
-                "channel": "walk_in", "duration_minutes": 20, "topics": ["employment_abroad"],
-                "language": "tg", "notes": "Asked about seasonal work"});
+        for (caller, case, expected) in &callers {
+            let expected = *expected;
             let request = app
                 .client
                 .post(app.url("/api/v1/consultations"))
                 .bearer_auth(&caller.token)
-                .json(&body);
+                .json(&walk_in_on(case));
             let username = caller.username.clone();
             burst.spawn(async move {
                 let response = request.send().await.expect("request");
@@ -636,22 +618,29 @@ async fn a_burst_of_writes_answers_and_keeps_only_those_whose_session_stands(app
         let (username, expected, status, body) = write.expect("write");
         assert_eq!(status, expected, "{username}: {body}");
     }
+    let [(live, live_case, _), (gone, ..), ..] = &callers;
     assert_eq!(
-        writes_kept(&app, &live),
+        writes_kept(&app, live),
         (10, 10),
         "the live session's writes"
     );
-    for refused in [&gone, &promoted, &elsewhere] {
+    for (refused, ..) in &callers[1..] {
         assert_eq!(writes_kept(&app, refused), (0, 0), "{}", refused.username);
     }
     // Logging on another counsellor's case is refused by the write (403); an ended session is
     // refused first.
-    let live_case_id = live_case.rsplit('/').next().unwrap_or_default();
-    let body = json!({"case_id": live_case_id, "occurred_at": "2026-11-02T09:00:00Z",
-        "channel": "walk_in", "duration_minutes": 20, "topics": ["employment_abroad"],
-        "language": "tg", "notes": "On someone else's case"});
-    let response = app.post("/api/v1/consultations", &gone.token, body).await;
+    let response = app
+        .post("/api/v1/consultations", &gone.token, walk_in_on(live_case))
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A walk-in logged on the case at `case_path`.
+fn walk_in_on(case_path: &str) -> Value {
+    let case_id = case_path.rsplit('/').next().unwrap_or_default();
+    json!({"case_id": case_id, "occurred_at": "2026-11-02T09:00:00Z", "channel": "walk_in",
+        "duration_minutes": 20, "topics": ["employment_abroad"], "language": "tg",
+        "notes": "Asked about seasonal work"})
 }
 
 // ---------------------------------------------------------------- throttling
