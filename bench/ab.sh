@@ -7,11 +7,16 @@
 #   bash bench/ab.sh sqlite /tmp/karvon-before /tmp/karvon-after
 #   ROUNDS=5 SCENARIOS="get_case post_consultation" bash bench/ab.sh postgres A B
 #   ENV_1="DATABASE_POOL_SIZE=4" ENV_2="DATABASE_POOL_SIZE=16" bash bench/ab.sh sqlite K K
+#   SQL_1="REINDEX SCHEMA public; ANALYZE;" SQL_2="$(cat change.sql)" bash bench/ab.sh postgres K K
 #
 # Knobs (environment): MIGRANTS (20000), ROUNDS (3), DURATION (10 s), CONNECTIONS (64),
 # SCENARIOS ("get_case list_cases post_consultation"; any script of bench/wrk), ENV_<n> (extra
-# settings for the n-th binary, space-separated NAME=value). The database is seeded by the first
-# binary. Prints one line per binary, scenario and round; exits non-zero when a run errored.
+# settings for the n-th binary, space-separated NAME=value), SQL_<n> (statements run on the n-th
+# binary's copy of the database before it starts: a schema change tried without building it;
+# psql, or sqlite3 on SQLite), CREATE_OPTS (the seeded PostgreSQL database's CREATE DATABASE
+# options, e.g. "TEMPLATE template0 LOCALE 'en_US.utf8'", the postgres image's default). The
+# database is seeded by the first binary. Prints one line per binary, scenario and round; exits
+# non-zero when a run errored.
 # Needs: wrk, python3, curl; PostgreSQL 15 at 127.0.0.1:5432 (trust auth for `postgres`), psql
 # and pgbench.
 set -euo pipefail
@@ -66,7 +71,7 @@ pgbench -q -i -s 10 "$PG_URL/$PGBENCH" >"$WORK/pgbench-init.log" 2>&1
 if [[ $BACKEND == sqlite ]]; then
     SEEDED=sqlite://$WORK/template.db
 else
-    $PG -c "CREATE DATABASE $TEMPLATE"
+    $PG -c "CREATE DATABASE $TEMPLATE ${CREATE_OPTS:-}"
     SEEDED=$PG_URL/$TEMPLATE
 fi
 (karvon "${BINS[0]}" seed-demo --database-url "$SEEDED" --migrants "$MIGRANTS") >"$WORK/seed.out"
@@ -85,6 +90,17 @@ fresh_database() {
         $PG -c "DROP DATABASE IF EXISTS $RUN WITH (FORCE)" 2>/dev/null
         $PG -c "CREATE DATABASE $RUN TEMPLATE $TEMPLATE"
         echo "$PG_URL/$RUN"
+    fi
+}
+
+# prepare N: runs SQL_<n>, if given, on the copy the n-th binary is about to use.
+prepare() {
+    local sql_var=SQL_$1
+    [[ -n ${!sql_var:-} ]] || return 0
+    if [[ $BACKEND == sqlite ]]; then
+        sqlite3 "$WORK/run.db" <<<"${!sql_var}"
+    else
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 5432 -U postgres -d "$RUN" <<<"${!sql_var}" >/dev/null
     fi
 }
 
@@ -116,6 +132,7 @@ turn() {
     local round=$1 n=$2 bin=$3 url port base settings_var scenario
     settings_var=ENV_$n
     url=$(fresh_database)
+    prepare "$n"
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     base=http://127.0.0.1:$port
     # shellcheck disable=SC2086 # ENV_<n> is a list of NAME=value words

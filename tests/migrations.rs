@@ -232,3 +232,50 @@ async fn name_search_works_under_a_linguistic_database_collation(admin_url: Stri
         );
     }
 }
+
+#[derive(QueryableByName)]
+struct ColumnCollation {
+    #[diesel(sql_type = Text)]
+    column: String,
+    #[diesel(sql_type = Text)]
+    collation: String,
+}
+
+postgres_test!(fn every_id_and_reference_to_one_compares_bytewise_on_postgres);
+/// Ids, and every column naming one, are `COLLATE "C"` on PostgreSQL, as SQLite compares them:
+/// an id column left to the database's collation makes every index entry on it pay the
+/// locale's string comparison (and the two backends could order ids differently).
+fn every_id_and_reference_to_one_compares_bytewise_on_postgres(admin_url: String) {
+    let database = PostgresDatabase::create_empty(&admin_url);
+    let mut conn = establish(&database.url);
+    karvon::db::run_migrations(&mut conn).expect("postgres migrations");
+    let DbConnection::Postgresql(pg) = &mut conn else {
+        unreachable!("a postgres url gives a postgres connection")
+    };
+    let columns: Vec<ColumnCollation> = diesel::sql_query(
+        "SELECT c.table_name || '.' || c.column_name AS column, \
+                coalesce(c.collation_name, 'default')::text AS collation \
+         FROM information_schema.columns c \
+         JOIN information_schema.tables t USING (table_schema, table_name) \
+         WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' \
+           AND c.data_type = 'text' AND c.table_name <> '__diesel_schema_migrations' \
+           AND (c.column_name = 'id' OR c.column_name LIKE '%\\_id' OR EXISTS ( \
+                SELECT 1 FROM pg_constraint k \
+                JOIN pg_class r ON r.oid = k.conrelid \
+                JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
+                WHERE k.contype = 'f' AND r.relname = c.table_name \
+                  AND r.relnamespace = 'public'::regnamespace AND a.attname = c.column_name))",
+    )
+    .load(pg)
+    .expect("columns");
+    let names: BTreeSet<&str> = columns.iter().map(|c| c.column.as_str()).collect();
+    for expected in ["cases.id", "cases.assigned_to", "audit_event_subjects.migrant_id"] {
+        assert!(names.contains(expected), "{expected} not among {names:?}");
+    }
+    let not_bytewise: Vec<String> = columns
+        .iter()
+        .filter(|c| c.collation != "C")
+        .map(|c| format!("{} ({})", c.column, c.collation))
+        .collect();
+    assert!(not_bytewise.is_empty(), "{not_bytewise:?}");
+}
