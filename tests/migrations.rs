@@ -269,7 +269,11 @@ fn every_id_and_reference_to_one_compares_bytewise_on_postgres(admin_url: String
     .load(pg)
     .expect("columns");
     let names: BTreeSet<&str> = columns.iter().map(|c| c.column.as_str()).collect();
-    for expected in ["cases.id", "cases.assigned_to", "audit_event_subjects.migrant_id"] {
+    for expected in [
+        "cases.id",
+        "cases.assigned_to",
+        "audit_event_subjects.migrant_id",
+    ] {
         assert!(names.contains(expected), "{expected} not among {names:?}");
     }
     let not_bytewise: Vec<String> = columns
