@@ -46,7 +46,7 @@ enum Riding {
 
 /// When the request's deferred check runs, relative to the work that takes it.
 #[derive(Clone, Copy)]
-pub enum CheckAt {
+pub(super) enum CheckAt {
     /// Before the work, on its connection.
     Start,
     /// With the work's first audit event, or else before its commit: for writes on PostgreSQL,
