@@ -129,7 +129,7 @@ report() {
 
 # turn ROUND N BIN: start the n-th binary, run every scenario, stop it.
 turn() {
-    local round=$1 n=$2 bin=$3 url port base settings_var scenario
+    local round=$1 n=$2 bin=$3 url port base settings_var scenario hwm
     settings_var=ENV_$n
     url=$(fresh_database)
     prepare "$n"
@@ -148,10 +148,15 @@ turn() {
         python3 bench/tput.py lua "$base" "$SUPERVISOR" "$COUNSELLOR" "$WORK" "$DURATION"
         KARVON_WRK_DATA=$WORK/data.lua wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s --latency \
             -s "$ROOT/bench/wrk/$scenario.lua" "$base" >"$WORK/wrk.out" 2>&1 || true
-        report "$round" "$n" "$scenario" "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")" ||
+        if ! hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null); then
+            printf 'round %s  binary %s  %-18s FAILED: the server exited: %s\n' "$round" "$n" "$scenario" \
+                "$(tail -1 "$WORK/server-$n.log")"
             FAILURES=$((FAILURES + 1))
+            break
+        fi
+        report "$round" "$n" "$scenario" "$hwm" || FAILURES=$((FAILURES + 1))
     done
-    kill "$SERVER_PID"
+    kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
 }
